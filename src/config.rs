@@ -1,0 +1,500 @@
+//! Configuration: `config.toml` and command-line overrides in, one validated
+//! [`Config`] out.
+//!
+//! Loading is two-staged, raw then validated: the TOML table is walked key
+//! by key so that every error names the key it is about
+//! (`[limits] max_connections: expected an integer ...`), unknown keys are
+//! refused, and relative paths in the file are taken relative to the file's
+//! directory. All filesystem access goes through [`crate::fs`].
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::fs;
+
+/// A start-up error: one line, naming the key or flag and the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where access-log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLog {
+    Off,
+    Stdout,
+    Stderr,
+    File(PathBuf),
+}
+
+/// Resource limits and timeouts (the `[limits]` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Most open client connections, over all event loops.
+    pub max_connections: usize,
+    /// Time a client has to send a whole request head, from its first byte.
+    pub header_timeout: Duration,
+    /// Time an idle keep-alive connection is kept open. Zero disables
+    /// keep-alive.
+    pub keepalive_timeout: Duration,
+    /// Time a write may make no progress before the connection is dropped.
+    pub send_timeout: Duration,
+    /// Most bytes a request head (request line and headers) may take.
+    pub max_header_bytes: usize,
+    /// On SIGINT/SIGTERM, time in-flight responses get to finish.
+    pub shutdown_timeout: Duration,
+}
+
+/// HTTP behaviour (the `[http]` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// File names tried, in order, when a directory is requested.
+    pub index_files: Arc<[String]>,
+    /// List directories that have no index file.
+    pub directory_listing: bool,
+    /// Serve and list names starting with a dot.
+    pub hidden_files: bool,
+}
+
+/// The validated configuration wharf runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The document root, canonicalised.
+    pub root: PathBuf,
+    /// Number of event loops (at least 1).
+    pub workers: usize,
+    /// Number of IO pool threads (at least 1).
+    pub io_threads: usize,
+    pub limits: Limits,
+    pub http: HttpOptions,
+    pub access_log: AccessLog,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Values given on the command line; each one overrides the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub root: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub workers: Option<usize>,
+    pub io_threads: Option<usize>,
+}
+
+/// The settings before validation, with the documented defaults.
+struct Raw {
+    listen: String,
+    root: PathBuf,
+    workers: usize,
+    io_threads: usize,
+    limits: Limits,
+    http: HttpOptions,
+    access_log: AccessLog,
+}
+
+impl Default for Raw {
+    fn default() -> Raw {
+        Raw {
+            listen: "127.0.0.1:8080".to_string(),
+            root: PathBuf::from("."),
+            workers: 0,
+            io_threads: 0,
+            limits: Limits {
+                max_connections: 10_000,
+                header_timeout: Duration::from_secs(60),
+                keepalive_timeout: Duration::from_secs(75),
+                send_timeout: Duration::from_secs(60),
+                max_header_bytes: 16 * 1024,
+                shutdown_timeout: Duration::from_secs(10),
+            },
+            http: HttpOptions {
+                index_files: Arc::from(vec!["index.html".to_string()]),
+                directory_listing: true,
+                hidden_files: false,
+            },
+            access_log: AccessLog::Stdout,
+        }
+    }
+}
+
+/// The config file used when `-c` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
+
+impl Config {
+    /// Builds the configuration from an optional config file and overrides.
+    ///
+    /// With `config_file` `None`, `./config.toml` is read when it exists.
+    ///
+    /// # Errors
+    /// A one-line [`ConfigError`] for an unreadable or malformed file, an
+    /// unknown key, a bad value or an unusable root.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let file = match config_file {
+            Some(path) => Some(path.to_path_buf()),
+            None => {
+                let default = Path::new(DEFAULT_CONFIG_FILE);
+                fs::is_file(default).then(|| default.to_path_buf())
+            }
+        };
+        let mut raw = Raw::default();
+        if let Some(path) = &file {
+            let text = fs::read_config(path).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", path.display()))
+            })?;
+            let base = path.parent().unwrap_or(Path::new("."));
+            apply_toml(&mut raw, &text, base)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        }
+        if let Some(root) = &overrides.root {
+            raw.root = root.clone();
+        }
+        if let Some(listen) = &overrides.listen {
+            raw.listen = listen.clone();
+        }
+        if let Some(workers) = overrides.workers {
+            raw.workers = workers;
+        }
+        if let Some(io_threads) = overrides.io_threads {
+            raw.io_threads = io_threads;
+        }
+        validate(raw, file)
+    }
+}
+
+fn validate(raw: Raw, config_file: Option<PathBuf>) -> Result<Config, ConfigError> {
+    let listen = parse_listen(&raw.listen)
+        .ok_or_else(|| ConfigError(format!("listen: '{}' is not an ADDR:PORT", raw.listen)))?;
+    let root = fs::canonical_dir(&raw.root)
+        .map_err(|e| ConfigError(format!("root: {}: {e}", raw.root.display())))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = if raw.workers == 0 { cores } else { raw.workers };
+    // Disk IO blocks, so the pool wants more threads than cores to keep
+    // several slow reads in flight.
+    let io_threads = if raw.io_threads == 0 {
+        (2 * cores).max(4)
+    } else {
+        raw.io_threads
+    };
+    Ok(Config {
+        listen,
+        root,
+        workers,
+        io_threads,
+        limits: raw.limits,
+        http: raw.http,
+        access_log: raw.access_log,
+        config_file,
+    })
+}
+
+/// Parses `ADDR:PORT` (`127.0.0.1:8080`, `[::1]:0`, `localhost:8080`).
+fn parse_listen(text: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Some(addr);
+    }
+    // A host name: resolve once, at start-up.
+    let (_, port) = text.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    text.to_socket_addrs().ok()?.next()
+}
+
+/// Applies the keys of a TOML document onto `raw`.
+fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let message = e.message().trim().replace('\n', " ");
+        match line {
+            Some(line) => format!("line {line}: {message}"),
+            None => message,
+        }
+    })?;
+    for (section_name, value) in &table {
+        let section = Section::new(section_name, value)?;
+        match section_name.as_str() {
+            "server" => {
+                section.check_keys(&["listen", "root", "workers", "io_threads"])?;
+                if let Some(listen) = section.string("listen")? {
+                    raw.listen = listen;
+                }
+                if let Some(root) = section.string("root")? {
+                    raw.root = base.join(root);
+                }
+                if let Some(workers) = section.integer("workers", 0, 1024)? {
+                    raw.workers = workers as usize;
+                }
+                if let Some(io_threads) = section.integer("io_threads", 0, 1024)? {
+                    raw.io_threads = io_threads as usize;
+                }
+            }
+            "limits" => {
+                section.check_keys(&[
+                    "max_connections",
+                    "header_timeout_secs",
+                    "keepalive_timeout_secs",
+                    "send_timeout_secs",
+                    "max_header_bytes",
+                    "shutdown_timeout_secs",
+                ])?;
+                let limits = &mut raw.limits;
+                if let Some(n) = section.integer("max_connections", 1, 10_000_000)? {
+                    limits.max_connections = n as usize;
+                }
+                if let Some(n) = section.integer("header_timeout_secs", 1, 86_400)? {
+                    limits.header_timeout = Duration::from_secs(n);
+                }
+                if let Some(n) = section.integer("keepalive_timeout_secs", 0, 86_400)? {
+                    limits.keepalive_timeout = Duration::from_secs(n);
+                }
+                if let Some(n) = section.integer("send_timeout_secs", 1, 86_400)? {
+                    limits.send_timeout = Duration::from_secs(n);
+                }
+                if let Some(n) = section.integer("max_header_bytes", 1024, 1024 * 1024)? {
+                    limits.max_header_bytes = n as usize;
+                }
+                if let Some(n) = section.integer("shutdown_timeout_secs", 0, 3600)? {
+                    limits.shutdown_timeout = Duration::from_secs(n);
+                }
+            }
+            "http" => {
+                section.check_keys(&["index_files", "directory_listing", "hidden_files"])?;
+                if let Some(names) = section.string_list("index_files")? {
+                    if let Some(bad) = names.iter().find(|n| !is_plain_file_name(n)) {
+                        return Err(format!(
+                            "[http] index_files: '{bad}' must be a plain file name (no '/', not '.' or '..')"
+                        ));
+                    }
+                    raw.http.index_files = Arc::from(names);
+                }
+                if let Some(b) = section.boolean("directory_listing")? {
+                    raw.http.directory_listing = b;
+                }
+                if let Some(b) = section.boolean("hidden_files")? {
+                    raw.http.hidden_files = b;
+                }
+            }
+            "log" => {
+                section.check_keys(&["access"])?;
+                if let Some(access) = section.string("access")? {
+                    raw.access_log = match access.as_str() {
+                        "off" => AccessLog::Off,
+                        "stdout" => AccessLog::Stdout,
+                        "stderr" => AccessLog::Stderr,
+                        "" => return Err("[log] access: must not be empty (use \"off\")".into()),
+                        path => AccessLog::File(base.join(path)),
+                    };
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown section [{other}] (expected server, limits, http or log)"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+/// One `[section]` of the file, for typed look-ups that name the key on error.
+struct Section<'a> {
+    name: &'a str,
+    table: &'a toml::Table,
+}
+
+impl<'a> Section<'a> {
+    fn new(name: &'a str, value: &'a toml::Value) -> Result<Section<'a>, String> {
+        match value {
+            toml::Value::Table(table) => Ok(Section { name, table }),
+            _ => Err(format!("'{name}' must be a [section], not a plain key")),
+        }
+    }
+
+    fn check_keys(&self, known: &[&str]) -> Result<(), String> {
+        match self.table.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(key) => Err(format!(
+                "[{}] {key}: unknown key (expected one of: {})",
+                self.name,
+                known.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn bad(&self, key: &str, expected: &str, value: &toml::Value) -> String {
+        format!("[{}] {key}: expected {expected}, got {value}", self.name)
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, String> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(self.bad(key, "a string", v)),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<Option<bool>, String> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.bad(key, "true or false", v)),
+        }
+    }
+
+    fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, String> {
+        let expected = format!("an integer from {min} to {max}");
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(v @ toml::Value::Integer(n)) => match u64::try_from(*n) {
+                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(self.bad(key, &expected, v)),
+            },
+            Some(v) => Err(self.bad(key, &expected, v)),
+        }
+    }
+
+    fn string_list(&self, key: &str) -> Result<Option<Vec<String>>, String> {
+        let Some(value) = self.table.get(key) else {
+            return Ok(None);
+        };
+        let items = value
+            .as_array()
+            .and_then(|items| items.iter().map(|i| i.as_str().map(String::from)).collect());
+        match items {
+            Some(items) => Ok(Some(items)),
+            None => Err(self.bad(key, "a list of strings", value)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(text: &str) -> Result<Raw, String> {
+        let mut raw = Raw::default();
+        apply_toml(&mut raw, text, Path::new("/base"))?;
+        Ok(raw)
+    }
+
+    #[test]
+    fn full_file_applies() {
+        let raw = apply(
+            r#"
+            [server]
+            listen = "0.0.0.0:9000"
+            root = "site"
+            workers = 2
+            io_threads = 8
+            [limits]
+            max_connections = 5
+            header_timeout_secs = 7
+            keepalive_timeout_secs = 0
+            send_timeout_secs = 9
+            max_header_bytes = 4096
+            shutdown_timeout_secs = 3
+            [http]
+            index_files = ["index.htm", "default.html"]
+            directory_listing = false
+            hidden_files = true
+            [log]
+            access = "logs/access.log"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(raw.listen, "0.0.0.0:9000");
+        assert_eq!(raw.root, Path::new("/base/site"));
+        assert_eq!((raw.workers, raw.io_threads), (2, 8));
+        assert_eq!(raw.limits.max_connections, 5);
+        assert_eq!(raw.limits.header_timeout, Duration::from_secs(7));
+        assert_eq!(raw.limits.keepalive_timeout, Duration::ZERO);
+        assert_eq!(raw.limits.send_timeout, Duration::from_secs(9));
+        assert_eq!(raw.limits.max_header_bytes, 4096);
+        assert_eq!(raw.limits.shutdown_timeout, Duration::from_secs(3));
+        assert_eq!(&*raw.http.index_files, ["index.htm", "default.html"]);
+        assert!(!raw.http.directory_listing);
+        assert!(raw.http.hidden_files);
+        assert_eq!(
+            raw.access_log,
+            AccessLog::File(PathBuf::from("/base/logs/access.log"))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let table = [
+            (
+                "[server]\nworkers = \"two\"",
+                "[server] workers: expected an integer",
+            ),
+            (
+                "[server]\nworkers = -1",
+                "[server] workers: expected an integer",
+            ),
+            ("[limits]\nmax_connections = 0", "[limits] max_connections"),
+            (
+                "[limits]\nheader_timeout_secs = 1.5",
+                "[limits] header_timeout_secs",
+            ),
+            (
+                "[server]\nlisten = 8080",
+                "[server] listen: expected a string",
+            ),
+            ("[server]\nport = 1", "[server] port: unknown key"),
+            (
+                "[http]\nindex_files = \"index.html\"",
+                "[http] index_files: expected a list",
+            ),
+            (
+                "[http]\nindex_files = [\"../x\"]",
+                "[http] index_files: '../x'",
+            ),
+            (
+                "[http]\nhidden_files = \"yes\"",
+                "[http] hidden_files: expected true or false",
+            ),
+            ("[log]\naccess = \"\"", "[log] access"),
+            ("[cache]\nx = 1", "unknown section [cache]"),
+            ("listen = \"x\"", "'listen' must be a [section]"),
+            ("[server\n", "line 1:"),
+            ("[server]\nroot = \n", "line 2:"),
+        ];
+        for (text, expected) in table {
+            let error = apply(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} was accepted"));
+            assert!(error.contains(expected), "{text:?} gave {error:?}");
+            assert!(!error.contains('\n'), "{error:?} is not one line");
+        }
+    }
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(
+            parse_listen("127.0.0.1:0"),
+            Some("127.0.0.1:0".parse().unwrap())
+        );
+        assert_eq!(
+            parse_listen("[::1]:8080"),
+            Some("[::1]:8080".parse().unwrap())
+        );
+        assert!(parse_listen("localhost:8080").is_some());
+        assert_eq!(parse_listen("127.0.0.1"), None);
+        assert_eq!(parse_listen("127.0.0.1:99999"), None);
+        assert_eq!(parse_listen("nonsense"), None);
+    }
+}

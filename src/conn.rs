@@ -1,0 +1,723 @@
+//! One client connection: its socket, buffers and the state machine that
+//! reads requests, waits for the IO pool, and writes responses.
+//!
+//! No filesystem access happens here. Anything that touches the disk is
+//! handed to the pool through [`IoHandle`]; its answer comes back through
+//! [`Conn::on_completion`]. The loop calls [`Conn::on_ready`] on socket
+//! readiness and [`Conn::on_deadline`] when a timer fires; each returns
+//! whether the connection lives on.
+//!
+//! Phases:
+//! - `Reading`: collecting a request head. Pipelined requests wait in
+//!   `inbuf` and are not read from the socket while a response is being
+//!   sent, so a client cannot queue unbounded work.
+//! - `Resolving`: an open job is on the pool.
+//! - `Sending`: the response head and body are being written. Large files
+//!   arrive from the pool in chunks, at most one being written and one being
+//!   read, so memory per connection is bounded whatever the file size.
+//! - `Lingering`: after an error response, the write side is shut and
+//!   unread input is drained briefly, so the client sees the response rather
+//!   than a reset.
+
+use std::fs::File;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::TcpStream;
+
+use crate::access_log::{AccessLog, LogRecord};
+use crate::config::Config;
+use crate::fs::{FileBody, FileMeta, OpenError, OpenRequest, Opened};
+use crate::http::date::{http_date, DateCache};
+use crate::http::response::{error_body, HTML_UTF8};
+use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
+use crate::io_pool::{ConnRef, IoHandle, Outcome};
+use crate::path::{self, SafePath};
+
+/// Size of one file chunk read by the pool for streaming.
+pub const CHUNK_SIZE: usize = 256 * 1024;
+
+/// Longest request-target accepted (414 beyond).
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+
+/// How long, and how much, unread input is drained after an error response.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// The loop's services a connection uses while handling an event.
+pub struct Services {
+    pub config: Arc<Config>,
+    pub io: IoHandle,
+    pub date: DateCache,
+    pub log: AccessLog,
+    /// Socket reads land here before being appended to a connection's buffer.
+    pub scratch: Vec<u8>,
+    /// The time of the current loop iteration.
+    pub now: Instant,
+    /// Set once shutdown has begun: no response keeps its connection open.
+    pub shutting_down: bool,
+}
+
+/// Whether a connection lives on after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Keep,
+    Close,
+}
+
+/// Which timeout the current deadline enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeadlineKind {
+    /// A request head must be complete by then (slowloris).
+    Header,
+    /// An idle keep-alive connection is closed then.
+    Idle,
+    /// A write must have made progress by then.
+    Send,
+    /// End of the post-error drain.
+    Linger,
+}
+
+/// A client connection.
+pub struct Conn {
+    socket: TcpStream,
+    pub conn_ref: ConnRef,
+    peer: SocketAddr,
+    /// Received bytes not yet parsed (a partial head or pipelined requests).
+    inbuf: Vec<u8>,
+    /// The client has shut its write side.
+    peer_closed: bool,
+    phase: Phase,
+    out: OutBuf,
+    deadline: Option<(Instant, DeadlineKind)>,
+    /// The earliest timer entry pending for this connection, if any.
+    pub scheduled: Option<Instant>,
+}
+
+enum Phase {
+    Reading,
+    Resolving(Exchange),
+    Sending(Exchange, Body),
+    Lingering { drained: usize },
+}
+
+/// One request/response exchange: what the response needs from the request,
+/// and what the access log needs of both.
+struct Exchange {
+    request: Request,
+    head_only: bool,
+    keep_alive: bool,
+    status: Status,
+    body_bytes_sent: u64,
+}
+
+/// The part of a response body not yet handed to `out`.
+enum Body {
+    /// Everything is in `out`.
+    Complete,
+    /// A file streamed in chunks from the pool.
+    Stream(Stream),
+}
+
+struct Stream {
+    /// The file, while no read is in flight.
+    file: Option<File>,
+    /// Offset of the next chunk to request.
+    next_offset: u64,
+    /// Bytes not yet requested from the pool.
+    unrequested: u64,
+    /// A read job is on the pool.
+    in_flight: bool,
+    /// How many bytes that job was asked for.
+    in_flight_len: usize,
+    /// A chunk that arrived while `out` was still busy.
+    ready: Option<Vec<u8>>,
+    /// The file turned out shorter than its `Content-Length`.
+    truncated: bool,
+}
+
+/// Bytes queued for the socket: a head and a body, written with one
+/// vectored write.
+#[derive(Default)]
+struct OutBuf {
+    head: Vec<u8>,
+    head_pos: usize,
+    body: Vec<u8>,
+    body_pos: usize,
+}
+
+impl OutBuf {
+    fn is_empty(&self) -> bool {
+        self.head_pos == self.head.len() && self.body_pos == self.body.len()
+    }
+
+    fn clear(&mut self) {
+        self.head.clear();
+        self.head_pos = 0;
+        self.body.clear();
+        self.body_pos = 0;
+    }
+}
+
+/// Result of trying to empty `out` into the socket.
+enum Flush {
+    Done,
+    Blocked,
+    Failed,
+}
+
+impl Conn {
+    pub fn new(socket: TcpStream, peer: SocketAddr, conn_ref: ConnRef, svc: &Services) -> Conn {
+        let deadline = Some((
+            svc.now + svc.config.limits.header_timeout,
+            DeadlineKind::Header,
+        ));
+        Conn {
+            socket,
+            conn_ref,
+            peer,
+            inbuf: Vec::new(),
+            peer_closed: false,
+            phase: Phase::Reading,
+            out: OutBuf::default(),
+            deadline,
+            scheduled: None,
+        }
+    }
+
+    pub fn socket(&mut self) -> &mut TcpStream {
+        &mut self.socket
+    }
+
+    /// The current deadline, for the loop's timers.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline.map(|(at, _)| at)
+    }
+
+    /// Whether the connection sits between requests with nothing buffered,
+    /// so shutdown may close it at once.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Reading) && self.inbuf.is_empty() && self.out.is_empty()
+    }
+
+    /// The socket is readable or writable: make all the progress possible.
+    pub fn on_ready(&mut self, svc: &mut Services) -> Next {
+        self.advance(svc)
+    }
+
+    /// A timer for this connection came due.
+    pub fn on_deadline(&mut self, svc: &mut Services) -> Next {
+        match self.deadline {
+            Some((at, kind)) if at <= svc.now => {
+                if kind == DeadlineKind::Header && !self.inbuf.is_empty() {
+                    // A client that started a request is told why it is cut
+                    // off; an idle one is just closed, as nginx does.
+                    self.inbuf.clear();
+                    self.start_error(svc, Request::placeholder(), Status::RequestTimeout);
+                    return self.advance(svc);
+                }
+                self.abandon(svc);
+                Next::Close
+            }
+            _ => Next::Keep,
+        }
+    }
+
+    /// The pool finished a job for this connection.
+    pub fn on_completion(&mut self, outcome: Outcome, svc: &mut Services) -> Next {
+        match outcome {
+            Outcome::Opened(result) => {
+                let phase = std::mem::replace(&mut self.phase, Phase::Reading);
+                let Phase::Resolving(exchange) = phase else {
+                    // Not expecting an open: keep the state, drop the answer.
+                    self.phase = phase;
+                    return Next::Keep;
+                };
+                self.start_response(svc, exchange, result);
+            }
+            Outcome::Chunk { file, buf, result } => {
+                let Phase::Sending(_, Body::Stream(stream)) = &mut self.phase else {
+                    svc.io.release(file);
+                    return Next::Keep;
+                };
+                stream.in_flight = false;
+                let n = result.unwrap_or(0);
+                if n > 0 {
+                    stream.ready = Some(buf);
+                }
+                if n < stream.in_flight_len {
+                    // Read error, or the file shrank under us: send what was
+                    // read, then close. Never pad, never hang, never send
+                    // more than Content-Length.
+                    stream.truncated = true;
+                    stream.unrequested = 0;
+                    svc.io.release(file);
+                } else {
+                    stream.file = Some(file);
+                }
+            }
+            Outcome::Panicked => {
+                let phase = std::mem::replace(&mut self.phase, Phase::Reading);
+                match phase {
+                    Phase::Resolving(exchange) => {
+                        self.start_error(svc, exchange.request, Status::InternalServerError);
+                    }
+                    other => {
+                        self.phase = other;
+                        self.abandon(svc);
+                        return Next::Close;
+                    }
+                }
+            }
+            Outcome::LogWritten => {}
+        }
+        self.advance(svc)
+    }
+
+    /// Makes all the progress possible without blocking.
+    fn advance(&mut self, svc: &mut Services) -> Next {
+        loop {
+            match &mut self.phase {
+                Phase::Reading => match self.read_request(svc) {
+                    Ok(Some(request)) => self.handle_request(svc, request),
+                    Ok(None) => return Next::Keep,
+                    Err(next) => return next,
+                },
+                Phase::Resolving(_) => return Next::Keep,
+                Phase::Sending(..) => match self.send(svc) {
+                    Some(next) => return next,
+                    None => continue,
+                },
+                Phase::Lingering { drained } => {
+                    let drained = *drained;
+                    return self.linger(svc, drained);
+                }
+            }
+        }
+    }
+
+    /// Parses the next request from `inbuf`, reading the socket when more
+    /// bytes are needed. `Ok(None)`: wait for readiness. `Err(next)`: the
+    /// connection was answered with an error or must close.
+    fn read_request(&mut self, svc: &mut Services) -> Result<Option<Request>, Next> {
+        let limits = ParseLimits {
+            max_head_bytes: svc.config.limits.max_header_bytes,
+            max_target_bytes: MAX_TARGET_BYTES,
+        };
+        loop {
+            if !self.inbuf.is_empty() {
+                match http::request::parse(&self.inbuf, &limits) {
+                    Ok(Some((request, used))) => {
+                        self.inbuf.drain(..used);
+                        return Ok(Some(request));
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        self.inbuf.clear();
+                        self.start_error(svc, Request::placeholder(), parse_error_status(error));
+                        return Err(self.advance(svc));
+                    }
+                }
+            }
+            if self.peer_closed {
+                return Err(Next::Close);
+            }
+            match self.socket.read(&mut svc.scratch) {
+                Ok(0) => self.peer_closed = true,
+                Ok(n) => {
+                    if self.inbuf.is_empty() {
+                        // First bytes of a new request: the header timeout
+                        // runs from here, however slowly the rest trickles.
+                        self.deadline = Some((
+                            svc.now + svc.config.limits.header_timeout,
+                            DeadlineKind::Header,
+                        ));
+                    }
+                    self.inbuf.extend_from_slice(&svc.scratch[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(Next::Close),
+            }
+        }
+    }
+
+    /// Routes a parsed request: answers it at once or sends it to the pool.
+    fn handle_request(&mut self, svc: &mut Services, request: Request) {
+        if request.method == Method::Other {
+            self.start_error(svc, request, Status::MethodNotAllowed);
+            return;
+        }
+        let safe = match path::sanitize(&request.target) {
+            Ok(safe) => safe,
+            Err(_) => {
+                self.start_error(svc, request, Status::BadRequest);
+                return;
+            }
+        };
+        if safe.hidden && !svc.config.http.hidden_files {
+            self.start_error(svc, request, Status::NotFound);
+            return;
+        }
+        let SafePath {
+            relative,
+            trailing_slash,
+            ..
+        } = safe;
+        let query = path::split_query(&request.target).1.map(String::from);
+        let head_only = request.method == Method::Head;
+        let keep_alive = request.keep_alive
+            && !svc.shutting_down
+            && !svc.config.limits.keepalive_timeout.is_zero();
+        svc.io.open(
+            self.conn_ref,
+            OpenRequest {
+                relative,
+                trailing_slash,
+                query,
+                want_body: !head_only,
+            },
+        );
+        self.deadline = None;
+        self.phase = Phase::Resolving(Exchange {
+            request,
+            head_only,
+            keep_alive,
+            status: Status::Ok,
+            body_bytes_sent: 0,
+        });
+    }
+
+    /// Turns the pool's answer into a response.
+    fn start_response(
+        &mut self,
+        svc: &mut Services,
+        mut exchange: Exchange,
+        result: Result<Opened, OpenError>,
+    ) {
+        match result {
+            Ok(Opened::File { meta, body }) => {
+                let last_modified = http_date(meta.modified);
+                self.render_head(svc, &exchange, &meta, &last_modified);
+                let body = match body {
+                    FileBody::Empty => Body::Complete,
+                    FileBody::InMemory(data) => {
+                        self.out.body = data;
+                        Body::Complete
+                    }
+                    FileBody::Stream(file) => {
+                        let mut stream = Stream {
+                            file: Some(file),
+                            next_offset: 0,
+                            unrequested: meta.len,
+                            in_flight: false,
+                            in_flight_len: 0,
+                            ready: None,
+                            truncated: false,
+                        };
+                        Self::request_chunk(self.conn_ref, svc, &mut stream, Vec::new());
+                        Body::Stream(stream)
+                    }
+                };
+                exchange.status = Status::Ok;
+                self.enter_sending(svc, exchange, body);
+            }
+            Ok(Opened::Redirect { location }) => {
+                exchange.status = Status::MovedPermanently;
+                let body = error_body(Status::MovedPermanently);
+                let head = ResponseHead {
+                    content_type: Some(HTML_UTF8),
+                    content_length: body.len() as u64,
+                    location: Some(&location),
+                    keep_alive: exchange.keep_alive,
+                    minor_version: exchange.request.minor_version,
+                    ..ResponseHead::new(Status::MovedPermanently)
+                };
+                self.queue(svc, &head, body, exchange.head_only);
+                self.enter_sending(svc, exchange, Body::Complete);
+            }
+            Ok(Opened::Listing { html }) => {
+                let head = ResponseHead {
+                    content_type: Some(HTML_UTF8),
+                    content_length: html.len() as u64,
+                    keep_alive: exchange.keep_alive,
+                    minor_version: exchange.request.minor_version,
+                    ..ResponseHead::new(Status::Ok)
+                };
+                self.queue(svc, &head, html, exchange.head_only);
+                self.enter_sending(svc, exchange, Body::Complete);
+            }
+            Err(error) => {
+                let status = match error {
+                    OpenError::NotFound => Status::NotFound,
+                    OpenError::Forbidden => Status::Forbidden,
+                    OpenError::Io(e) => {
+                        eprintln!("wharf: error: {}: {e}", exchange.request.target);
+                        Status::InternalServerError
+                    }
+                };
+                // 404 and 403 keep the connection: they are ordinary answers.
+                let keep_alive = exchange.keep_alive && status != Status::InternalServerError;
+                self.start_status(svc, exchange, status, keep_alive);
+            }
+        }
+    }
+
+    fn render_head(
+        &mut self,
+        svc: &Services,
+        exchange: &Exchange,
+        meta: &FileMeta,
+        last_modified: &str,
+    ) {
+        let head = ResponseHead {
+            content_type: Some(&meta.content_type),
+            content_length: meta.len,
+            last_modified: Some(last_modified),
+            keep_alive: exchange.keep_alive,
+            minor_version: exchange.request.minor_version,
+            ..ResponseHead::new(Status::Ok)
+        };
+        self.out.clear();
+        head.render(svc.date.header_value(), &mut self.out.head);
+    }
+
+    /// Queues a head and an in-memory body (dropped for HEAD).
+    fn queue(&mut self, svc: &Services, head: &ResponseHead, body: Vec<u8>, head_only: bool) {
+        self.out.clear();
+        head.render(svc.date.header_value(), &mut self.out.head);
+        if !head_only {
+            self.out.body = body;
+        }
+    }
+
+    /// Answers with an error status and closes the connection afterwards.
+    fn start_error(&mut self, svc: &mut Services, request: Request, status: Status) {
+        let head_only = request.method == Method::Head;
+        let keep_alive = status == Status::MethodNotAllowed
+            && request.keep_alive
+            && !svc.shutting_down
+            && !svc.config.limits.keepalive_timeout.is_zero();
+        let exchange = Exchange {
+            request,
+            head_only,
+            keep_alive,
+            status,
+            body_bytes_sent: 0,
+        };
+        self.start_status(svc, exchange, status, keep_alive);
+    }
+
+    fn start_status(
+        &mut self,
+        svc: &mut Services,
+        mut exchange: Exchange,
+        status: Status,
+        keep_alive: bool,
+    ) {
+        exchange.status = status;
+        exchange.keep_alive = keep_alive;
+        let body = error_body(status);
+        let head = ResponseHead {
+            content_type: Some(HTML_UTF8),
+            content_length: body.len() as u64,
+            allow: status == Status::MethodNotAllowed,
+            keep_alive,
+            minor_version: exchange.request.minor_version,
+            ..ResponseHead::new(status)
+        };
+        let head_only = exchange.head_only;
+        self.queue(svc, &head, body, head_only);
+        self.enter_sending(svc, exchange, Body::Complete);
+    }
+
+    fn enter_sending(&mut self, svc: &Services, exchange: Exchange, body: Body) {
+        self.deadline = Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+        self.phase = Phase::Sending(exchange, body);
+    }
+
+    /// Asks the pool for the next chunk of a stream, reusing `buf`.
+    fn request_chunk(conn: ConnRef, svc: &Services, stream: &mut Stream, buf: Vec<u8>) {
+        if stream.in_flight || stream.unrequested == 0 {
+            return;
+        }
+        let Some(file) = stream.file.take() else {
+            return;
+        };
+        let len = CHUNK_SIZE.min(usize::try_from(stream.unrequested).unwrap_or(CHUNK_SIZE));
+        svc.io.read_chunk(conn, file, stream.next_offset, len, buf);
+        stream.next_offset += len as u64;
+        stream.unrequested -= len as u64;
+        stream.in_flight = true;
+        stream.in_flight_len = len;
+    }
+
+    /// Writes what is queued and moves file chunks along. `None`: the
+    /// response finished and the next request may be read.
+    fn send(&mut self, svc: &mut Services) -> Option<Next> {
+        loop {
+            match self.flush(svc) {
+                Flush::Failed => {
+                    self.abandon(svc);
+                    return Some(Next::Close);
+                }
+                Flush::Blocked => return Some(Next::Keep),
+                Flush::Done => {}
+            }
+            let conn_ref = self.conn_ref;
+            let Phase::Sending(_, body) = &mut self.phase else {
+                return Some(Next::Keep);
+            };
+            match body {
+                Body::Complete => return self.finish_response(svc),
+                Body::Stream(stream) => {
+                    let spare = std::mem::take(&mut self.out.body);
+                    self.out.clear();
+                    if let Some(chunk) = stream.ready.take() {
+                        self.out.body = chunk;
+                        Self::request_chunk(conn_ref, svc, stream, spare);
+                        continue;
+                    }
+                    if stream.in_flight {
+                        return Some(Next::Keep);
+                    }
+                    if stream.truncated {
+                        // Fewer bytes than promised were sent: the client
+                        // must see the connection end, not a next response.
+                        self.abandon(svc);
+                        return Some(Next::Close);
+                    }
+                    if stream.unrequested > 0 {
+                        Self::request_chunk(conn_ref, svc, stream, spare);
+                        return Some(Next::Keep);
+                    }
+                    if let Some(file) = stream.file.take() {
+                        svc.io.release(file);
+                    }
+                    return self.finish_response(svc);
+                }
+            }
+        }
+    }
+
+    /// Writes `out` until it is empty or the socket would block.
+    fn flush(&mut self, svc: &mut Services) -> Flush {
+        while !self.out.is_empty() {
+            let slices = [
+                IoSlice::new(&self.out.head[self.out.head_pos..]),
+                IoSlice::new(&self.out.body[self.out.body_pos..]),
+            ];
+            match self.socket.write_vectored(&slices) {
+                Ok(0) => return Flush::Failed,
+                Ok(mut n) => {
+                    let from_head = n.min(self.out.head.len() - self.out.head_pos);
+                    self.out.head_pos += from_head;
+                    n -= from_head;
+                    self.out.body_pos += n;
+                    if let Phase::Sending(exchange, _) = &mut self.phase {
+                        exchange.body_bytes_sent += n as u64;
+                    }
+                    self.deadline =
+                        Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flush::Blocked,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Flush::Failed,
+            }
+        }
+        Flush::Done
+    }
+
+    /// The whole response is written: log it, then read the next request or
+    /// close.
+    fn finish_response(&mut self, svc: &mut Services) -> Option<Next> {
+        let phase = std::mem::replace(&mut self.phase, Phase::Reading);
+        let Phase::Sending(exchange, _) = phase else {
+            return Some(Next::Keep);
+        };
+        self.log(svc, &exchange);
+        self.out = OutBuf::default();
+        if exchange.keep_alive && !svc.shutting_down {
+            let limits = &svc.config.limits;
+            self.deadline = Some(if self.inbuf.is_empty() {
+                (svc.now + limits.keepalive_timeout, DeadlineKind::Idle)
+            } else {
+                (svc.now + limits.header_timeout, DeadlineKind::Header)
+            });
+            return None;
+        }
+        if exchange.status.code() >= 400 && !self.peer_closed {
+            // Let the client read the error before the connection goes.
+            let _ = self.socket.shutdown(Shutdown::Write);
+            self.deadline = Some((svc.now + LINGER_TIME, DeadlineKind::Linger));
+            self.phase = Phase::Lingering { drained: 0 };
+            return None;
+        }
+        Some(Next::Close)
+    }
+
+    /// Discards input until the client closes, or enough was drained.
+    fn linger(&mut self, svc: &mut Services, mut drained: usize) -> Next {
+        loop {
+            match self.socket.read(&mut svc.scratch) {
+                Ok(0) => return Next::Close,
+                Ok(n) => {
+                    drained += n;
+                    if drained > LINGER_BYTES {
+                        return Next::Close;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.phase = Phase::Lingering { drained };
+                    return Next::Keep;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+        }
+    }
+
+    /// The connection is closing early: log a response cut short, and hand
+    /// any open file back to the pool to be closed there.
+    pub fn abandon(&mut self, svc: &mut Services) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Reading);
+        if let Phase::Sending(exchange, body) = phase {
+            self.log(svc, &exchange);
+            if let Body::Stream(Stream {
+                file: Some(file), ..
+            }) = body
+            {
+                svc.io.release(file);
+            }
+        }
+    }
+
+    fn log(&self, svc: &mut Services, exchange: &Exchange) {
+        let request = &exchange.request;
+        svc.log.record(
+            &LogRecord {
+                remote: self.peer,
+                method: &request.method_text,
+                target: &request.target,
+                minor_version: request.minor_version,
+                status: exchange.status.code(),
+                bytes: exchange.body_bytes_sent,
+                referer: request.referer.as_deref(),
+                user_agent: request.user_agent.as_deref(),
+            },
+            SystemTime::now(),
+        );
+    }
+}
+
+/// The status each parse error is answered with.
+fn parse_error_status(error: ParseError) -> Status {
+    match error {
+        ParseError::Malformed | ParseError::BadFraming => Status::BadRequest,
+        ParseError::UnsupportedVersion => Status::VersionNotSupported,
+        ParseError::HeadTooLarge => Status::HeaderFieldsTooLarge,
+        ParseError::TargetTooLong => Status::UriTooLong,
+    }
+}

@@ -1,0 +1,381 @@
+//! The event loop: one thread, one `mio::Poll`, one listening socket (shared
+//! with the other loops through `SO_REUSEPORT`) and every connection it
+//! accepted. It never blocks and never touches the filesystem.
+//!
+//! Each iteration:
+//! 1. waits for readiness, a completion wake-up or the next deadline;
+//! 2. accepts new connections until `WouldBlock`;
+//! 3. lets each ready connection make all the progress it can;
+//! 4. drains the IO pool's completions and hands each to its connection
+//!    (a completion whose connection has gone is discarded, its file closed
+//!    on the pool);
+//! 5. expires due deadlines;
+//! 6. sends the access-log batch to the pool;
+//! 7. during shutdown, closes idle connections and exits when none are left
+//!    or the grace period is over.
+
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::access_log::AccessLog;
+use crate::config::Config;
+use crate::conn::{Conn, Next, Services};
+use crate::http::date::DateCache;
+use crate::http::response::{error_body, HTML_UTF8};
+use crate::http::{ResponseHead, Status};
+use crate::io_pool::{Completions, ConnRef, IoHandle, IoPool};
+use crate::server::Shared;
+use crate::timers::Timers;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+pub const WAKER: Token = Token(usize::MAX);
+
+/// The pseudo-connection that access-log writes report back to.
+const LOG_REF: ConnRef = ConnRef {
+    slot: usize::MAX,
+    id: u64::MAX,
+};
+
+/// How long accepting pauses when the process is out of descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Descriptor exhaustion is reported at most this often.
+const EMFILE_LOG_INTERVAL: Duration = Duration::from_secs(5);
+/// Size of the per-loop socket read buffer.
+const SCRATCH_SIZE: usize = 16 * 1024;
+
+/// One event loop and everything it owns.
+pub struct EventLoop {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Slab<Conn>,
+    /// Source of connection ids; never reused, so stale completions and
+    /// timers can be told apart from a newer connection in the same slot.
+    next_conn_id: u64,
+    completions: Completions,
+    timers: Timers,
+    svc: Services,
+    shared: Arc<Shared>,
+    accept_paused_until: Option<Instant>,
+    last_emfile_report: Option<Instant>,
+    shutdown_deadline: Option<Instant>,
+}
+
+impl EventLoop {
+    /// Builds a loop around `poll` (whose waker is `waker`) and `listener`.
+    ///
+    /// # Errors
+    /// Registering the listener with the poll can fail.
+    pub fn new(
+        poll: Poll,
+        waker: Arc<Waker>,
+        mut listener: TcpListener,
+        pool: Arc<IoPool>,
+        config: Arc<Config>,
+        shared: Arc<Shared>,
+    ) -> io::Result<EventLoop> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let (io, completions) = IoHandle::new(pool, waker);
+        let log_enabled = io.has_log();
+        Ok(EventLoop {
+            poll,
+            listener: Some(listener),
+            conns: Slab::new(),
+            next_conn_id: 0,
+            completions,
+            timers: Timers::new(),
+            svc: Services {
+                config,
+                io,
+                date: DateCache::new(),
+                log: AccessLog::new(log_enabled),
+                scratch: vec![0; SCRATCH_SIZE],
+                now: Instant::now(),
+                shutting_down: false,
+            },
+            shared,
+            accept_paused_until: None,
+            last_emfile_report: None,
+            shutdown_deadline: None,
+        })
+    }
+
+    /// Runs until shutdown has drained every connection.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                eprintln!("wharf: error: poll failed, stopping this event loop: {e}");
+                break;
+            }
+            self.svc.now = Instant::now();
+            self.svc.date.refresh(SystemTime::now());
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => {} // Completions are drained below in any case.
+                    Token(slot) => self.conn_ready(slot),
+                }
+            }
+            if self.accept_paused_until.is_some_and(|t| t <= self.svc.now) {
+                self.accept_paused_until = None;
+                self.accept_all();
+            }
+            self.drain_completions();
+            self.expire_deadlines();
+            self.flush_log();
+            if self.shared.shutdown.load(Ordering::Acquire) && self.drain_for_shutdown() {
+                break;
+            }
+        }
+        self.close_all();
+        self.final_log_flush();
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        [
+            self.timers.next_timeout(now),
+            self.accept_paused_until
+                .map(|t| t.saturating_duration_since(now)),
+            self.shutdown_deadline
+                .map(|t| t.saturating_duration_since(now)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn accept_all(&mut self) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((socket, peer)) => self.admit(socket, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    // Out of descriptors: the pending connection stays in the
+                    // backlog and the listener stays readable, so retrying now
+                    // would spin. Pause accepting instead; closing connections
+                    // frees descriptors meanwhile.
+                    self.accept_paused_until = Some(self.svc.now + ACCEPT_PAUSE);
+                    let due = self
+                        .last_emfile_report
+                        .is_none_or(|t| self.svc.now.duration_since(t) >= EMFILE_LOG_INTERVAL);
+                    if due {
+                        self.last_emfile_report = Some(self.svc.now);
+                        eprintln!(
+                            "wharf: warning: out of file descriptors ({e}); pausing accept \
+                             (raise `ulimit -n` or lower [limits] max_connections)"
+                        );
+                    }
+                    return;
+                }
+                // ECONNABORTED and friends concern one connection only.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Registers a freshly accepted connection, or refuses it when the
+    /// server is full.
+    fn admit(&mut self, mut socket: mio::net::TcpStream, peer: std::net::SocketAddr) {
+        let open = self.shared.open_connections.fetch_add(1, Ordering::AcqRel);
+        if open >= self.svc.config.limits.max_connections {
+            self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+            self.refuse(&mut socket);
+            return;
+        }
+        let _ = socket.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let conn_ref = ConnRef {
+            slot: entry.key(),
+            id: self.next_conn_id,
+        };
+        self.next_conn_id += 1;
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self
+            .poll
+            .registry()
+            .register(&mut socket, Token(conn_ref.slot), interest)
+            .is_err()
+        {
+            self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        entry.insert(Conn::new(socket, peer, conn_ref, &self.svc));
+        self.sync_timer(conn_ref.slot);
+    }
+
+    /// Answers 503 in one best-effort write and closes: cheap, and the
+    /// client learns why.
+    fn refuse(&self, socket: &mut mio::net::TcpStream) {
+        use std::io::Write;
+        let body = error_body(Status::ServiceUnavailable);
+        let mut bytes = Vec::with_capacity(256 + body.len());
+        ResponseHead {
+            content_type: Some(HTML_UTF8),
+            content_length: body.len() as u64,
+            ..ResponseHead::new(Status::ServiceUnavailable)
+        }
+        .render(self.svc.date.header_value(), &mut bytes);
+        bytes.extend_from_slice(&body);
+        let _ = socket.write(&bytes);
+    }
+
+    fn conn_ready(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let svc = &mut self.svc;
+        let next = catch_unwind(AssertUnwindSafe(|| conn.on_ready(svc))).unwrap_or_else(|_| {
+            eprintln!("wharf: error: a connection handler panicked; closing that connection");
+            Next::Close
+        });
+        self.after_event(slot, next);
+    }
+
+    fn drain_completions(&mut self) {
+        self.completions.begin_drain();
+        while let Some(completion) = self.completions.try_next() {
+            if completion.conn == LOG_REF {
+                self.svc.log.batch_written();
+                continue;
+            }
+            let slot = completion.conn.slot;
+            match self.conns.get_mut(slot) {
+                Some(conn) if conn.conn_ref == completion.conn => {
+                    let svc = &mut self.svc;
+                    let outcome = completion.outcome;
+                    let next = catch_unwind(AssertUnwindSafe(|| conn.on_completion(outcome, svc)))
+                        .unwrap_or_else(|_| {
+                            eprintln!("wharf: error: a completion handler panicked; closing that connection");
+                            Next::Close
+                        });
+                    self.after_event(slot, next);
+                }
+                // The connection has gone: discard, closing any file on the pool.
+                _ => {
+                    if let Some(file) = completion.into_file() {
+                        self.svc.io.release(file);
+                    }
+                }
+            }
+        }
+    }
+
+    fn expire_deadlines(&mut self) {
+        let now = self.svc.now;
+        while let Some((conn_ref, at)) = self.timers.pop_due(now) {
+            let Some(conn) = self.conns.get_mut(conn_ref.slot) else {
+                continue;
+            };
+            if conn.conn_ref != conn_ref {
+                continue; // An entry of a connection that has gone.
+            }
+            if conn.scheduled == Some(at) {
+                conn.scheduled = None;
+            }
+            let next = conn.on_deadline(&mut self.svc);
+            self.after_event(conn_ref.slot, next);
+        }
+    }
+
+    /// Closes the connection or re-arms its timer.
+    fn after_event(&mut self, slot: usize, next: Next) {
+        match next {
+            Next::Keep => self.sync_timer(slot),
+            Next::Close => self.close(slot),
+        }
+    }
+
+    /// Makes sure a timer entry exists no later than the connection's
+    /// deadline (see [`crate::timers`]).
+    fn sync_timer(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if let Some(deadline) = conn.deadline() {
+            if conn.scheduled.is_none_or(|s| deadline < s) {
+                self.timers.schedule(conn.conn_ref, deadline);
+                conn.scheduled = Some(deadline);
+            }
+        }
+    }
+
+    fn close(&mut self, slot: usize) {
+        if let Some(mut conn) = self.conns.try_remove(slot) {
+            conn.abandon(&mut self.svc);
+            let _ = self.poll.registry().deregister(conn.socket());
+            self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn close_all(&mut self) {
+        let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            self.close(slot);
+        }
+    }
+
+    fn flush_log(&mut self) {
+        if let Some(batch) = self.svc.log.take_batch() {
+            self.svc.io.write_log(LOG_REF, batch);
+        }
+    }
+
+    /// At exit, waits (bounded) for the last access-log lines to be written.
+    fn final_log_flush(&mut self) {
+        let give_up = Instant::now() + Duration::from_secs(2);
+        while !self.svc.log.is_idle() && Instant::now() < give_up {
+            self.flush_log();
+            self.completions.begin_drain();
+            match self.completions.recv_until(give_up) {
+                Some(completion) if completion.conn == LOG_REF => self.svc.log.batch_written(),
+                Some(completion) => {
+                    if let Some(file) = completion.into_file() {
+                        self.svc.io.release(file);
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// One shutdown step. Returns true when the loop may exit.
+    fn drain_for_shutdown(&mut self) -> bool {
+        if self.shutdown_deadline.is_none() {
+            self.shutdown_deadline = Some(self.svc.now + self.svc.config.limits.shutdown_timeout);
+            self.svc.shutting_down = true;
+            if let Some(mut listener) = self.listener.take() {
+                let _ = self.poll.registry().deregister(&mut listener);
+            }
+        }
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.is_idle())
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in idle {
+            self.close(slot);
+        }
+        self.conns.is_empty() || self.shutdown_deadline.is_some_and(|t| self.svc.now >= t)
+    }
+}

@@ -1,0 +1,11 @@
+//! HTTP/1.1 protocol code, all of it pure: request-head parsing, response-head
+//! rendering, status codes and the cached `Date` header. Nothing here does IO.
+
+pub mod date;
+pub mod request;
+pub mod response;
+pub mod status;
+
+pub use request::{Method, ParseError, ParseLimits, Request};
+pub use response::ResponseHead;
+pub use status::Status;

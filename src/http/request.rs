@@ -1,0 +1,374 @@
+//! Request-head parsing: bytes from the socket to an owned [`Request`].
+//!
+//! Pure code on top of `httparse`: no IO, no allocation beyond the owned
+//! fields of the result. "Need more bytes" is `Ok(None)`, not an error, so the
+//! caller simply reads again. Framing is strict because wharf only serves
+//! GET and HEAD: a request that carries a body (or could be read as carrying
+//! one) is refused, so a body can never be mistaken for a second request.
+
+use std::fmt;
+
+/// Most header lines a request may have.
+pub const MAX_HEADERS: usize = 64;
+
+/// The limits the parser enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseLimits {
+    /// Most bytes the whole head (request line and headers) may take.
+    pub max_head_bytes: usize,
+    /// Most bytes the request-target may take.
+    pub max_target_bytes: usize,
+}
+
+/// The request methods wharf distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    /// Anything else: answered with 405.
+    Other,
+}
+
+/// A parsed request head, owning what later stages need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    /// The method exactly as sent, for the access log.
+    pub method_text: String,
+    /// The request-target exactly as sent.
+    pub target: String,
+    /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor_version: u8,
+    /// Whether the client allows the connection to stay open afterwards.
+    pub keep_alive: bool,
+    pub user_agent: Option<String>,
+    pub referer: Option<String>,
+}
+
+impl Request {
+    /// Stands in for a request whose head could not be parsed, so the error
+    /// response and its log line have something to describe.
+    pub fn placeholder() -> Request {
+        Request {
+            method: Method::Get,
+            method_text: "-".to_string(),
+            target: "-".to_string(),
+            minor_version: 1,
+            keep_alive: false,
+            user_agent: None,
+            referer: None,
+        }
+    }
+}
+
+/// Why a request head was refused. Each maps to one status code, and each
+/// closes the connection after the error response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Syntax error in the request line or a header: 400.
+    Malformed,
+    /// A well-formed `HTTP/x.y` other than 1.0 or 1.1: 505.
+    UnsupportedVersion,
+    /// The head is larger than allowed, or has too many headers: 431.
+    HeadTooLarge,
+    /// The request-target is longer than allowed: 414.
+    TargetTooLong,
+    /// A body, or ambiguous framing (`Transfer-Encoding`, a bad or repeated
+    /// `Content-Length`): 400.
+    BadFraming,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParseError::Malformed => "malformed request",
+            ParseError::UnsupportedVersion => "unsupported HTTP version",
+            ParseError::HeadTooLarge => "request header section too large",
+            ParseError::TargetTooLong => "request-target too long",
+            ParseError::BadFraming => "request bodies are not accepted",
+        })
+    }
+}
+
+/// Parses one request head from the start of `buf`.
+///
+/// Returns `Ok(Some((request, consumed)))` when a whole head is present,
+/// `Ok(None)` when more bytes are needed, and an error when the bytes can
+/// never become an acceptable request.
+pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)>, ParseError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let status = req.parse(buf).map_err(|e| classify(e, buf))?;
+    let consumed = match status {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => {
+            check_partial(buf, limits)?;
+            return Ok(None);
+        }
+    };
+    if consumed > limits.max_head_bytes {
+        return Err(ParseError::HeadTooLarge);
+    }
+    // httparse fills these in on Complete; treat their absence as malformed
+    // rather than trusting that.
+    let (Some(method_text), Some(target), Some(minor_version)) =
+        (req.method, req.path, req.version)
+    else {
+        return Err(ParseError::Malformed);
+    };
+    if target.len() > limits.max_target_bytes {
+        return Err(ParseError::TargetTooLong);
+    }
+
+    let mut connection_close = false;
+    let mut connection_keep_alive = false;
+    let mut content_length: Option<&[u8]> = None;
+    let mut user_agent = None;
+    let mut referer = None;
+    for header in req.headers.iter() {
+        if header
+            .value
+            .iter()
+            .any(|&b| b == 0 || b == b'\r' || b == b'\n')
+        {
+            return Err(ParseError::Malformed);
+        }
+        let name = header.name;
+        if name.eq_ignore_ascii_case("connection") {
+            for token in header.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                connection_close |= token.eq_ignore_ascii_case(b"close");
+                connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("content-length") {
+            if content_length.is_some() {
+                return Err(ParseError::BadFraming);
+            }
+            content_length = Some(header.value);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(ParseError::BadFraming);
+        } else if name.eq_ignore_ascii_case("user-agent") {
+            user_agent = Some(String::from_utf8_lossy(header.value).into_owned());
+        } else if name.eq_ignore_ascii_case("referer") {
+            referer = Some(String::from_utf8_lossy(header.value).into_owned());
+        }
+    }
+    if let Some(value) = content_length {
+        // Only an explicit, plain-decimal zero is acceptable: wharf never
+        // reads a body, so any other length would desynchronise framing.
+        if value.is_empty()
+            || !value.iter().all(u8::is_ascii_digit)
+            || value.iter().any(|&b| b != b'0')
+        {
+            return Err(ParseError::BadFraming);
+        }
+    }
+
+    let method = match method_text {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        _ => Method::Other,
+    };
+    let keep_alive = match minor_version {
+        1 => !connection_close,
+        _ => connection_keep_alive && !connection_close,
+    };
+    Ok(Some((
+        Request {
+            method,
+            method_text: method_text.to_string(),
+            target: target.to_string(),
+            minor_version,
+            keep_alive,
+            user_agent,
+            referer,
+        },
+        consumed,
+    )))
+}
+
+/// An incomplete head is refused early once it can no longer fit.
+fn check_partial(buf: &[u8], limits: &ParseLimits) -> Result<(), ParseError> {
+    let line_end = buf.iter().position(|&b| b == b'\n');
+    let request_line = &buf[..line_end.unwrap_or(buf.len())];
+    // The target is what follows the first space; measure it even while the
+    // request line is still arriving.
+    if let Some(start) = request_line.iter().position(|&b| b == b' ') {
+        let rest = &request_line[start + 1..];
+        let target_len = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        if target_len > limits.max_target_bytes {
+            return Err(ParseError::TargetTooLong);
+        }
+    }
+    if buf.len() > limits.max_head_bytes {
+        return Err(ParseError::HeadTooLarge);
+    }
+    Ok(())
+}
+
+/// Tells a version we do not speak (505) from plain garbage (400).
+fn classify(error: httparse::Error, buf: &[u8]) -> ParseError {
+    match error {
+        httparse::Error::TooManyHeaders => ParseError::HeadTooLarge,
+        httparse::Error::Version if looks_like_other_version(buf) => ParseError::UnsupportedVersion,
+        _ => ParseError::Malformed,
+    }
+}
+
+/// True when the request line ends in a well-formed `HTTP/d.d`.
+fn looks_like_other_version(buf: &[u8]) -> bool {
+    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+    let line = buf[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&buf[..line_end]);
+    let Some(space) = line.iter().rposition(|&b| b == b' ') else {
+        return false;
+    };
+    match &line[space + 1..] {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] => {
+            major.is_ascii_digit() && minor.is_ascii_digit()
+        }
+        [b'H', b'T', b'T', b'P', b'/', major] => major.is_ascii_digit(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ParseLimits = ParseLimits {
+        max_head_bytes: 1024,
+        max_target_bytes: 256,
+    };
+
+    fn parse_all(input: &str) -> Result<Option<(Request, usize)>, ParseError> {
+        parse(input.as_bytes(), &LIMITS)
+    }
+
+    #[test]
+    fn complete_get() {
+        let (req, used) = parse_all("GET /a?b HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\nrest")
+            .unwrap()
+            .unwrap();
+        assert_eq!(req.method, Method::Get);
+        assert_eq!(req.target, "/a?b");
+        assert_eq!(req.minor_version, 1);
+        assert!(req.keep_alive);
+        assert_eq!(req.user_agent.as_deref(), Some("t"));
+        assert_eq!(
+            used,
+            "GET /a?b HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n".len()
+        );
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        let table = [
+            ("GET / HTTP/1.1\r\n\r\n", true),
+            ("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", false),
+            (
+                "GET / HTTP/1.1\r\nConnection: Upgrade, CLOSE\r\n\r\n",
+                false,
+            ),
+            ("GET / HTTP/1.0\r\n\r\n", false),
+            ("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true),
+            ("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true),
+        ];
+        for (input, expected) in table {
+            let (req, _) = parse_all(input).unwrap().unwrap();
+            assert_eq!(req.keep_alive, expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn methods() {
+        for (input, method) in [
+            ("GET / HTTP/1.1\r\n\r\n", Method::Get),
+            ("HEAD / HTTP/1.1\r\n\r\n", Method::Head),
+            ("POST / HTTP/1.1\r\n\r\n", Method::Other),
+            ("get / HTTP/1.1\r\n\r\n", Method::Other),
+            ("DELETE / HTTP/1.1\r\n\r\n", Method::Other),
+        ] {
+            assert_eq!(
+                parse_all(input).unwrap().unwrap().0.method,
+                method,
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn partial_heads_need_more() {
+        for input in ["", "GET", "GET / HTTP/1.1", "GET / HTTP/1.1\r\nHost: x\r\n"] {
+            assert_eq!(parse_all(input), Ok(None), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn errors_table() {
+        use ParseError::*;
+        let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(300));
+        let long_partial_target = format!("GET /{}", "a".repeat(300));
+        let big_head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(2000));
+        let big_partial = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(2000));
+        let many_headers = format!("GET / HTTP/1.1\r\n{}\r\n", "X: y\r\n".repeat(70));
+        let table: Vec<(&str, ParseError)> = vec![
+            ("GARBAGE\r\n\r\n", Malformed),
+            ("GET\r\n\r\n", Malformed),
+            ("GET  / HTTP/1.1\r\n\r\n", Malformed),
+            ("GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", Malformed),
+            ("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n", Malformed),
+            ("GET / HTTP/1.1\r\n folded: x\r\n\r\n", Malformed),
+            ("GET / HTTP/2.0\r\n\r\n", UnsupportedVersion),
+            ("GET / HTTP/0.9\r\n\r\n", UnsupportedVersion),
+            ("GET / HTTP/3\r\n\r\n", UnsupportedVersion),
+            ("GET / FOO/1.1\r\n\r\n", Malformed),
+            (&long_target, TargetTooLong),
+            (&long_partial_target, TargetTooLong),
+            (&big_head, HeadTooLarge),
+            (&big_partial, HeadTooLarge),
+            (&many_headers, HeadTooLarge),
+            (
+                "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+                BadFraming,
+            ),
+            ("GET / HTTP/1.1\r\nContent-Length: +0\r\n\r\n", BadFraming),
+            ("GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", BadFraming),
+            ("GET / HTTP/1.1\r\nContent-Length: 0x0\r\n\r\n", BadFraming),
+            (
+                "GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+                BadFraming,
+            ),
+            (
+                "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                BadFraming,
+            ),
+            (
+                "GET / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n",
+                Malformed,
+            ),
+        ];
+        for (input, expected) in table {
+            assert_eq!(parse_all(input), Err(expected), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn zero_content_length_is_fine() {
+        let (req, _) = parse_all("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(req.method, Method::Get);
+    }
+
+    #[test]
+    fn pipelined_heads_parse_one_at_a_time() {
+        let input = b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+        let (first, used) = parse(input, &LIMITS).unwrap().unwrap();
+        assert_eq!(first.target, "/a");
+        let (second, used2) = parse(&input[used..], &LIMITS).unwrap().unwrap();
+        assert_eq!(second.target, "/b");
+        assert_eq!(used + used2, input.len());
+    }
+}

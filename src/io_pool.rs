@@ -1,0 +1,228 @@
+//! The IO pool: a rayon thread pool that runs every disk operation, and the
+//! return path that brings each result back to the event loop that asked.
+//!
+//! A job is a closure run on the pool. It calls into [`crate::fs`], wraps the
+//! result in a [`Completion`] addressed to a [`ConnRef`], sends it down the
+//! owning loop's crossbeam channel and wakes that loop's `mio::Waker`. Wakes
+//! are coalesced: a flag records that a wake is pending, so a burst of
+//! completions costs the loop one wake-up, not one per job.
+//!
+//! Every job sends exactly one completion, even when it panics (the panic is
+//! caught and turned into [`Outcome::Panicked`]), so a connection waiting on
+//! the pool is never left hanging.
+
+use std::fs::File;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::Waker;
+
+use crate::config::HttpOptions;
+use crate::fs::{self, LogSink, OpenError, OpenRequest, Opened, Root};
+
+/// Identifies a connection across the pool round trip: the slab slot plus a
+/// connection id that is never reused, so a completion for a connection that
+/// has closed can never be delivered to a newer one in the same slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnRef {
+    pub slot: usize,
+    pub id: u64,
+}
+
+/// A finished job, on its way back to the loop.
+#[derive(Debug)]
+pub struct Completion {
+    pub conn: ConnRef,
+    pub outcome: Outcome,
+}
+
+/// What a job produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The answer to [`IoHandle::open`].
+    Opened(Result<Opened, OpenError>),
+    /// The answer to [`IoHandle::read_chunk`]: the file comes back with the
+    /// buffer so the next chunk can be requested.
+    Chunk {
+        file: File,
+        buf: Vec<u8>,
+        result: io::Result<usize>,
+    },
+    /// An access-log batch was written; the loop may send the next one.
+    LogWritten,
+    /// The job panicked; the connection is closed.
+    Panicked,
+}
+
+impl Completion {
+    /// Takes out any file the completion carries, so that a completion for a
+    /// connection that has gone can have its file closed on the pool.
+    pub fn into_file(self) -> Option<File> {
+        match self.outcome {
+            Outcome::Chunk { file, .. } => Some(file),
+            Outcome::Opened(Ok(Opened::File {
+                body: fs::FileBody::Stream(file),
+                ..
+            })) => Some(file),
+            _ => None,
+        }
+    }
+}
+
+/// State shared by every loop's handle: the thread pool and what jobs need.
+pub struct IoPool {
+    pool: rayon::ThreadPool,
+    root: Root,
+    http: HttpOptions,
+    log: Option<Mutex<LogSink>>,
+}
+
+impl IoPool {
+    /// Builds the pool with `threads` threads named `wharf-io-N`.
+    pub fn new(
+        threads: usize,
+        root: Root,
+        http: HttpOptions,
+        log: Option<LogSink>,
+    ) -> io::Result<Arc<IoPool>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("wharf-io-{i}"))
+            .build()
+            .map_err(io::Error::other)?;
+        Ok(Arc::new(IoPool {
+            pool,
+            root,
+            http,
+            log: log.map(Mutex::new),
+        }))
+    }
+}
+
+/// One event loop's access to the pool: jobs submitted through it report
+/// back to that loop.
+pub struct IoHandle {
+    pool: Arc<IoPool>,
+    reply: Reply,
+}
+
+/// The return path to one loop.
+#[derive(Clone)]
+struct Reply {
+    tx: Sender<Completion>,
+    waker: Arc<Waker>,
+    wake_pending: Arc<AtomicBool>,
+}
+
+impl Reply {
+    fn send(&self, completion: Completion) {
+        // A send fails only when the loop has exited; then nobody waits.
+        if self.tx.send(completion).is_ok() && !self.wake_pending.swap(true, Ordering::AcqRel) {
+            // A failed wake leaves the completion queued for the next
+            // poll; there is nothing better to do with the error here.
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// The loop's end of its completion channel.
+pub struct Completions {
+    rx: Receiver<Completion>,
+    wake_pending: Arc<AtomicBool>,
+}
+
+impl Completions {
+    /// Starts a drain. Clears the wake flag first, so that a completion sent
+    /// during the drain triggers a fresh wake rather than being stranded.
+    pub fn begin_drain(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+    }
+
+    /// The next queued completion, without waiting.
+    pub fn try_next(&self) -> Option<Completion> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Waits for a completion until `deadline`. Only for the loop's exit,
+    /// when there is nothing else left to do.
+    pub fn recv_until(&self, deadline: std::time::Instant) -> Option<Completion> {
+        self.rx.recv_deadline(deadline).ok()
+    }
+}
+
+impl IoHandle {
+    /// Creates the handle for one loop, whose poll owns `waker`.
+    pub fn new(pool: Arc<IoPool>, waker: Arc<Waker>) -> (IoHandle, Completions) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let wake_pending = Arc::new(AtomicBool::new(false));
+        let handle = IoHandle {
+            pool,
+            reply: Reply {
+                tx,
+                waker,
+                wake_pending: wake_pending.clone(),
+            },
+        };
+        (handle, Completions { rx, wake_pending })
+    }
+
+    /// Runs `job` on the pool and sends its outcome back for `conn`, or
+    /// [`Outcome::Panicked`] if it panics.
+    fn spawn<F>(&self, conn: ConnRef, job: F)
+    where
+        F: FnOnce(&IoPool) -> Outcome + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let reply = self.reply.clone();
+        self.pool.pool.spawn(move || {
+            let outcome = catch_unwind(AssertUnwindSafe(|| job(&pool))).unwrap_or_else(|_| {
+                eprintln!("wharf: error: an IO job panicked; closing its connection");
+                Outcome::Panicked
+            });
+            reply.send(Completion { conn, outcome });
+        });
+    }
+
+    /// Resolves and opens a request's target.
+    pub fn open(&self, conn: ConnRef, request: OpenRequest) {
+        self.spawn(conn, move |pool| {
+            Outcome::Opened(fs::open_target(&pool.root, &request, &pool.http))
+        });
+    }
+
+    /// Reads the next chunk of a streamed file into `buf`.
+    pub fn read_chunk(&self, conn: ConnRef, file: File, offset: u64, len: usize, mut buf: Vec<u8>) {
+        self.spawn(conn, move |_| {
+            let result = fs::read_chunk(&file, offset, len, &mut buf);
+            Outcome::Chunk { file, buf, result }
+        });
+    }
+
+    /// Closes a file on the pool: closing is the last filesystem call a
+    /// file needs, and it does not belong on the loop either.
+    pub fn release(&self, file: File) {
+        self.pool.pool.spawn(move || drop(file));
+    }
+
+    /// Whether an access log is configured at all.
+    pub fn has_log(&self) -> bool {
+        self.pool.log.is_some()
+    }
+
+    /// Writes a batch of access-log lines, then reports
+    /// [`Outcome::LogWritten`] to `conn` (the loop's own pseudo-reference).
+    pub fn write_log(&self, conn: ConnRef, batch: Vec<u8>) {
+        self.spawn(conn, move |pool| {
+            if let Some(sink) = &pool.log {
+                let mut sink = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if let Err(e) = sink.write_batch(&batch) {
+                    eprintln!("wharf: error: cannot write the access log: {e}");
+                }
+            }
+            Outcome::LogWritten
+        });
+    }
+}

@@ -1,0 +1,42 @@
+//! wharf: a static-file HTTP/1.1 server whose event loops never touch the disk.
+//!
+//! # Module map
+//! - [`server`]: start-up (bind, root, log, pool), loop threads, shutdown.
+//! - [`event_loop`]: one `mio::Poll` per thread; accepts, dispatches
+//!   readiness, drains pool completions, expires deadlines.
+//! - [`conn`]: one connection's state machine (read, resolve, send).
+//! - [`io_pool`]: the rayon pool that runs all disk IO, and the
+//!   channel + waker that return completions to the owning loop.
+//! - [`fs`]: the only module that touches the filesystem (runs on the pool).
+//! - [`http`]: request parsing, response heads, status codes, dates (pure).
+//! - [`path`]: lexical request-target sanitising (pure).
+//! - [`listing`]: directory listing pages (pure).
+//! - [`access_log`]: access-log lines, batched for the pool.
+//! - [`timers`]: per-loop deadline heap.
+//! - [`config`], [`cli`]: configuration file and command line.
+//!
+//! # Data flow
+//! ```text
+//! accept ─► read ─► parse (http) ─► sanitize (path) ─► open job ──► IO pool
+//!   (event loop thread: sockets only)                               │ fs::open_target
+//!                                                                   ▼ openat2 + fstat + read
+//! write ◄── response head + body ◄── conn ◄── channel + Waker ◄── Completion
+//!   │
+//!   └─ large files: read_chunk jobs, one in flight, one being written
+//! ```
+
+pub mod access_log;
+pub mod cli;
+pub mod config;
+pub mod conn;
+pub mod event_loop;
+pub mod fs;
+pub mod http;
+pub mod io_pool;
+pub mod listing;
+pub mod path;
+pub mod server;
+pub mod timers;
+
+pub use config::Config;
+pub use server::{Server, ShutdownHandle, StartError};

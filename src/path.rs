@@ -1,0 +1,259 @@
+//! Lexical request-target sanitising: turns the raw target of a request line
+//! into a relative path that can be looked up under the document root.
+//!
+//! This is the first of two path checks and is pure (no filesystem access), so
+//! it runs on the event loop. The second check, confinement of the resolved
+//! file under the root even across symlinks, happens on the IO pool in
+//! [`crate::fs`].
+//!
+//! Rules (what is refused is refused outright, never "repaired"):
+//! - the target must be in origin form (`/...`); absolute-form
+//!   (`http://host/...`), authority-form and `*` are refused;
+//! - the query (`?...`) is ignored;
+//! - percent-escapes are decoded once; a malformed escape is refused, and the
+//!   decoded bytes must be valid UTF-8 (this refuses overlong encodings such as
+//!   `%c0%ae`);
+//! - a decoded NUL, any other control character or a backslash is refused;
+//! - a `..` segment is refused (browsers normalise them away, so only hostile
+//!   or broken clients send one); `.` segments and empty segments (`//`) are
+//!   dropped;
+//! - Windows-isms are refused on every platform: a drive letter (`C:`), an
+//!   alternate data stream (`name::$DATA`, `name:stream`) and a segment ending
+//!   in a dot or a space (`index.html.`), all of which alias other names on
+//!   some filesystems.
+
+use std::fmt;
+
+/// A request path that passed the lexical checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafePath {
+    /// The decoded path relative to the root, segments joined with `/`,
+    /// without a leading or trailing slash. Empty for the root itself.
+    pub relative: String,
+    /// Whether the decoded target ended with a `/` (asks for a directory).
+    pub trailing_slash: bool,
+    /// Whether any segment starts with a dot (a "hidden" file or directory).
+    pub hidden: bool,
+}
+
+/// Why a target was refused. Every variant maps to `400 Bad Request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    /// Not origin-form: absolute-form, authority-form, `*` or empty.
+    NotOriginForm,
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// The decoded bytes are not UTF-8 (including overlong encodings).
+    NotUtf8,
+    /// NUL, another control character, or a backslash.
+    ForbiddenByte,
+    /// A `..` segment.
+    Traversal,
+    /// A drive letter, a `:` stream or a segment ending in `.` or space.
+    WindowsAlias,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathError::NotOriginForm => "the request target must start with '/'",
+            PathError::BadEscape => "malformed percent-escape in the path",
+            PathError::NotUtf8 => "the decoded path is not valid UTF-8",
+            PathError::ForbiddenByte => "control character or backslash in the path",
+            PathError::Traversal => "'..' is not allowed in the path",
+            PathError::WindowsAlias => "Windows-style path aliases are not allowed",
+        })
+    }
+}
+
+/// Splits a request target into its path and its query (without the `?`).
+pub fn split_query(target: &str) -> (&str, Option<&str>) {
+    match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    }
+}
+
+/// Checks and decodes a request target. See the module docs for the rules.
+pub fn sanitize(target: &str) -> Result<SafePath, PathError> {
+    let (raw_path, _query) = split_query(target);
+    if !raw_path.starts_with('/') {
+        return Err(PathError::NotOriginForm);
+    }
+    let decoded = percent_decode(raw_path.as_bytes())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
+    if decoded.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(PathError::ForbiddenByte);
+    }
+
+    let mut relative = String::with_capacity(decoded.len());
+    let mut hidden = false;
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => continue,
+            ".." => return Err(PathError::Traversal),
+            _ => {}
+        }
+        if segment.contains(':') || segment.ends_with('.') || segment.ends_with(' ') {
+            return Err(PathError::WindowsAlias);
+        }
+        hidden |= segment.starts_with('.');
+        if !relative.is_empty() {
+            relative.push('/');
+        }
+        relative.push_str(segment);
+    }
+    Ok(SafePath {
+        trailing_slash: decoded.ends_with('/'),
+        relative,
+        hidden,
+    })
+}
+
+/// Decodes `%XX` escapes once. `+` is left alone: it means a space only in
+/// form bodies, never in a path.
+fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' {
+            let hi = input.get(i + 1).and_then(|b| hex_value(*b));
+            let lo = input.get(i + 2).and_then(|b| hex_value(*b));
+            match (hi, lo) {
+                (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+                _ => return Err(PathError::BadEscape),
+            }
+            i += 3;
+        } else {
+            out.push(input[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-encodes a path for use in a `Location` header or an `href`:
+/// everything but unreserved characters and `/` is escaped, so the result is
+/// safe inside HTML attributes and header values.
+pub fn percent_encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for &b in path.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(relative: &str, trailing_slash: bool, hidden: bool) -> Result<SafePath, PathError> {
+        Ok(SafePath {
+            relative: relative.to_string(),
+            trailing_slash,
+            hidden,
+        })
+    }
+
+    #[test]
+    fn sanitize_table() {
+        use PathError::*;
+        let cases: &[(&str, Result<SafePath, PathError>)] = &[
+            ("/", ok("", true, false)),
+            ("/index.html", ok("index.html", false, false)),
+            ("/a/b/", ok("a/b", true, false)),
+            ("/a//b", ok("a/b", false, false)),
+            ("/./a/./b", ok("a/b", false, false)),
+            ("/a?x=1", ok("a", false, false)),
+            ("/a?x=../../etc", ok("a", false, false)),
+            ("/hello%20world.txt", ok("hello world.txt", false, false)),
+            ("/caf%C3%A9", ok("café", false, false)),
+            ("/a+b", ok("a+b", false, false)),
+            ("/.env", ok(".env", false, true)),
+            ("/a/.git/config", ok("a/.git/config", false, true)),
+            ("/%2e%2e", Err(Traversal)),
+            // Traversal in every spelling.
+            ("/..", Err(Traversal)),
+            ("/../etc/passwd", Err(Traversal)),
+            ("/a/../../etc/passwd", Err(Traversal)),
+            ("/a/..", Err(Traversal)),
+            ("/%2e%2e/etc/passwd", Err(Traversal)),
+            ("/%2E%2E/etc/passwd", Err(Traversal)),
+            ("/.%2e/etc/passwd", Err(Traversal)),
+            ("/%2e./etc/passwd", Err(Traversal)),
+            ("/a%2f..%2f..%2fetc%2fpasswd", Err(Traversal)),
+            ("/%252e%252e/etc", ok("%2e%2e/etc", false, false)),
+            ("/%c0%ae%c0%ae/etc/passwd", Err(NotUtf8)),
+            ("/%e0%80%ae", Err(NotUtf8)),
+            ("/%ff", Err(NotUtf8)),
+            // Bytes that must never reach the filesystem.
+            ("/a%00.txt", Err(ForbiddenByte)),
+            ("/a%0a", Err(ForbiddenByte)),
+            ("/a%7f", Err(ForbiddenByte)),
+            ("/..%5c..%5cetc", Err(ForbiddenByte)),
+            ("/a\\b", Err(ForbiddenByte)),
+            ("/%5c", Err(ForbiddenByte)),
+            // Windows aliases.
+            ("/C:/windows", Err(WindowsAlias)),
+            ("/c%3a/windows", Err(WindowsAlias)),
+            ("/index.html::$DATA", Err(WindowsAlias)),
+            ("/index.html.", Err(WindowsAlias)),
+            ("/index.html%20", Err(WindowsAlias)),
+            ("/...", Err(WindowsAlias)),
+            // Malformed escapes.
+            ("/%", Err(BadEscape)),
+            ("/%2", Err(BadEscape)),
+            ("/%zz", Err(BadEscape)),
+            ("/%%32%65", Err(BadEscape)),
+            // Not origin-form.
+            ("", Err(NotOriginForm)),
+            ("*", Err(NotOriginForm)),
+            ("index.html", Err(NotOriginForm)),
+            ("http://example.com/etc/passwd", Err(NotOriginForm)),
+            ("example.com:80", Err(NotOriginForm)),
+            ("%2fetc/passwd", Err(NotOriginForm)),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(&sanitize(input), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn relative_never_escapes() {
+        for input in ["/a/b/c", "/x/./y//z/", "/%2e/%2E/"] {
+            let path = sanitize(input).unwrap();
+            assert!(!path.relative.starts_with('/'));
+            assert!(path.relative.split('/').all(|s| s != ".." && s != "."));
+        }
+    }
+
+    #[test]
+    fn encode_round_trips_through_sanitize() {
+        for name in [
+            "a b.txt",
+            "<img src=x onerror=alert(1)>.txt",
+            "café/ü",
+            "100%",
+        ] {
+            let encoded = percent_encode_path(&format!("/{name}"));
+            assert!(encoded.bytes().all(|b| b.is_ascii_graphic()));
+            assert!(!encoded.contains(['<', '>', '"', '\'', '&']));
+            assert_eq!(sanitize(&encoded).unwrap().relative, name);
+        }
+    }
+}
