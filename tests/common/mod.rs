@@ -1,0 +1,326 @@
+//! Test harness: runs the real `wharf` binary on port 0 with its own temp
+//! root and config, and speaks raw HTTP to it over real sockets.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub const WHARF: &str = env!("CARGO_BIN_EXE_wharf");
+
+/// Output collected from a child's pipe, with a condition variable so tests
+/// can wait for a line instead of sleeping.
+#[derive(Default, Clone)]
+pub struct Captured(Arc<(Mutex<String>, Condvar)>);
+
+impl Captured {
+    fn collect(self, pipe: impl Read + Send + 'static) {
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(pipe);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let (text, changed) = &*self.0;
+                text.lock().unwrap().push_str(&line);
+                changed.notify_all();
+                line.clear();
+            }
+        });
+    }
+
+    pub fn text(&self) -> String {
+        self.0 .0.lock().unwrap().clone()
+    }
+
+    /// Waits until the captured text satisfies `done`, up to `timeout`.
+    pub fn wait_for(&self, timeout: Duration, done: impl Fn(&str) -> bool) -> bool {
+        let (text, changed) = &*self.0;
+        let deadline = Instant::now() + timeout;
+        let mut guard = text.lock().unwrap();
+        while !done(&guard) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            guard = changed.wait_timeout(guard, left).unwrap().0;
+        }
+        true
+    }
+}
+
+/// A running wharf process.
+pub struct TestServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    /// Holds the config file's directory alive.
+    _config_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts wharf serving `root` with the given extra TOML (sections and
+    /// keys; `[server] listen/root` are set by the harness, the access log
+    /// is off unless the TOML sets `[log]`).
+    pub fn start(root: &Path, extra_toml: &str) -> TestServer {
+        Self::start_with_args(root, extra_toml, &[])
+    }
+
+    pub fn start_with_args(root: &Path, extra_toml: &str, args: &[&str]) -> TestServer {
+        let config_dir = tempfile::tempdir().unwrap();
+        let config_path = config_dir.path().join("wharf.toml");
+        let mut toml = String::new();
+        if !extra_toml.contains("[log]") {
+            toml.push_str("[log]\naccess = \"off\"\n");
+        }
+        toml.push_str(extra_toml);
+        std::fs::write(&config_path, toml).unwrap();
+        let mut command = Command::new(WHARF);
+        command
+            .arg("-c")
+            .arg(&config_path)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(args)
+            .arg(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Self::spawn(command, config_dir)
+    }
+
+    /// Spawns a prepared command and waits for its URL line.
+    pub fn spawn(mut command: Command, config_dir: tempfile::TempDir) -> TestServer {
+        let mut child = command.spawn().expect("start wharf");
+        let stdout = Captured::default();
+        let stderr = Captured::default();
+        stdout.clone().collect(child.stdout.take().unwrap());
+        stderr.clone().collect(child.stderr.take().unwrap());
+        let started = stdout.wait_for(Duration::from_secs(10), |t| t.contains("http://"));
+        assert!(started, "wharf did not print its URL; stderr: {}", stderr.text());
+        let text = stdout.text();
+        let url = text.split_whitespace().find(|w| w.starts_with("http://")).unwrap();
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap();
+        TestServer {
+            child,
+            addr,
+            stdout,
+            stderr,
+            _config_dir: config_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A client socket with 10 s timeouts.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+    }
+
+    /// Sends raw bytes on a new connection and returns the first response.
+    pub fn request(&self, raw: &str) -> Response {
+        let mut stream = self.connect();
+        stream.write_all(raw.as_bytes()).unwrap();
+        read_response(&mut stream, raw.starts_with("HEAD ")).expect("a response")
+    }
+
+    /// `GET path` with `Connection: close`.
+    pub fn get(&self, path: &str) -> Response {
+        self.request(&format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+    }
+
+    /// SIGTERM, then waits (bounded) for exit.
+    pub fn stop(mut self) -> ExitStatus {
+        signal(&self.child, libc::SIGTERM);
+        wait_timeout(&mut self.child, Duration::from_secs(15)).expect("wharf exits after SIGTERM")
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(child: &Child, signal: i32) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
+/// Waits for a child to exit, up to `timeout`.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub head: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads one response (head, then a `Content-Length` body unless
+/// `head_only`). `None` if the connection closed before a head arrived.
+pub fn read_response(stream: &mut TcpStream, head_only: bool) -> Option<Response> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => head.push(byte[0]),
+        }
+    }
+    let head = String::from_utf8(head).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_string(), v.trim().to_string())
+        })
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; if head_only { 0 } else { length }];
+    stream.read_exact(&mut body).ok()?;
+    Some(Response {
+        status,
+        head,
+        headers,
+        body,
+    })
+}
+
+/// Reads until the peer closes; returns everything read.
+pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    let _ = stream.read_to_end(&mut all);
+    all
+}
+
+/// A temp document root with a few files:
+/// `index.html`, `hello.txt`, `data.json`, `sub/` (with `page.html`),
+/// `empty/` (no index), `.secret`, `.hidden/file.txt`.
+pub fn site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "index.html", b"<!doctype html><title>home</title>home page\n");
+    write(root, "hello.txt", b"hello, world\n");
+    write(root, "data.json", b"{\"ok\": true}\n");
+    write(root, "sub/page.html", b"<p>sub page</p>\n");
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    write(root, ".secret", b"secret dotfile\n");
+    write(root, ".hidden/file.txt", b"hidden dir file\n");
+    dir
+}
+
+pub fn write(root: &Path, relative: &str, content: &[u8]) -> PathBuf {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// Deterministic pseudo-random bytes (xorshift), for large test files.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Writes a large file in pieces without holding it all in memory.
+pub fn write_large(path: &Path, len: u64, seed: u64) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let piece = pattern(1 << 20, seed);
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(piece.len() as u64) as usize;
+        file.write_all(&piece[..n]).unwrap();
+        left -= n as u64;
+    }
+}
+
+/// FNV-1a over a byte stream: a cheap checksum for comparing large bodies.
+#[derive(Clone, Copy)]
+pub struct Fnv(pub u64);
+
+impl Fnv {
+    pub fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+/// Checksums a file on disk.
+pub fn checksum_file(path: &Path) -> (u64, u64) {
+    let mut file = std::fs::File::open(path).unwrap();
+    let mut hash = Fnv::new();
+    let mut buf = vec![0; 1 << 20];
+    let mut total = 0;
+    loop {
+        let n = file.read(&mut buf).unwrap();
+        if n == 0 {
+            return (hash.0, total);
+        }
+        hash.update(&buf[..n]);
+        total += n as u64;
+    }
+}
