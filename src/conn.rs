@@ -493,10 +493,13 @@ impl Conn {
         }
     }
 
-    /// Answers with an error status and closes the connection afterwards.
+    /// Answers with an error status. Ordinary answers (404, 405) keep the
+    /// connection; protocol errors close it, since what follows on the
+    /// connection cannot be trusted.
     fn start_error(&mut self, svc: &mut Services, request: Request, status: Status) {
         let head_only = request.method == Method::Head;
-        let keep_alive = status == Status::MethodNotAllowed
+        let ordinary = matches!(status, Status::NotFound | Status::MethodNotAllowed);
+        let keep_alive = ordinary
             && request.keep_alive
             && !svc.shutting_down
             && !svc.config.limits.keepalive_timeout.is_zero();
@@ -648,8 +651,13 @@ impl Conn {
             });
             return None;
         }
-        if exchange.status.code() >= 400 && !self.peer_closed {
-            // Let the client read the error before the connection goes.
+        let unread_input = !self.inbuf.is_empty();
+        if (exchange.status.code() >= 400 || unread_input) && !self.peer_closed {
+            // Closing with unread input makes the kernel send a reset, which
+            // can destroy the response before the client reads it: shut the
+            // write side and drain for a moment instead (nginx's lingering
+            // close).
+            self.inbuf.clear();
             let _ = self.socket.shutdown(Shutdown::Write);
             self.deadline = Some((svc.now + LINGER_TIME, DeadlineKind::Linger));
             self.phase = Phase::Lingering { drained: 0 };

@@ -235,7 +235,12 @@ pub fn open_target(
                 return Err(OpenError::Forbidden);
             }
             let entries = read_entries(&fd, options.hidden_files)?;
-            let html = listing::render_html(&format!("/{}/", request.relative), entries);
+            let url_path = if request.relative.is_empty() {
+                "/".to_string()
+            } else {
+                format!("/{}/", request.relative)
+            };
+            let html = listing::render_html(&url_path, entries);
             Ok(Opened::Listing { html })
         }
         // FIFOs, sockets and devices are never served.
@@ -284,7 +289,9 @@ fn serve_file(
 #[allow(clippy::unnecessary_cast)]
 fn modified_time(stat: &rustix::fs::Stat) -> SystemTime {
     let secs = u64::try_from(stat.st_mtime as i64).unwrap_or(0);
-    let nanos = u32::try_from(stat.st_mtime_nsec as i64).unwrap_or(0).min(999_999_999);
+    let nanos = u32::try_from(stat.st_mtime_nsec as i64)
+        .unwrap_or(0)
+        .min(999_999_999);
     UNIX_EPOCH + Duration::new(secs, nanos)
 }
 
