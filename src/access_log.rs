@@ -45,6 +45,11 @@ impl AccessLog {
         }
     }
 
+    /// Turns logging on or off (config reload).
+    pub fn set_enabled(&mut self, enabled: bool) {
+        self.enabled = enabled;
+    }
+
     /// Appends one line for a finished (or abandoned) response.
     pub fn record(&mut self, record: &LogRecord, now: SystemTime) {
         if !self.enabled {

@@ -29,7 +29,7 @@ impl std::error::Error for ConfigError {}
 
 /// Where access-log lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessLog {
+pub enum AccessLogTarget {
     Off,
     Stdout,
     Stderr,
@@ -54,6 +54,17 @@ pub struct Limits {
     pub shutdown_timeout: Duration,
 }
 
+/// Which symlinks may be followed when resolving a request (`[http] symlinks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymlinkPolicy {
+    /// Symlinks are followed as long as the result stays under the root.
+    WithinRoot,
+    /// Symlinks are followed wherever they lead (`..` is still refused).
+    Follow,
+    /// No path component may be a symlink.
+    Deny,
+}
+
 /// HTTP behaviour (the `[http]` section).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOptions {
@@ -63,6 +74,7 @@ pub struct HttpOptions {
     pub directory_listing: bool,
     /// Serve and list names starting with a dot.
     pub hidden_files: bool,
+    pub symlinks: SymlinkPolicy,
 }
 
 /// The validated configuration wharf runs with.
@@ -77,7 +89,7 @@ pub struct Config {
     pub io_threads: usize,
     pub limits: Limits,
     pub http: HttpOptions,
-    pub access_log: AccessLog,
+    pub access_log: AccessLogTarget,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -99,7 +111,7 @@ struct Raw {
     io_threads: usize,
     limits: Limits,
     http: HttpOptions,
-    access_log: AccessLog,
+    access_log: AccessLogTarget,
 }
 
 impl Default for Raw {
@@ -121,8 +133,9 @@ impl Default for Raw {
                 index_files: Arc::from(vec!["index.html".to_string()]),
                 directory_listing: true,
                 hidden_files: false,
+                symlinks: SymlinkPolicy::WithinRoot,
             },
-            access_log: AccessLog::Stdout,
+            access_log: AccessLogTarget::Stdout,
         }
     }
 }
@@ -268,7 +281,12 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                 }
             }
             "http" => {
-                section.check_keys(&["index_files", "directory_listing", "hidden_files"])?;
+                section.check_keys(&[
+                    "index_files",
+                    "directory_listing",
+                    "hidden_files",
+                    "symlinks",
+                ])?;
                 if let Some(names) = section.string_list("index_files")? {
                     if let Some(bad) = names.iter().find(|n| !is_plain_file_name(n)) {
                         return Err(format!(
@@ -283,16 +301,28 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                 if let Some(b) = section.boolean("hidden_files")? {
                     raw.http.hidden_files = b;
                 }
+                if let Some(policy) = section.string("symlinks")? {
+                    raw.http.symlinks = match policy.as_str() {
+                        "within-root" => SymlinkPolicy::WithinRoot,
+                        "follow" => SymlinkPolicy::Follow,
+                        "deny" => SymlinkPolicy::Deny,
+                        other => {
+                            return Err(format!(
+                                "[http] symlinks: expected \"within-root\", \"follow\" or \"deny\", got \"{other}\""
+                            ))
+                        }
+                    };
+                }
             }
             "log" => {
                 section.check_keys(&["access"])?;
                 if let Some(access) = section.string("access")? {
                     raw.access_log = match access.as_str() {
-                        "off" => AccessLog::Off,
-                        "stdout" => AccessLog::Stdout,
-                        "stderr" => AccessLog::Stderr,
+                        "off" => AccessLogTarget::Off,
+                        "stdout" => AccessLogTarget::Stdout,
+                        "stderr" => AccessLogTarget::Stderr,
                         "" => return Err("[log] access: must not be empty (use \"off\")".into()),
-                        path => AccessLog::File(base.join(path)),
+                        path => AccessLogTarget::File(base.join(path)),
                     };
                 }
             }
@@ -411,6 +441,7 @@ mod tests {
             index_files = ["index.htm", "default.html"]
             directory_listing = false
             hidden_files = true
+            symlinks = "deny"
             [log]
             access = "logs/access.log"
             "#,
@@ -428,9 +459,10 @@ mod tests {
         assert_eq!(&*raw.http.index_files, ["index.htm", "default.html"]);
         assert!(!raw.http.directory_listing);
         assert!(raw.http.hidden_files);
+        assert_eq!(raw.http.symlinks, SymlinkPolicy::Deny);
         assert_eq!(
             raw.access_log,
-            AccessLog::File(PathBuf::from("/base/logs/access.log"))
+            AccessLogTarget::File(PathBuf::from("/base/logs/access.log"))
         );
     }
 
@@ -468,6 +500,10 @@ mod tests {
                 "[http] hidden_files: expected true or false",
             ),
             ("[log]\naccess = \"\"", "[log] access"),
+            (
+                "[http]\nsymlinks = \"sometimes\"",
+                "[http] symlinks: expected",
+            ),
             ("[cache]\nx = 1", "unknown section [cache]"),
             ("listen = \"x\"", "'listen' must be a [section]"),
             ("[server\n", "line 1:"),

@@ -25,7 +25,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::access_log::AccessLog;
-use crate::config::Config;
+use crate::config::AccessLogTarget;
 use crate::conn::{Conn, Next, Services};
 use crate::http::date::DateCache;
 use crate::http::response::{error_body, HTML_UTF8};
@@ -65,6 +65,8 @@ pub struct EventLoop {
     accept_paused_until: Option<Instant>,
     last_emfile_report: Option<Instant>,
     shutdown_deadline: Option<Instant>,
+    /// The [`Shared::config_generation`] that `svc.config` came from.
+    config_generation: u64,
 }
 
 impl EventLoop {
@@ -77,13 +79,14 @@ impl EventLoop {
         waker: Arc<Waker>,
         mut listener: TcpListener,
         pool: Arc<IoPool>,
-        config: Arc<Config>,
         shared: Arc<Shared>,
     ) -> io::Result<EventLoop> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let (io, completions) = IoHandle::new(pool, waker);
-        let log_enabled = io.has_log();
+        let config = shared.config();
+        let config_generation = shared.config_generation.load(Ordering::Acquire);
+        let log_enabled = config.access_log != AccessLogTarget::Off;
         Ok(EventLoop {
             poll,
             listener: Some(listener),
@@ -104,6 +107,7 @@ impl EventLoop {
             accept_paused_until: None,
             last_emfile_report: None,
             shutdown_deadline: None,
+            config_generation,
         })
     }
 
@@ -121,6 +125,7 @@ impl EventLoop {
             }
             self.svc.now = Instant::now();
             self.svc.date.refresh(SystemTime::now());
+            self.pick_up_reload();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
@@ -141,6 +146,18 @@ impl EventLoop {
         }
         self.close_all();
         self.final_log_flush();
+    }
+
+    /// Adopts a reloaded configuration: new limits apply to new deadlines
+    /// and new requests; open connections are kept.
+    fn pick_up_reload(&mut self) {
+        let generation = self.shared.config_generation.load(Ordering::Acquire);
+        if generation != self.config_generation {
+            self.config_generation = generation;
+            self.svc.config = self.shared.config();
+            let log_enabled = self.svc.config.access_log != AccessLogTarget::Off;
+            self.svc.log.set_enabled(log_enabled);
+        }
     }
 
     fn poll_timeout(&self) -> Option<Duration> {

@@ -6,14 +6,18 @@
 //! config file, checking the root, opening the access log) run on the main
 //! thread before any loop exists.
 //!
-//! Confinement: every path is opened relative to a directory descriptor of
-//! the root with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so the
+//! Confinement (`[http] symlinks = "within-root"`, the default): every path
+//! is opened relative to a directory descriptor of the root with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so the
 //! kernel refuses any resolution, through `..` or a symlink, that would leave
 //! the root, atomically: a symlink swapped in between a check and the open
 //! cannot escape. Absolute symlinks that point inside the root are refused
 //! by `RESOLVE_BENEATH`; for them (and on kernels without `openat2`) the path
 //! is canonicalised, checked to lie under the root, and the canonical,
-//! symlink-free path is opened beneath the root again.
+//! symlink-free path is opened beneath the root again. `"deny"` adds
+//! `RESOLVE_NO_SYMLINKS` (or walks with `O_NOFOLLOW` without openat2);
+//! `"follow"` opens with plain `openat`, where only symlinks can lead out,
+//! since `..` never gets this far.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -25,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
+use crate::config::SymlinkPolicy;
 use crate::listing::{self, Entry, EntryKind};
 use crate::path::percent_encode_path;
 
@@ -85,23 +90,39 @@ impl Root {
         })
     }
 
-    /// Opens `relative` (no leading slash; empty means the root) for reading,
-    /// confined beneath the root.
-    fn open_beneath(&self, relative: &str) -> Result<OwnedFd, OpenError> {
+    /// Opens `relative` (no leading slash, no `..`; empty means the root)
+    /// for reading, following symlinks as `policy` allows.
+    fn open_beneath(&self, relative: &str, policy: SymlinkPolicy) -> Result<OwnedFd, OpenError> {
         let relative = if relative.is_empty() { "." } else { relative };
         // O_NONBLOCK: opening a FIFO must not block the pool thread; it has
         // no effect on regular files and directories.
         let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        if policy == SymlinkPolicy::Follow {
+            // `..` was refused lexically, so only symlinks lead elsewhere,
+            // and this policy allows them.
+            return rustix::fs::openat(&self.dir, relative, flags, Mode::empty())
+                .map_err(OpenError::from_errno);
+        }
+        let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        if policy == SymlinkPolicy::Deny {
+            resolve |= ResolveFlags::NO_SYMLINKS;
+        }
         if self.has_openat2.load(Ordering::Relaxed) {
-            let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
             match rustix::fs::openat2(&self.dir, relative, flags, Mode::empty(), resolve) {
                 Ok(fd) => return Ok(fd),
                 // EXDEV: the walk would leave the root, or met an absolute
                 // symlink. Decide with the canonical path below.
-                Err(rustix::io::Errno::XDEV) => {}
+                Err(rustix::io::Errno::XDEV) if policy == SymlinkPolicy::WithinRoot => {}
                 Err(rustix::io::Errno::NOSYS) => self.has_openat2.store(false, Ordering::Relaxed),
+                Err(rustix::io::Errno::XDEV | rustix::io::Errno::LOOP) => {
+                    return Err(OpenError::NotFound)
+                }
                 Err(e) => return Err(OpenError::from_errno(e)),
             }
+        }
+        if policy == SymlinkPolicy::Deny {
+            // No openat2: walk component by component, refusing symlinks.
+            return self.open_no_symlinks(relative, flags);
         }
         let canonical =
             std::fs::canonicalize(self.path.join(relative)).map_err(|e| OpenError::from_io(&e))?;
@@ -114,17 +135,43 @@ impl Root {
             inside
         };
         // The canonical path has no symlinks; refuse any that appear now.
-        let result = if self.has_openat2.load(Ordering::Relaxed) {
-            let resolve =
-                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_SYMLINKS;
-            rustix::fs::openat2(&self.dir, inside, flags, Mode::empty(), resolve)
+        if self.has_openat2.load(Ordering::Relaxed) {
+            let resolve = resolve | ResolveFlags::NO_SYMLINKS;
+            rustix::fs::openat2(&self.dir, inside, flags, Mode::empty(), resolve).map_err(|e| {
+                match e {
+                    rustix::io::Errno::XDEV | rustix::io::Errno::LOOP => OpenError::NotFound,
+                    e => OpenError::from_errno(e),
+                }
+            })
         } else {
-            rustix::fs::openat(&self.dir, inside, flags | OFlags::NOFOLLOW, Mode::empty())
-        };
-        result.map_err(|e| match e {
-            rustix::io::Errno::XDEV | rustix::io::Errno::LOOP => OpenError::NotFound,
-            e => OpenError::from_errno(e),
-        })
+            self.open_no_symlinks(&inside.to_string_lossy(), flags)
+        }
+    }
+
+    /// Opens `relative` one component at a time with `O_NOFOLLOW`, so no
+    /// symlink is followed anywhere on the way (the pre-`openat2` fallback).
+    fn open_no_symlinks(&self, relative: &str, flags: OFlags) -> Result<OwnedFd, OpenError> {
+        let mut dir = rustix::io::dup(&self.dir).map_err(OpenError::from_errno)?;
+        let components: Vec<&str> = relative.split('/').filter(|c| !c.is_empty()).collect();
+        for (i, component) in components.iter().enumerate() {
+            let last = i + 1 == components.len();
+            let component_flags = if last {
+                flags | OFlags::NOFOLLOW
+            } else {
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+            };
+            dir = rustix::fs::openat(&dir, *component, component_flags, Mode::empty()).map_err(
+                |e| match e {
+                    rustix::io::Errno::LOOP => OpenError::NotFound,
+                    e => OpenError::from_errno(e),
+                },
+            )?;
+        }
+        if components.is_empty() {
+            return rustix::fs::openat(&self.dir, ".", flags, Mode::empty())
+                .map_err(OpenError::from_errno);
+        }
+        Ok(dir)
     }
 }
 
@@ -207,7 +254,7 @@ pub fn open_target(
     request: &OpenRequest,
     options: &crate::config::HttpOptions,
 ) -> Result<Opened, OpenError> {
-    let fd = root.open_beneath(&request.relative)?;
+    let fd = root.open_beneath(&request.relative, options.symlinks)?;
     let stat = rustix::fs::fstat(&fd).map_err(OpenError::from_errno)?;
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile if request.trailing_slash => Err(OpenError::NotFound),
@@ -223,7 +270,7 @@ pub fn open_target(
         FileType::Directory => {
             for index in options.index_files.iter() {
                 let relative = join(&request.relative, index);
-                let Ok(index_fd) = root.open_beneath(&relative) else {
+                let Ok(index_fd) = root.open_beneath(&relative, options.symlinks) else {
                     continue;
                 };
                 let stat = rustix::fs::fstat(&index_fd).map_err(OpenError::from_errno)?;

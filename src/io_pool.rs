@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
@@ -72,22 +72,23 @@ impl Completion {
     }
 }
 
+/// What jobs resolve requests against. Replaced as a whole on reload, so a
+/// job sees either the old site or the new one, never a mix.
+pub struct Site {
+    pub root: Root,
+    pub http: HttpOptions,
+}
+
 /// State shared by every loop's handle: the thread pool and what jobs need.
 pub struct IoPool {
     pool: rayon::ThreadPool,
-    root: Root,
-    http: HttpOptions,
-    log: Option<Mutex<LogSink>>,
+    site: RwLock<Arc<Site>>,
+    log: Mutex<Option<LogSink>>,
 }
 
 impl IoPool {
     /// Builds the pool with `threads` threads named `wharf-io-N`.
-    pub fn new(
-        threads: usize,
-        root: Root,
-        http: HttpOptions,
-        log: Option<LogSink>,
-    ) -> io::Result<Arc<IoPool>> {
+    pub fn new(threads: usize, site: Site, log: Option<LogSink>) -> io::Result<Arc<IoPool>> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("wharf-io-{i}"))
@@ -95,10 +96,25 @@ impl IoPool {
             .map_err(io::Error::other)?;
         Ok(Arc::new(IoPool {
             pool,
-            root,
-            http,
-            log: log.map(Mutex::new),
+            site: RwLock::new(Arc::new(site)),
+            log: Mutex::new(log),
         }))
+    }
+
+    /// The current site; jobs take it once and use it throughout.
+    fn site(&self) -> Arc<Site> {
+        self.site.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Swaps in a new root and HTTP options (config reload). Jobs already
+    /// running finish with the old ones.
+    pub fn replace_site(&self, site: Site) {
+        *self.site.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(site);
+    }
+
+    /// Swaps in a new access-log destination (config reload, log reopen).
+    pub fn replace_log(&self, sink: Option<LogSink>) {
+        *self.log.lock().unwrap_or_else(|p| p.into_inner()) = sink;
     }
 }
 
@@ -189,7 +205,8 @@ impl IoHandle {
     /// Resolves and opens a request's target.
     pub fn open(&self, conn: ConnRef, request: OpenRequest) {
         self.spawn(conn, move |pool| {
-            Outcome::Opened(fs::open_target(&pool.root, &request, &pool.http))
+            let site = pool.site();
+            Outcome::Opened(fs::open_target(&site.root, &request, &site.http))
         });
     }
 
@@ -207,17 +224,15 @@ impl IoHandle {
         self.pool.pool.spawn(move || drop(file));
     }
 
-    /// Whether an access log is configured at all.
-    pub fn has_log(&self) -> bool {
-        self.pool.log.is_some()
-    }
-
     /// Writes a batch of access-log lines, then reports
     /// [`Outcome::LogWritten`] to `conn` (the loop's own pseudo-reference).
     pub fn write_log(&self, conn: ConnRef, batch: Vec<u8>) {
         self.spawn(conn, move |pool| {
-            if let Some(sink) = &pool.log {
-                let mut sink = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut sink = pool
+                .log
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(sink) = sink.as_mut() {
                 if let Err(e) = sink.write_batch(&batch) {
                     eprintln!("wharf: error: cannot write the access log: {e}");
                 }

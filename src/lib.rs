@@ -39,4 +39,4 @@ pub mod server;
 pub mod timers;
 
 pub use config::Config;
-pub use server::{Server, ShutdownHandle, StartError};
+pub use server::{Server, ServerHandle, StartError};

@@ -39,8 +39,8 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<(), String> {
     let config =
         Config::load(cli.config.as_deref(), &cli.overrides()).map_err(|e| e.to_string())?;
-    let server = Server::bind(config).map_err(|e| e.to_string())?;
-    wharf::server::shutdown_on_signals(server.shutdown_handle())
+    let server = Server::bind(config, cli.overrides()).map_err(|e| e.to_string())?;
+    wharf::server::handle_signals(server.handle())
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let config = server.config();
     println!(

@@ -9,17 +9,17 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::config::{AccessLog, Config};
+use crate::config::{AccessLogTarget, Config, Overrides};
 use crate::event_loop::{EventLoop, WAKER};
 use crate::fs::{LogSink, Root};
-use crate::io_pool::IoPool;
+use crate::io_pool::{IoPool, Site};
 
 /// A start-up failure, printed as one line.
 #[derive(Debug)]
@@ -39,46 +39,131 @@ pub struct Shared {
     pub shutdown: AtomicBool,
     /// Open client connections over all loops (for `max_connections`).
     pub open_connections: AtomicUsize,
-    /// Each running loop's waker, so shutdown can wake them all.
+    /// The configuration in force; replaced on reload.
+    config: RwLock<Arc<Config>>,
+    /// Bumped on every reload; loops compare it once per iteration.
+    pub config_generation: AtomicU64,
+    /// Each running loop's waker, so shutdown and reload can wake them all.
     wakers: Mutex<Vec<Arc<Waker>>>,
 }
 
-/// Asks a running server to shut down gracefully. Cheap to clone; usable
-/// from any thread, including a signal-handling one.
-#[derive(Clone)]
-pub struct ShutdownHandle {
-    shared: Arc<Shared>,
-}
+impl Shared {
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 
-impl ShutdownHandle {
-    /// Stops accepting, lets in-flight responses finish (up to
-    /// `shutdown_timeout_secs`), then makes [`Server::run`] return.
-    pub fn shutdown(&self) {
-        self.shared.shutdown.store(true, Ordering::Release);
-        let wakers = self.shared.wakers.lock().unwrap_or_else(|p| p.into_inner());
+    fn wake_all(&self) {
+        let wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
         for waker in wakers.iter() {
             let _ = waker.wake();
         }
     }
 }
 
+/// Controls a running server from any thread (a signal handler, a test):
+/// graceful shutdown and configuration reload. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    pool: Arc<IoPool>,
+    overrides: Overrides,
+}
+
+impl ServerHandle {
+    /// Stops accepting, lets in-flight responses finish (up to
+    /// `shutdown_timeout_secs`), then makes [`Server::run`] return.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.wake_all();
+    }
+
+    /// Re-reads the config file (the command-line flags still override it)
+    /// and applies what can change without dropping connections: limits,
+    /// timeouts, `[http]`, the root and the access log. `listen`, `workers`
+    /// and `io_threads` need a restart and keep their values. An invalid
+    /// new config changes nothing.
+    ///
+    /// # Errors
+    /// The one-line reason the new config was refused.
+    pub fn reload(&self) -> Result<ReloadReport, String> {
+        let old = self.shared.config();
+        let mut new =
+            Config::load(old.config_file.as_deref(), &self.overrides).map_err(|e| e.to_string())?;
+        let mut needs_restart = Vec::new();
+        if new.listen != old.listen {
+            needs_restart.push("listen");
+            new.listen = old.listen;
+        }
+        if new.workers != old.workers {
+            needs_restart.push("workers");
+            new.workers = old.workers;
+        }
+        if new.io_threads != old.io_threads {
+            needs_restart.push("io_threads");
+            new.io_threads = old.io_threads;
+        }
+        // Open everything new first, so a failure leaves the old config whole.
+        let site = if new.root != old.root || new.http != old.http {
+            let root = Root::open(&new.root)
+                .map_err(|e| format!("root: cannot open {}: {e}", new.root.display()))?;
+            Some(Site {
+                root,
+                http: new.http.clone(),
+            })
+        } else {
+            None
+        };
+        let log = if new.access_log != old.access_log {
+            Some(open_log(&new.access_log).map_err(|e| e.0)?)
+        } else {
+            None
+        };
+        if let Some(site) = site {
+            self.pool.replace_site(site);
+        }
+        if let Some(log) = log {
+            self.pool.replace_log(log);
+        }
+        *self
+            .shared
+            .config
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        self.shared.config_generation.fetch_add(1, Ordering::AcqRel);
+        self.shared.wake_all();
+        Ok(ReloadReport { needs_restart })
+    }
+}
+
+/// What a reload could not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Keys that changed in the file but need a restart.
+    pub needs_restart: Vec<&'static str>,
+}
+
 /// A bound, not yet running server.
 pub struct Server {
-    config: Arc<Config>,
     listeners: Vec<std::net::TcpListener>,
     local_addr: SocketAddr,
     pool: Arc<IoPool>,
     shared: Arc<Shared>,
+    overrides: Overrides,
 }
 
 impl Server {
     /// Binds the listening sockets and prepares the root, the access log and
-    /// the IO pool.
+    /// the IO pool. `overrides` are the command-line values, kept so that a
+    /// reload applies them over the re-read file again.
     ///
     /// # Errors
     /// A one-line [`StartError`] when the address cannot be bound, the root
     /// cannot be opened or the log file cannot be opened.
-    pub fn bind(config: Config) -> Result<Server, StartError> {
+    pub fn bind(config: Config, overrides: Overrides) -> Result<Server, StartError> {
         raise_fd_limit();
         let listeners = bind_listeners(config.listen, config.workers)?;
         let local_addr = listeners[0]
@@ -86,29 +171,25 @@ impl Server {
             .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
         let root = Root::open(&config.root)
             .map_err(|e| StartError(format!("root: cannot open {}: {e}", config.root.display())))?;
-        let log = match &config.access_log {
-            AccessLog::Off => None,
-            AccessLog::Stdout => Some(LogSink::Stdout),
-            AccessLog::Stderr => Some(LogSink::Stderr),
-            AccessLog::File(path) => Some(LogSink::open_file(path).map_err(|e| {
-                StartError(format!(
-                    "[log] access: cannot open {} for appending: {e}",
-                    path.display()
-                ))
-            })?),
+        let log = open_log(&config.access_log)?;
+        let site = Site {
+            root,
+            http: config.http.clone(),
         };
-        let pool = IoPool::new(config.io_threads, root, config.http.clone(), log)
+        let pool = IoPool::new(config.io_threads, site, log)
             .map_err(|e| StartError(format!("cannot start the IO pool: {e}")))?;
         Ok(Server {
-            config: Arc::new(config),
             listeners,
             local_addr,
             pool,
             shared: Arc::new(Shared {
                 shutdown: AtomicBool::new(false),
                 open_connections: AtomicUsize::new(0),
+                config: RwLock::new(Arc::new(config)),
+                config_generation: AtomicU64::new(0),
                 wakers: Mutex::new(Vec::new()),
             }),
+            overrides,
         })
     }
 
@@ -122,13 +203,16 @@ impl Server {
         format!("http://{}/", self.local_addr)
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.shared.config()
     }
 
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
             shared: self.shared.clone(),
+            pool: self.pool.clone(),
+            overrides: self.overrides.clone(),
         }
     }
 
@@ -138,7 +222,7 @@ impl Server {
     /// Creating a loop's poll or starting its thread can fail.
     pub fn run(self) -> io::Result<()> {
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
-        let handle = self.shutdown_handle();
+        let handle = self.handle();
         for (index, listener) in self.listeners.into_iter().enumerate() {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -152,7 +236,6 @@ impl Server {
                 waker,
                 mio::net::TcpListener::from_std(listener),
                 self.pool.clone(),
-                self.config.clone(),
                 self.shared.clone(),
             )?;
             let thread = std::thread::Builder::new()
@@ -236,21 +319,50 @@ fn raise_fd_limit() {
     }
 }
 
-/// Starts a thread that turns SIGINT and SIGTERM into a graceful shutdown.
-/// A second signal exits at once.
+/// Opens the access-log destination. Start-up and reload only.
+fn open_log(target: &AccessLogTarget) -> Result<Option<LogSink>, StartError> {
+    Ok(match target {
+        AccessLogTarget::Off => None,
+        AccessLogTarget::Stdout => Some(LogSink::Stdout),
+        AccessLogTarget::Stderr => Some(LogSink::Stderr),
+        AccessLogTarget::File(path) => Some(LogSink::open_file(path).map_err(|e| {
+            StartError(format!(
+                "[log] access: cannot open {} for appending: {e}",
+                path.display()
+            ))
+        })?),
+    })
+}
+
+/// Starts a thread that turns signals into actions: SIGINT and SIGTERM
+/// shut down gracefully (a second one exits at once), SIGHUP reloads the
+/// config file.
 ///
 /// # Errors
 /// Installing the handlers can fail.
-pub fn shutdown_on_signals(handle: ShutdownHandle) -> io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+pub fn handle_signals(handle: ServerHandle) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     std::thread::Builder::new()
         .name("wharf-signals".to_string())
         .spawn(move || {
-            let mut received = 0;
-            for _ in signals.forever() {
-                received += 1;
-                if received == 1 {
+            let mut stops = 0;
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    match handle.reload() {
+                        Ok(report) if report.needs_restart.is_empty() => {
+                            eprintln!("wharf: reloaded the configuration");
+                        }
+                        Ok(report) => eprintln!(
+                            "wharf: reloaded the configuration; changing {} needs a restart, kept the old value",
+                            report.needs_restart.join(", ")
+                        ),
+                        Err(e) => eprintln!("wharf: error: reload refused, keeping the old configuration: {e}"),
+                    }
+                    continue;
+                }
+                stops += 1;
+                if stops == 1 {
                     handle.shutdown();
                 } else {
                     eprintln!("wharf: second signal, exiting now");
