@@ -226,7 +226,7 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let line = e
             .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         let message = e.message().trim().replace('\n', " ");
         match line {
             Some(line) => format!("line {line}: {message}"),
@@ -508,6 +508,8 @@ mod tests {
             ("listen = \"x\"", "'listen' must be a [section]"),
             ("[server\n", "line 1:"),
             ("[server]\nroot = \n", "line 2:"),
+            ("[server]\nlisten = \"x\"\n=oops\n", "line 3:"),
+            ("[server]\nworkers = 2\nworkers = 3\n", "line 3:"),
         ];
         for (text, expected) in table {
             let error = apply(text)

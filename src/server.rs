@@ -165,6 +165,7 @@ impl Server {
     /// cannot be opened or the log file cannot be opened.
     pub fn bind(config: Config, overrides: Overrides) -> Result<Server, StartError> {
         raise_fd_limit();
+        tune_allocator(config.workers + config.io_threads + 4);
         let listeners = bind_listeners(config.listen, config.workers)?;
         let local_addr = listeners[0]
             .local_addr()
@@ -332,6 +333,29 @@ fn open_log(target: &AccessLogTarget) -> Result<Option<LogSink>, StartError> {
             ))
         })?),
     })
+}
+
+/// Keeps glibc's allocator from touching the filesystem on a loop thread.
+///
+/// Buffers cross threads here (a chunk read on the pool is freed by a loop).
+/// When such a free leaves a pool thread's arena with a large free top,
+/// glibc trims the heap and, the first time, reads
+/// `/proc/sys/vm/overcommit_memory`; and a thread that needs a new arena
+/// past the default count reads `/sys/devices/system/cpu/online`. Either
+/// could happen on a loop thread, so: no automatic trimming (memory use is
+/// bounded by design, not by trimming), chunk-sized buffers from the heap
+/// rather than fresh mmaps, and a fixed arena count.
+fn tune_allocator(threads: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator parameters; called at start-up
+    // before the loop and pool threads exist.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, i32::try_from(threads).unwrap_or(64));
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = threads;
 }
 
 /// Starts a thread that turns signals into actions: SIGINT and SIGTERM

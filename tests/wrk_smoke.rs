@@ -25,7 +25,13 @@ fn wrk_available() -> bool {
 /// Runs wrk and returns its report.
 fn wrk(connections: u32, seconds: u32, url: &str) -> String {
     let output = Command::new("wrk")
-        .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", url])
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            url,
+        ])
         .output()
         .expect("run wrk");
     assert!(output.status.success(), "wrk failed: {output:?}");
@@ -45,7 +51,10 @@ fn requests(report: &str) -> u64 {
 fn assert_clean(report: &str, url: &str) {
     println!("wrk {url}:\n{report}");
     assert!(requests(report) > 0, "no requests completed:\n{report}");
-    assert!(!report.contains("Socket errors"), "socket errors:\n{report}");
+    assert!(
+        !report.contains("Socket errors"),
+        "socket errors:\n{report}"
+    );
     assert!(!report.contains("Non-2xx"), "non-2xx responses:\n{report}");
 }
 

@@ -99,9 +99,16 @@ impl TestServer {
         stdout.clone().collect(child.stdout.take().unwrap());
         stderr.clone().collect(child.stderr.take().unwrap());
         let started = stdout.wait_for(Duration::from_secs(10), |t| t.contains("http://"));
-        assert!(started, "wharf did not print its URL; stderr: {}", stderr.text());
+        assert!(
+            started,
+            "wharf did not print its URL; stderr: {}",
+            stderr.text()
+        );
         let text = stdout.text();
-        let url = text.split_whitespace().find(|w| w.starts_with("http://")).unwrap();
+        let url = text
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap();
         let addr = url
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -123,8 +130,12 @@ impl TestServer {
     /// A client socket with 10 s timeouts.
     pub fn connect(&self) -> TcpStream {
         let stream = TcpStream::connect(self.addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        stream.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         stream
     }
 
@@ -137,7 +148,9 @@ impl TestServer {
 
     /// `GET path` with `Connection: close`.
     pub fn get(&self, path: &str) -> Response {
-        self.request(&format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+        self.request(&format!(
+            "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        ))
     }
 
     /// SIGTERM, then waits (bounded) for exit.
@@ -250,7 +263,11 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 pub fn site() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(root, "index.html", b"<!doctype html><title>home</title>home page\n");
+    write(
+        root,
+        "index.html",
+        b"<!doctype html><title>home</title>home page\n",
+    );
     write(root, "hello.txt", b"hello, world\n");
     write(root, "data.json", b"{\"ok\": true}\n");
     write(root, "sub/page.html", b"<p>sub page</p>\n");

@@ -1,0 +1,807 @@
+//! The architecture check, from outside: run wharf under `strace -f -y`,
+//! drive every kind of request through it, and prove from the trace that no
+//! event-loop thread (`wharf-loop-N`) made a filesystem syscall, while the IO
+//! pool threads (`wharf-io-N`) made all of them.
+//!
+//! Skips, with a message, when `strace` is missing or cannot trace here
+//! (e.g. ptrace is not permitted); CI installs strace.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{read_response, wait_timeout, write, write_large, TestServer, WHARF};
+
+const BIG: u64 = 3 << 20;
+const WORKERS: usize = 2;
+const IO_THREADS: usize = 2;
+
+/// Traced syscall classes: `%file` (every syscall taking a path) and
+/// `%desc` (every syscall taking a descriptor: read/write families,
+/// fstat, getdents64, sendfile, splice, copy_file_range, mmap, close, ...).
+const TRACE: &str = "trace=%file,%desc";
+
+/// Syscalls an event-loop thread must never make, whatever their arguments.
+const FORBIDDEN: &[&str] = &[
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "stat",
+    "lstat",
+    "fstat",
+    "newfstatat",
+    "fstatat64",
+    "statx",
+    "statfs",
+    "fstatfs",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "readlink",
+    "readlinkat",
+    "getdents",
+    "getdents64",
+    "sendfile",
+    "sendfile64",
+    "splice",
+    "tee",
+    "copy_file_range",
+    "truncate",
+    "ftruncate",
+    "fallocate",
+    "fsync",
+    "fdatasync",
+    "sync_file_range",
+    "fadvise64",
+    "readahead",
+    "mkdir",
+    "mkdirat",
+    "unlink",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "chdir",
+    "fchdir",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "chown",
+    "fchown",
+    "fchownat",
+    "lchown",
+    "utimensat",
+    "execve",
+];
+
+/// Data syscalls a loop may make only on sockets, pipes, eventfds, epoll
+/// and other anonymous inodes, or terminals.
+const DATA: &[&str] = &[
+    "read", "pread64", "readv", "preadv", "preadv2", "write", "pwrite64", "writev", "pwritev",
+    "pwritev2",
+];
+
+/// Whether `strace -f -y` works here; prints the skip message when not.
+fn strace_available() -> bool {
+    let result = Command::new("strace")
+        .args(["-f", "-qq", "-y", "-e", TRACE, "-o", "/dev/null", "true"])
+        .stdin(Stdio::null())
+        .output();
+    match result {
+        Ok(output) if output.status.success() => true,
+        Ok(output) => {
+            eprintln!(
+                "skipping: strace unavailable (`strace -f true` failed: {:?} {})",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("skipping: strace unavailable (not installed? {e})");
+            false
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The traced process.
+
+/// strace running wharf. On drop, wharf is killed before strace (a killed
+/// tracer would leave its tracee running, detached).
+struct Traced {
+    server: TestServer,
+    wharf_pid: Option<i32>,
+    /// strace has exited (and so has wharf): nothing left to kill.
+    finished: bool,
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(pid) = self.wharf_pid.or_else(|| child_of(self.server.pid())) {
+            // SAFETY: `pid` is strace's child, and strace has not exited, so
+            // it has not been reaped and its pid cannot have been reused.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// The parent pid of `pid`, from `/proc/<pid>/stat`.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ..."; comm may contain spaces and parens.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The process whose parent is `parent` (strace's one child: wharf).
+fn child_of(parent: i32) -> Option<i32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|&pid| parent_of(pid) == Some(parent))
+}
+
+/// TID to thread name, from `/proc/<pid>/task/*/comm`.
+fn threads(pid: i32) -> BTreeMap<i32, String> {
+    let mut map = BTreeMap::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            if let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) {
+                map.insert(tid, comm.trim_end().to_string());
+            }
+        }
+    }
+    map
+}
+
+fn count_named(map: &BTreeMap<i32, String>, prefix: &str) -> usize {
+    map.values().filter(|n| n.starts_with(prefix)).count()
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+fn poll_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The trace.
+
+/// One parsed trace line.
+#[derive(Debug)]
+struct Call<'a> {
+    tid: i32,
+    /// The syscall name (also for `<... name resumed>` lines).
+    name: &'a str,
+    /// Descriptor annotations outside string literals, in order
+    /// (`/tmp/x/file`, `socket:[123]`, `anon_inode:[eventpoll]`, ...).
+    fds: Vec<String>,
+    /// The first argument's annotation, if the line shows the argument list.
+    first_fd: Option<String>,
+    /// A `<... name resumed>` line: the arguments were on an earlier line.
+    resumed: bool,
+    line: &'a str,
+}
+
+/// Parses `TID  name(args) = ret`, `TID  name(args <unfinished ...>` and
+/// `TID  <... name resumed>...`. Signal and exit lines give `None`.
+fn parse_line(line: &str) -> Option<Call<'_>> {
+    let (tid, rest) = line.split_once(char::is_whitespace)?;
+    let tid: i32 = tid.parse().ok()?;
+    let rest = rest.trim_start();
+    let (name, args, resumed) = if let Some(resumed) = rest.strip_prefix("<... ") {
+        let (name, after) = resumed.split_once(' ')?;
+        (name, after, true)
+    } else {
+        let open = rest.find('(')?;
+        let name = &rest[..open];
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return None;
+        }
+        (name, &rest[open + 1..], false)
+    };
+    let fds = fd_annotations(args);
+    let first_fd = if resumed {
+        None
+    } else {
+        leading_fd_annotation(args)
+    };
+    Some(Call {
+        tid,
+        name,
+        fds,
+        first_fd,
+        resumed,
+        line,
+    })
+}
+
+/// `args` with the contents of string literals removed, so data such as
+/// `"<td>123</td>"` cannot look like an annotation.
+fn without_strings(args: &str) -> String {
+    let mut out = String::with_capacity(args.len());
+    let mut chars = args.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        out.push_str("\"\"");
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => break,
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Every `N<...>` descriptor annotation outside string literals.
+fn fd_annotations(args: &str) -> Vec<String> {
+    let text = without_strings(args);
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while let Some(at) = text[i..].find('<') {
+        let start = i + at;
+        i = start + 1;
+        if start == 0 || !bytes[start - 1].is_ascii_digit() {
+            continue; // `<unfinished ...>`, `<... x resumed>`
+        }
+        if let Some(len) = text[start + 1..].find('>') {
+            found.push(text[start + 1..start + 1 + len].to_string());
+            i = start + 1 + len;
+        }
+    }
+    found
+}
+
+/// The annotation of the first argument, when it is `N<...>`.
+fn leading_fd_annotation(args: &str) -> Option<String> {
+    let digits = args.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || args.as_bytes().get(digits) != Some(&b'<') {
+        return None;
+    }
+    let rest = &args[digits + 1..];
+    rest.find('>').map(|end| rest[..end].to_string())
+}
+
+fn is_tty(annotation: &str) -> bool {
+    annotation.starts_with("/dev/pts/") || annotation.starts_with("/dev/tty")
+}
+
+/// Not a file: sockets, pipes, eventfd/epoll/timerfd and other anonymous
+/// inodes, terminals.
+fn is_non_file(annotation: &str) -> bool {
+    [
+        "socket:",
+        "pipe:",
+        "anon_inode:",
+        "TCP",
+        "UDP",
+        "UNIX",
+        "NETLINK",
+    ]
+    .iter()
+    .any(|p| annotation.starts_with(p))
+        || is_tty(annotation)
+}
+
+/// Why a loop thread's call breaks the rule, if it does.
+fn loop_violation(call: &Call) -> Option<String> {
+    if FORBIDDEN.contains(&call.name) {
+        return Some(format!("filesystem syscall {}", call.name));
+    }
+    if let Some(path) = call.fds.iter().find(|a| a.starts_with('/') && !is_tty(a)) {
+        return Some(format!("{} on file descriptor of {path}", call.name));
+    }
+    if DATA.contains(&call.name) && !call.resumed {
+        match &call.first_fd {
+            Some(fd) if is_non_file(fd) => {}
+            Some(fd) => return Some(format!("{} on non-socket descriptor <{fd}>", call.name)),
+            None => return Some(format!("{} on an unannotated descriptor", call.name)),
+        }
+    }
+    None
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    Main,
+    Loop,
+    Io,
+    Other,
+    Unknown,
+}
+
+// ---------------------------------------------------------------------------
+// Traffic.
+
+fn request_on(stream: &mut std::net::TcpStream, raw: &str) -> common::Response {
+    stream.write_all(raw.as_bytes()).unwrap();
+    read_response(stream, raw.starts_with("HEAD ")).expect("a response")
+}
+
+/// Drives every kind of response through the server; returns how many
+/// responses the access log should record.
+fn drive_traffic(server: &TestServer, big: &[u8]) -> usize {
+    let mut logged = 0;
+    let mut expect = |response: common::Response, status: u16| {
+        assert_eq!(response.status, status, "head: {}", response.head);
+        logged += 1;
+        response
+    };
+
+    // One connection per request.
+    let r = expect(server.get("/small.txt"), 200);
+    assert_eq!(r.body, b"a small file\n");
+    let r = expect(server.get("/big.bin"), 200);
+    assert!(r.body == big, "big file body differs");
+    let r = expect(
+        server.request("HEAD /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+        200,
+    );
+    assert_eq!(r.header("content-length"), Some(BIG.to_string().as_str()));
+    let r = expect(server.get("/listing/"), 200);
+    assert!(r.text().contains("a.txt") && r.text().contains("nested"));
+    expect(server.get("/missing.txt"), 404);
+    let r = expect(server.get("/listing"), 301);
+    assert_eq!(r.header("location"), Some("/listing/"));
+    let r = expect(server.get("/docs/"), 200);
+    assert_eq!(r.text(), "<p>docs index</p>\n");
+    expect(server.get("/.hidden-file"), 404);
+    expect(server.get("/small.txt/"), 404);
+    expect(server.get("/%2e%2e/%2e%2e/etc/passwd"), 400);
+
+    // Several requests on one keep-alive connection.
+    let mut stream = server.connect();
+    for _ in 0..2 {
+        let r = expect(
+            request_on(&mut stream, "GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n"),
+            200,
+        );
+        assert_eq!(r.body, b"a small file\n");
+        expect(
+            request_on(&mut stream, "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n"),
+            404,
+        );
+        expect(
+            request_on(&mut stream, "HEAD /docs/ HTTP/1.1\r\nHost: t\r\n\r\n"),
+            200,
+        );
+        expect(
+            request_on(
+                &mut stream,
+                "GET /listing/nested HTTP/1.1\r\nHost: t\r\n\r\n",
+            ),
+            301,
+        );
+        let r = expect(
+            request_on(&mut stream, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"),
+            200,
+        );
+        assert!(r.body == big, "big file body differs (keep-alive)");
+    }
+    drop(stream);
+
+    // A pipelined batch, written at once.
+    let mut stream = server.connect();
+    stream
+        .write_all(
+            b"GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n\
+              GET /listing/ HTTP/1.1\r\nHost: t\r\n\r\n\
+              HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n\
+              GET /missing HTTP/1.1\r\nHost: t\r\n\r\n\
+              GET /docs/index.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+    for (status, head_only) in [
+        (200, false),
+        (200, false),
+        (200, true),
+        (404, false),
+        (200, false),
+    ] {
+        let r = read_response(&mut stream, head_only).expect("a pipelined response");
+        expect(r, status);
+    }
+    drop(stream);
+
+    // A download abandoned half-way: the open file must be closed by the
+    // pool, not by the loop that notices the reset.
+    let mut stream = server.connect();
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    stream.read_exact(&mut buf).unwrap();
+    drop(stream);
+    logged += 1;
+
+    logged
+}
+
+// ---------------------------------------------------------------------------
+
+/// The architecture check: no exception at all, not even glibc malloc's
+/// one-time `/proc/sys/vm/overcommit_memory` probe, which wharf prevents
+/// with `mallopt` at start-up (see `tune_allocator` in src/server.rs).
+/// Several concurrent large downloads make a heap trim (and so the probe)
+/// likely if that protection ever regresses.
+#[test]
+fn event_loops_make_no_filesystem_syscalls() {
+    if !strace_available() {
+        return;
+    }
+    run_scenario(3);
+}
+
+/// Runs wharf under strace, drives the traffic (plus `extra_rounds` rounds
+/// of concurrent large downloads), stops it with SIGTERM and checks the
+/// trace.
+fn run_scenario(extra_rounds: usize) {
+    let base = tempfile::tempdir().unwrap();
+    let base_path = std::fs::canonicalize(base.path()).unwrap();
+    let root = base_path.join("site");
+    write(&root, "small.txt", b"a small file\n");
+    write_large(&root.join("big.bin"), BIG, 99);
+    write(&root, "listing/a.txt", b"a\n");
+    write(&root, "listing/b.txt", b"b\n");
+    write(&root, "listing/nested/c.txt", b"c\n");
+    write(&root, "docs/index.html", b"<p>docs index</p>\n");
+    write(&root, ".hidden-file", b"hidden\n");
+    let big = std::fs::read(root.join("big.bin")).unwrap();
+    let access_log = base_path.join("access.log");
+    let config = base_path.join("wharf.toml");
+    std::fs::write(
+        &config,
+        format!("[log]\naccess = \"{}\"\n", access_log.display()),
+    )
+    .unwrap();
+    let trace_path = base_path.join("trace.txt");
+
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-y", "-e", TRACE, "-o"])
+        .arg(&trace_path)
+        .arg(WHARF)
+        .arg("-c")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(["--workers", &WORKERS.to_string()])
+        .args(["--io-threads", &IO_THREADS.to_string()])
+        .arg(&root)
+        .current_dir(&base_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+    let strace_pid = server.pid();
+    let mut traced = Traced {
+        server,
+        wharf_pid: None,
+        finished: false,
+    };
+
+    let mut wharf_pid = None;
+    poll_until(Duration::from_secs(10), || {
+        wharf_pid = child_of(strace_pid);
+        wharf_pid.is_some()
+    });
+    let wharf_pid = wharf_pid.expect("wharf runs as strace's child");
+    traced.wharf_pid = Some(wharf_pid);
+
+    // The loops start just after the URL is printed: wait for all threads.
+    let mut names = BTreeMap::new();
+    let all_up = poll_until(Duration::from_secs(10), || {
+        names = threads(wharf_pid);
+        count_named(&names, "wharf-loop-") == WORKERS
+            && count_named(&names, "wharf-io-") == IO_THREADS
+    });
+    assert!(
+        all_up,
+        "expected {WORKERS} loop and {IO_THREADS} IO threads: {names:?}"
+    );
+
+    let mut expected_log_lines = drive_traffic(&traced.server, &big);
+    for _ in 0..extra_rounds {
+        expected_log_lines += concurrent_big_downloads(&traced.server, &big, 6);
+    }
+
+    // Every response is logged once it is finished or abandoned; waiting for
+    // all lines means the abandoned download has been dealt with.
+    let mut log_text = String::new();
+    let logged = poll_until(Duration::from_secs(10), || {
+        log_text = std::fs::read_to_string(&access_log).unwrap_or_default();
+        log_text.lines().count() >= expected_log_lines
+    });
+    assert!(
+        logged,
+        "access log has {} of {expected_log_lines} lines:\n{log_text}",
+        log_text.lines().count()
+    );
+
+    // Threads seen now too (none should be new).
+    names.extend(threads(wharf_pid));
+
+    // SIGTERM to wharf, not strace; strace exits with wharf's status.
+    // SAFETY: signalling our grandchild, which is still running.
+    unsafe {
+        libc::kill(wharf_pid, libc::SIGTERM);
+    }
+    let status = wait_timeout(&mut traced.server.child, Duration::from_secs(15))
+        .expect("strace exits after wharf is sent SIGTERM");
+    traced.finished = true; // Both exited: never signal them again.
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "wharf (under strace) did not exit 0; stderr: {}",
+        traced.server.stderr.text()
+    );
+
+    let trace = std::fs::read_to_string(&trace_path).expect("strace wrote its trace");
+    if let Some(keep) = std::env::var_os("WHARF_KEEP_TRACE") {
+        // For debugging a failure: keep the raw trace and the thread names.
+        let names: Vec<String> = names.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        std::fs::write(&keep, format!("# threads: {}\n{trace}", names.join(", "))).unwrap();
+        eprintln!("trace kept in {}", Path::new(&keep).display());
+    }
+    check_trace(&trace, wharf_pid, &names, &root, &access_log);
+}
+
+/// Downloads the big file on `n` connections at once; returns `n`.
+fn concurrent_big_downloads(server: &TestServer, big: &[u8], n: usize) -> usize {
+    let mut streams: Vec<_> = (0..n).map(|_| server.connect()).collect();
+    for stream in &mut streams {
+        stream
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+    }
+    std::thread::scope(|scope| {
+        for mut stream in streams {
+            scope.spawn(move || {
+                let r = read_response(&mut stream, false).expect("a response");
+                assert_eq!(r.status, 200);
+                assert!(r.body == big, "big file body differs (concurrent)");
+            });
+        }
+    });
+    n
+}
+
+fn check_trace(
+    trace: &str,
+    wharf_pid: i32,
+    names: &BTreeMap<i32, String>,
+    root: &Path,
+    access_log: &Path,
+) {
+    let class_of = |tid: i32| match names.get(&tid) {
+        _ if tid == wharf_pid => Class::Main,
+        Some(n) if n.starts_with("wharf-loop-") => Class::Loop,
+        Some(n) if n.starts_with("wharf-io-") => Class::Io,
+        Some(_) => Class::Other,
+        None => Class::Unknown,
+    };
+    let big = root.join("big.bin");
+    let listing = root.join("listing");
+    let big = big.to_str().unwrap();
+    let listing = listing.to_str().unwrap();
+    let access_log = access_log.to_str().unwrap();
+
+    let mut violations = Vec::new();
+    let mut per_class: BTreeMap<Class, BTreeMap<&str, usize>> = BTreeMap::new();
+    let mut per_loop_thread: BTreeMap<i32, usize> = BTreeMap::new();
+    let mut unknown_tids = BTreeSet::new();
+    let mut io_opened_small = 0;
+    let mut io_read_big = 0;
+    let mut io_closed_big = 0;
+    let mut io_listed_dir = 0;
+    let mut io_logged = 0;
+    let mut loop_socket_writes = 0;
+
+    for line in trace.lines() {
+        let Some(call) = parse_line(line) else {
+            continue;
+        };
+        let class = class_of(call.tid);
+        *per_class
+            .entry(class)
+            .or_default()
+            .entry(call.name)
+            .or_default() += 1;
+        match class {
+            Class::Loop => {
+                *per_loop_thread.entry(call.tid).or_default() += 1;
+                if let Some(why) = loop_violation(&call) {
+                    violations.push(format!(
+                        "[{}] {why}:\n    {line}",
+                        names.get(&call.tid).map_or("?", String::as_str)
+                    ));
+                }
+                if matches!(call.name, "write" | "writev")
+                    && call
+                        .first_fd
+                        .as_deref()
+                        .is_some_and(|f| f.starts_with("socket:"))
+                {
+                    loop_socket_writes += 1;
+                }
+            }
+            Class::Io => {
+                if matches!(call.name, "openat" | "openat2") && line.contains("\"small.txt\"") {
+                    io_opened_small += 1;
+                }
+                if matches!(
+                    call.name,
+                    "read" | "pread64" | "readv" | "preadv" | "preadv2"
+                ) && call.first_fd.as_deref() == Some(big)
+                {
+                    io_read_big += 1;
+                }
+                if call.name == "close" && call.first_fd.as_deref() == Some(big) {
+                    io_closed_big += 1;
+                }
+                if matches!(call.name, "getdents64" | "getdents")
+                    && call.first_fd.as_deref() == Some(listing)
+                {
+                    io_listed_dir += 1;
+                }
+                if matches!(call.name, "write" | "writev")
+                    && call.first_fd.as_deref() == Some(access_log)
+                {
+                    io_logged += 1;
+                }
+            }
+            Class::Unknown => {
+                unknown_tids.insert(call.tid);
+            }
+            Class::Main | Class::Other => {}
+        }
+    }
+
+    // Summary.
+    eprintln!("loop purity: threads {names:?}");
+    for (class, calls) in &per_class {
+        let total: usize = calls.values().sum();
+        let mut top: Vec<_> = calls.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(a.1));
+        let top: Vec<String> = top
+            .iter()
+            .take(8)
+            .map(|(n, c)| format!("{n}={c}"))
+            .collect();
+        eprintln!("  {class:?}: {total} traced calls ({})", top.join(" "));
+    }
+    eprintln!(
+        "  io: opened small.txt {io_opened_small}x, read big.bin {io_read_big}x, \
+         closed big.bin {io_closed_big}x, listed dir {io_listed_dir}x, log writes {io_logged}x; \
+         loop socket writes {loop_socket_writes}"
+    );
+
+    assert!(
+        violations.is_empty(),
+        "{} filesystem syscall(s) on event-loop threads:\n{}",
+        violations.len(),
+        violations
+            .iter()
+            .take(50)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        unknown_tids.is_empty(),
+        "trace lines from threads not in /proc/{wharf_pid}/task ({unknown_tids:?}); \
+         a loop thread may have been missed: {names:?}"
+    );
+
+    // Positive controls: the trace did capture the work, and from the
+    // threads we think it came from.
+    let loop_tids: Vec<i32> = names
+        .iter()
+        .filter(|(_, n)| n.starts_with("wharf-loop-"))
+        .map(|(t, _)| *t)
+        .collect();
+    for tid in &loop_tids {
+        assert!(
+            per_loop_thread.get(tid).is_some_and(|&n| n > 0),
+            "no traced calls from loop thread {tid} ({}): tracing captured nothing?",
+            names[tid]
+        );
+    }
+    assert!(
+        loop_socket_writes > 0,
+        "no socket writes from loop threads: responses were written by whom?"
+    );
+    assert!(
+        io_opened_small > 0,
+        "no IO-thread openat/openat2 of \"small.txt\" in the trace"
+    );
+    assert!(
+        io_read_big >= (BIG as usize).div_ceil(256 * 1024),
+        "IO threads read {big} only {io_read_big} times"
+    );
+    assert!(io_closed_big > 0, "no IO-thread close of {big}");
+    assert!(io_listed_dir > 0, "no IO-thread getdents64 of {listing}");
+    assert!(io_logged > 0, "no IO-thread write to {access_log}");
+}
+
+#[test]
+fn trace_parser_understands_strace_lines() {
+    let call = parse_line(
+        "4242  openat2(5</tmp/x/site>, \"small.txt\", {flags=O_RDONLY}, 24) = 15</tmp/x/site/small.txt>",
+    )
+    .unwrap();
+    assert_eq!((call.tid, call.name), (4242, "openat2"));
+    assert_eq!(call.first_fd.as_deref(), Some("/tmp/x/site"));
+    assert_eq!(call.fds, ["/tmp/x/site", "/tmp/x/site/small.txt"]);
+    assert!(loop_violation(&call).is_some());
+
+    // Data that looks like an annotation is not one.
+    let call = parse_line(
+        "7  writev(14<socket:[12431]>, [{iov_base=\"<td>123</td>\\\"9</x>\", iov_len=9}], 1) = 9",
+    )
+    .unwrap();
+    assert_eq!(call.fds, ["socket:[12431]"]);
+    assert!(loop_violation(&call).is_none());
+
+    let call = parse_line("7  read(3</srv/f.txt>, \"x\", 1) = 1").unwrap();
+    assert!(loop_violation(&call).is_some());
+    let call = parse_line("7  read(3<pipe:[99]>, \"x\", 1) = 1").unwrap();
+    assert!(loop_violation(&call).is_none());
+    let call = parse_line("7  close(15</tmp/x/big.bin>) = 0").unwrap();
+    assert!(loop_violation(&call).is_some());
+    let call = parse_line("7  close(15<socket:[1]>) = 0").unwrap();
+    assert!(loop_violation(&call).is_none());
+    let call = parse_line("7  <... fstat resumed>{st_mode=S_IFREG}) = 0").unwrap();
+    assert_eq!(call.name, "fstat");
+    assert!(loop_violation(&call).is_some());
+    let call = parse_line("7  epoll_wait(9<anon_inode:[eventpoll]>,  <unfinished ...>").unwrap();
+    assert_eq!(call.fds, ["anon_inode:[eventpoll]"]);
+    assert!(loop_violation(&call).is_none());
+    let call =
+        parse_line("7  mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, 3</lib/x.so>, 0) = 0x1").unwrap();
+    assert!(loop_violation(&call).is_some());
+    // glibc malloc's probe is a violation like any other file access.
+    let call = parse_line(
+        "7  openat(AT_FDCWD</tmp/x>, \"/proc/sys/vm/overcommit_memory\", O_RDONLY|O_CLOEXEC) = 3</proc/sys/vm/overcommit_memory>",
+    )
+    .unwrap();
+    assert!(loop_violation(&call).is_some());
+
+    assert!(parse_line("7  --- SIGTERM {si_signo=SIGTERM} ---").is_none());
+    assert!(parse_line("7  +++ exited with 0 +++").is_none());
+}
