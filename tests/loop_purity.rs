@@ -208,7 +208,6 @@ struct Call<'a> {
     first_fd: Option<String>,
     /// A `<... name resumed>` line: the arguments were on an earlier line.
     resumed: bool,
-    line: &'a str,
 }
 
 /// Parses `TID  name(args) = ret`, `TID  name(args <unfinished ...>` and
@@ -240,7 +239,6 @@ fn parse_line(line: &str) -> Option<Call<'_>> {
         fds,
         first_fd,
         resumed,
-        line,
     })
 }
 
