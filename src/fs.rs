@@ -108,11 +108,13 @@ impl Root {
             resolve |= ResolveFlags::NO_SYMLINKS;
         }
         if self.has_openat2.load(Ordering::Relaxed) {
-            match rustix::fs::openat2(&self.dir, relative, flags, Mode::empty(), resolve) {
+            match openat2_retrying(&self.dir, relative, flags, resolve) {
                 Ok(fd) => return Ok(fd),
                 // EXDEV: the walk would leave the root, or met an absolute
                 // symlink. Decide with the canonical path below.
-                Err(rustix::io::Errno::XDEV) if policy == SymlinkPolicy::WithinRoot => {}
+                // AGAIN: renames elsewhere kept interrupting a `..` walk.
+                Err(rustix::io::Errno::XDEV | rustix::io::Errno::AGAIN)
+                    if policy == SymlinkPolicy::WithinRoot => {}
                 Err(rustix::io::Errno::NOSYS) => self.has_openat2.store(false, Ordering::Relaxed),
                 Err(rustix::io::Errno::XDEV | rustix::io::Errno::LOOP) => {
                     return Err(OpenError::NotFound)
@@ -137,11 +139,9 @@ impl Root {
         // The canonical path has no symlinks; refuse any that appear now.
         if self.has_openat2.load(Ordering::Relaxed) {
             let resolve = resolve | ResolveFlags::NO_SYMLINKS;
-            rustix::fs::openat2(&self.dir, inside, flags, Mode::empty(), resolve).map_err(|e| {
-                match e {
-                    rustix::io::Errno::XDEV | rustix::io::Errno::LOOP => OpenError::NotFound,
-                    e => OpenError::from_errno(e),
-                }
+            openat2_retrying(&self.dir, inside, flags, resolve).map_err(|e| match e {
+                rustix::io::Errno::XDEV | rustix::io::Errno::LOOP => OpenError::NotFound,
+                e => OpenError::from_errno(e),
             })
         } else {
             self.open_no_symlinks(&inside.to_string_lossy(), flags)
@@ -172,6 +172,25 @@ impl Root {
                 .map_err(OpenError::from_errno);
         }
         Ok(dir)
+    }
+}
+
+/// `openat2`, retried when it fails with `EAGAIN`: with `RESOLVE_BENEATH`
+/// the kernel gives up on a `..` walk if any rename happened on the system
+/// meanwhile, since it can no longer prove the walk stayed beneath the root.
+/// That is about other files, not this request, so try again a few times.
+fn openat2_retrying<P: rustix::path::Arg + Copy>(
+    dir: &OwnedFd,
+    path: P,
+    flags: OFlags,
+    resolve: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let mut attempts = 0;
+    loop {
+        match rustix::fs::openat2(dir, path, flags, Mode::empty(), resolve) {
+            Err(rustix::io::Errno::AGAIN) if attempts < 16 => attempts += 1,
+            result => return result,
+        }
     }
 }
 

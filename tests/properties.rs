@@ -1,0 +1,100 @@
+//! Property tests (proptest) for the code that parses untrusted input: the
+//! request parser, the path sanitiser and the range parser. On arbitrary
+//! input they must never panic, and what they accept must be safe.
+
+use std::path::{Component, Path};
+
+use proptest::prelude::*;
+use wharf::http::request::{parse, ParseLimits};
+use wharf::path::{percent_encode_path, sanitize};
+
+const LIMITS: ParseLimits = ParseLimits {
+    max_head_bytes: 4096,
+    max_target_bytes: 1024,
+};
+
+/// Request-target-like strings: mostly path characters, escapes and dots.
+fn target() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("/".to_string()),
+        Just("..".to_string()),
+        Just(".".to_string()),
+        Just("%2e".to_string()),
+        Just("%2f".to_string()),
+        Just("%5c".to_string()),
+        Just("%00".to_string()),
+        Just("%c0%ae".to_string()),
+        Just("\\".to_string()),
+        Just("?".to_string()),
+        Just(":".to_string()),
+        "[a-zA-Z0-9_~-]{1,8}",
+        "%[0-9a-fA-F]{2}",
+        any::<char>().prop_map(|c| c.to_string()),
+    ];
+    proptest::collection::vec(piece, 0..16).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = parse(&bytes, &LIMITS);
+    }
+
+    #[test]
+    fn parser_accepts_each_valid_request_only_once_complete(
+        path in "/[a-z0-9/._-]{0,40}",
+        headers in proptest::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,15}", "[ -~]{0,40}"), 0..8),
+    ) {
+        let mut raw = format!("GET {path} HTTP/1.1\r\n");
+        for (name, value) in &headers {
+            // Names that change framing or connection semantics are tested
+            // elsewhere; here they would make the request invalid.
+            let lower = name.to_ascii_lowercase();
+            if lower == "content-length" || lower == "transfer-encoding" {
+                continue;
+            }
+            raw.push_str(&format!("{name}: {}\r\n", value.trim()));
+        }
+        raw.push_str("\r\n");
+        let bytes = raw.as_bytes();
+        let (request, used) = parse(bytes, &LIMITS).unwrap().expect("complete");
+        prop_assert_eq!(used, bytes.len());
+        prop_assert_eq!(request.target, path);
+        // Every strict prefix is incomplete, never an error or a request.
+        for cut in 0..bytes.len() {
+            prop_assert_eq!(parse(&bytes[..cut], &LIMITS), Ok(None), "prefix {}", cut);
+        }
+    }
+
+    #[test]
+    fn sanitized_paths_stay_under_the_root(target in target()) {
+        if let Ok(safe) = sanitize(&target) {
+            let relative = Path::new(&safe.relative);
+            prop_assert!(!safe.relative.starts_with('/'));
+            prop_assert!(!safe.relative.contains('\\'));
+            prop_assert!(!safe.relative.contains('\0'));
+            prop_assert!(!safe.relative.contains(':'));
+            // Only plain names: no root, no `.`, no `..`.
+            for component in relative.components() {
+                prop_assert!(matches!(component, Component::Normal(_)), "{:?}", component);
+            }
+            let root = Path::new("/srv/www");
+            prop_assert!(root.join(relative).starts_with(root));
+        }
+    }
+
+    #[test]
+    fn sanitize_never_panics_on_arbitrary_strings(target in any::<String>()) {
+        let _ = sanitize(&target);
+    }
+
+    #[test]
+    fn encoded_names_round_trip(name in "[^/\\\\\\x00-\\x1f\\x7f-\\u{9f}:]{1,30}") {
+        prop_assume!(name != "." && name != ".." && !name.ends_with('.') && !name.ends_with(' '));
+        let encoded = percent_encode_path(&format!("/{name}"));
+        prop_assert!(encoded.bytes().all(|b| b.is_ascii_graphic()));
+        prop_assert_eq!(sanitize(&encoded).unwrap().relative, name);
+    }
+}
