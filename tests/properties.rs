@@ -98,3 +98,30 @@ proptest! {
         prop_assert_eq!(sanitize(&encoded).unwrap().relative, name);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn ranges_are_sorted_disjoint_and_inside_the_file(
+        header in "(bytes|BYTES|items)=([0-9]{0,4}-[0-9]{0,4}, ?){0,6}[0-9]{0,4}-[0-9]{0,4}",
+        file_len in 0u64..5000,
+    ) {
+        use wharf::http::range::{parse_range, RangeRequest};
+        if let RangeRequest::Satisfiable(ranges) = parse_range(header.as_bytes(), file_len, 4) {
+            prop_assert!(!ranges.is_empty() && ranges.len() <= 4);
+            for pair in ranges.windows(2) {
+                // Sorted, and neither overlapping nor adjacent (coalesced).
+                prop_assert!(pair[0].end + 1 < pair[1].start);
+            }
+            for range in &ranges {
+                prop_assert!(range.start <= range.end && range.end < file_len);
+            }
+        }
+    }
+
+    #[test]
+    fn range_parser_never_panics(header in proptest::collection::vec(any::<u8>(), 0..256), file_len in any::<u64>()) {
+        let _ = wharf::http::range::parse_range(&header, file_len, 8);
+    }
+}

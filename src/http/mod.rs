@@ -1,7 +1,10 @@
 //! HTTP/1.1 protocol code, all of it pure: request-head parsing, response-head
 //! rendering, status codes and the cached `Date` header. Nothing here does IO.
 
+pub mod conditional;
 pub mod date;
+pub mod encoding;
+pub mod range;
 pub mod request;
 pub mod response;
 pub mod status;
