@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fs;
+use crate::rules::{self, Glob, HeaderRule};
 
 /// A start-up error: one line, naming the key or flag and the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,9 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// On SIGINT/SIGTERM, time in-flight responses get to finish.
     pub shutdown_timeout: Duration,
+    /// Most ranges a multi-range request may ask for (after coalescing);
+    /// more are answered with the whole file.
+    pub max_ranges: usize,
 }
 
 /// Which symlinks may be followed when resolving a request (`[http] symlinks`).
@@ -75,6 +79,14 @@ pub struct HttpOptions {
     /// Serve and list names starting with a dot.
     pub hidden_files: bool,
     pub symlinks: SymlinkPolicy,
+    /// Serve `x.br` / `x.zst` / `x.gz` sidecars for `x` when accepted.
+    pub precompressed: bool,
+    /// `Cache-Control` for files and listings unless a rule says otherwise.
+    pub cache_control: Option<String>,
+    /// Per-path `Cache-Control` and extra headers, in file order.
+    pub rules: Arc<[HeaderRule]>,
+    /// Status code to a page under the root (a sanitised relative path).
+    pub error_pages: Arc<[(u16, String)]>,
 }
 
 /// The validated configuration wharf runs with.
@@ -128,12 +140,17 @@ impl Default for Raw {
                 send_timeout: Duration::from_secs(60),
                 max_header_bytes: 16 * 1024,
                 shutdown_timeout: Duration::from_secs(10),
+                max_ranges: 16,
             },
             http: HttpOptions {
                 index_files: Arc::from(vec!["index.html".to_string()]),
                 directory_listing: true,
                 hidden_files: false,
                 symlinks: SymlinkPolicy::WithinRoot,
+                precompressed: true,
+                cache_control: Some("no-cache".to_string()),
+                rules: Arc::from(Vec::new()),
+                error_pages: Arc::from(Vec::new()),
             },
             access_log: AccessLogTarget::Stdout,
         }
@@ -259,6 +276,7 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                     "send_timeout_secs",
                     "max_header_bytes",
                     "shutdown_timeout_secs",
+                    "max_ranges",
                 ])?;
                 let limits = &mut raw.limits;
                 if let Some(n) = section.integer("max_connections", 1, 10_000_000)? {
@@ -279,6 +297,9 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                 if let Some(n) = section.integer("shutdown_timeout_secs", 0, 3600)? {
                     limits.shutdown_timeout = Duration::from_secs(n);
                 }
+                if let Some(n) = section.integer("max_ranges", 0, 1000)? {
+                    limits.max_ranges = n as usize;
+                }
             }
             "http" => {
                 section.check_keys(&[
@@ -286,6 +307,10 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                     "directory_listing",
                     "hidden_files",
                     "symlinks",
+                    "precompressed",
+                    "cache_control",
+                    "rules",
+                    "error_pages",
                 ])?;
                 if let Some(names) = section.string_list("index_files")? {
                     if let Some(bad) = names.iter().find(|n| !is_plain_file_name(n)) {
@@ -313,6 +338,20 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                         }
                     };
                 }
+                if let Some(b) = section.boolean("precompressed")? {
+                    raw.http.precompressed = b;
+                }
+                if let Some(value) = section.string("cache_control")? {
+                    rules::valid_header_value(&value)
+                        .map_err(|e| format!("[http] cache_control: {e}"))?;
+                    raw.http.cache_control = (!value.is_empty()).then_some(value);
+                }
+                if let Some(value) = section.table.get("rules") {
+                    raw.http.rules = Arc::from(parse_rules(value)?);
+                }
+                if let Some(value) = section.table.get("error_pages") {
+                    raw.http.error_pages = Arc::from(parse_error_pages(value)?);
+                }
             }
             "log" => {
                 section.check_keys(&["access"])?;
@@ -334,6 +373,109 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Parses `[[http.rules]]`: an array of tables with `match`, and optional
+/// `cache_control` and `headers`.
+fn parse_rules(value: &toml::Value) -> Result<Vec<HeaderRule>, String> {
+    let Some(items) = value.as_array() else {
+        return Err(format!(
+            "[http] rules: expected [[http.rules]] tables, got {value}"
+        ));
+    };
+    let mut rules = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let name = format!("[[http.rules]] #{}", i + 1);
+        let Some(table) = item.as_table() else {
+            return Err(format!("{name}: expected a table, got {item}"));
+        };
+        if let Some(key) = table
+            .keys()
+            .find(|k| !["match", "cache_control", "headers"].contains(&k.as_str()))
+        {
+            return Err(format!(
+                "{name}: {key}: unknown key (expected one of: match, cache_control, headers)"
+            ));
+        }
+        let pattern = match table.get("match") {
+            Some(toml::Value::String(p)) => {
+                Glob::new(p).map_err(|e| format!("{name}: match: {e}"))?
+            }
+            Some(v) => return Err(format!("{name}: match: expected a glob string, got {v}")),
+            None => return Err(format!("{name}: match: missing (e.g. match = \"*.css\")")),
+        };
+        let cache_control = match table.get("cache_control") {
+            None => None,
+            Some(toml::Value::String(v)) => {
+                rules::valid_header_value(v).map_err(|e| format!("{name}: cache_control: {e}"))?;
+                Some(v.clone())
+            }
+            Some(v) => return Err(format!("{name}: cache_control: expected a string, got {v}")),
+        };
+        let mut headers = Vec::new();
+        match table.get("headers") {
+            None => {}
+            Some(toml::Value::Table(map)) => {
+                for (header, v) in map {
+                    let toml::Value::String(v) = v else {
+                        return Err(format!(
+                            "{name}: headers: {header}: expected a string, got {v}"
+                        ));
+                    };
+                    rules::valid_header_name(header)
+                        .map_err(|e| format!("{name}: headers: {e}"))?;
+                    rules::valid_header_value(v)
+                        .map_err(|e| format!("{name}: headers: {header}: {e}"))?;
+                    headers.push((header.clone(), v.clone()));
+                }
+            }
+            Some(v) => return Err(format!("{name}: headers: expected a table, got {v}")),
+        }
+        rules.push(HeaderRule {
+            pattern,
+            cache_control,
+            headers,
+        });
+    }
+    Ok(rules)
+}
+
+/// Parses `[http.error_pages]`: `404 = "/errors/404.html"`.
+fn parse_error_pages(value: &toml::Value) -> Result<Vec<(u16, String)>, String> {
+    let Some(table) = value.as_table() else {
+        return Err(format!(
+            "[http] error_pages: expected a table like {{ 404 = \"/404.html\" }}, got {value}"
+        ));
+    };
+    let mut pages = Vec::with_capacity(table.len());
+    for (status, path) in table {
+        let code = status
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (400..=599).contains(c))
+            .ok_or_else(|| {
+                format!("[http] error_pages: '{status}' is not a status code from 400 to 599")
+            })?;
+        let toml::Value::String(path) = path else {
+            return Err(format!(
+                "[http] error_pages: {status}: expected a path string, got {path}"
+            ));
+        };
+        let absolute = if path.starts_with('/') {
+            path.clone()
+        } else {
+            format!("/{path}")
+        };
+        let safe = crate::path::sanitize(&absolute)
+            .map_err(|e| format!("[http] error_pages: {status}: '{path}': {e}"))?;
+        if safe.relative.is_empty() || safe.trailing_slash {
+            return Err(format!(
+                "[http] error_pages: {status}: '{path}' must name a file"
+            ));
+        }
+        pages.push((code, safe.relative));
+    }
+    Ok(pages)
 }
 
 fn is_plain_file_name(name: &str) -> bool {
@@ -442,6 +584,14 @@ mod tests {
             directory_listing = false
             hidden_files = true
             symlinks = "deny"
+            precompressed = false
+            cache_control = "max-age=60"
+            [http.error_pages]
+            404 = "errors/404.html"
+            [[http.rules]]
+            match = "/assets/**"
+            cache_control = "public, max-age=31536000, immutable"
+            headers = { "Access-Control-Allow-Origin" = "*" }
             [log]
             access = "logs/access.log"
             "#,
@@ -460,6 +610,17 @@ mod tests {
         assert!(!raw.http.directory_listing);
         assert!(raw.http.hidden_files);
         assert_eq!(raw.http.symlinks, SymlinkPolicy::Deny);
+        assert!(!raw.http.precompressed);
+        assert_eq!(raw.http.cache_control.as_deref(), Some("max-age=60"));
+        assert_eq!(
+            &*raw.http.error_pages,
+            [(404, "errors/404.html".to_string())]
+        );
+        assert_eq!(raw.http.rules.len(), 1);
+        assert_eq!(
+            raw.http.rules[0].headers,
+            [("Access-Control-Allow-Origin".to_string(), "*".to_string())]
+        );
         assert_eq!(
             raw.access_log,
             AccessLogTarget::File(PathBuf::from("/base/logs/access.log"))

@@ -35,6 +35,7 @@ pub mod http;
 pub mod io_pool;
 pub mod listing;
 pub mod path;
+pub mod rules;
 pub mod server;
 pub mod timers;
 
