@@ -19,6 +19,7 @@
 //!   unread input is drained briefly, so the client sees the response rather
 //!   than a reset.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -29,12 +30,16 @@ use mio::net::TcpStream;
 
 use crate::access_log::{AccessLog, LogRecord};
 use crate::config::Config;
-use crate::fs::{FileBody, FileMeta, OpenError, OpenRequest, Opened};
+use crate::fs::{FileBody, FileResponse, OpenError, OpenRequest, Opened};
 use crate::http::date::{http_date, DateCache};
-use crate::http::response::{error_body, HTML_UTF8};
+use crate::http::encoding::Coding;
+use crate::http::range;
+use crate::http::response::{error_body, HTML_UTF8, JSON_UTF8};
+use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
 use crate::io_pool::{ConnRef, IoHandle, Outcome};
 use crate::path::{self, SafePath};
+use crate::rules;
 
 /// Size of one file chunk read by the pool for streaming.
 pub const CHUNK_SIZE: usize = 256 * 1024;
@@ -107,10 +112,31 @@ enum Phase {
 /// and what the access log needs of both.
 struct Exchange {
     request: Request,
+    /// The decoded path with its leading `/`, once the target passed the
+    /// path checks; `[[http.rules]]` and error pages apply only then.
+    path: Option<String>,
     head_only: bool,
     keep_alive: bool,
     status: Status,
+    /// `Content-Range` of a 416 answer.
+    content_range: Option<String>,
     body_bytes_sent: u64,
+    started: Instant,
+}
+
+impl Exchange {
+    fn new(request: Request, keep_alive: bool, now: Instant) -> Exchange {
+        Exchange {
+            head_only: request.method == Method::Head,
+            request,
+            path: None,
+            keep_alive,
+            status: Status::Ok,
+            content_range: None,
+            body_bytes_sent: 0,
+            started: now,
+        }
+    }
 }
 
 /// The part of a response body not yet handed to `out`.
@@ -258,11 +284,20 @@ impl Conn {
                     stream.file = Some(file);
                 }
             }
+            Outcome::ErrorPage(page) => {
+                let phase = std::mem::replace(&mut self.phase, Phase::Reading);
+                let Phase::Resolving(exchange) = phase else {
+                    self.phase = phase;
+                    return Next::Keep;
+                };
+                self.finish_status(svc, exchange, page);
+            }
             Outcome::Panicked => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
                 match phase {
-                    Phase::Resolving(exchange) => {
-                        self.start_error(svc, exchange.request, Status::InternalServerError);
+                    Phase::Resolving(mut exchange) => {
+                        exchange.path = None;
+                        self.start_status(svc, exchange, Status::InternalServerError, false);
                     }
                     other => {
                         self.phase = other;
@@ -344,50 +379,75 @@ impl Conn {
         }
     }
 
+    /// Whether a response to `request` may keep the connection open.
+    fn may_keep_alive(svc: &Services, request: &Request) -> bool {
+        request.keep_alive && !svc.shutting_down && !svc.config.limits.keepalive_timeout.is_zero()
+    }
+
     /// Routes a parsed request: answers it at once or sends it to the pool.
-    fn handle_request(&mut self, svc: &mut Services, request: Request) {
-        if request.method == Method::Other {
-            self.start_error(svc, request, Status::MethodNotAllowed);
-            return;
+    fn handle_request(&mut self, svc: &mut Services, mut request: Request) {
+        let keep_alive = Self::may_keep_alive(svc, &request);
+        let method = request.method;
+        let safe = path::sanitize(&request.target);
+        let file_headers = std::mem::take(&mut request.file_headers);
+        let wants_json = request.wants_json;
+        let mut exchange = Exchange::new(request, keep_alive, svc.now);
+        if let Ok(safe) = &safe {
+            let slash = if safe.trailing_slash && !safe.relative.is_empty() {
+                "/"
+            } else {
+                ""
+            };
+            exchange.path = Some(format!("/{}{slash}", safe.relative));
         }
-        let safe = match path::sanitize(&request.target) {
-            Ok(safe) => safe,
-            Err(_) => {
-                self.start_error(svc, request, Status::BadRequest);
-                return;
+        match method {
+            Method::Other => {
+                return self.start_status(svc, exchange, Status::MethodNotAllowed, keep_alive)
             }
+            Method::Options => return self.start_options(svc, exchange),
+            Method::Get | Method::Head => {}
+        }
+        let Ok(safe) = safe else {
+            return self.start_status(svc, exchange, Status::BadRequest, false);
         };
         if safe.hidden && !svc.config.http.hidden_files {
-            self.start_error(svc, request, Status::NotFound);
-            return;
+            return self.start_status(svc, exchange, Status::NotFound, keep_alive);
         }
         let SafePath {
             relative,
             trailing_slash,
             ..
         } = safe;
-        let query = path::split_query(&request.target).1.map(String::from);
-        let head_only = request.method == Method::Head;
-        let keep_alive = request.keep_alive
-            && !svc.shutting_down
-            && !svc.config.limits.keepalive_timeout.is_zero();
+        let query = path::split_query(&exchange.request.target)
+            .1
+            .map(String::from);
         svc.io.open(
             self.conn_ref,
             OpenRequest {
                 relative,
                 trailing_slash,
                 query,
-                want_body: !head_only,
+                is_get: method == Method::Get,
+                headers: file_headers,
+                wants_json,
+                max_ranges: svc.config.limits.max_ranges,
             },
         );
         self.deadline = None;
-        self.phase = Phase::Resolving(Exchange {
-            request,
-            head_only,
-            keep_alive,
-            status: Status::Ok,
-            body_bytes_sent: 0,
-        });
+        self.phase = Phase::Resolving(exchange);
+    }
+
+    /// `OPTIONS` (for any target, including `*`): 204 with `Allow`.
+    fn start_options(&mut self, svc: &mut Services, mut exchange: Exchange) {
+        exchange.status = Status::NoContent;
+        let head = ResponseHead {
+            allow: true,
+            keep_alive: exchange.keep_alive,
+            minor_version: exchange.request.minor_version,
+            ..ResponseHead::new(Status::NoContent)
+        };
+        self.queue(svc, &head, Vec::new(), true);
+        self.enter_sending(svc, exchange, Body::Complete);
     }
 
     /// Turns the pool's answer into a response.
@@ -397,33 +457,15 @@ impl Conn {
         mut exchange: Exchange,
         result: Result<Opened, OpenError>,
     ) {
+        let config = svc.config.clone();
+        let path = exchange.path.as_deref().unwrap_or("/");
+        let applied = rules::apply(
+            &config.http.rules,
+            config.http.cache_control.as_deref(),
+            path,
+        );
         match result {
-            Ok(Opened::File { meta, body }) => {
-                let last_modified = http_date(meta.modified);
-                self.render_head(svc, &exchange, &meta, &last_modified);
-                let body = match body {
-                    FileBody::Empty => Body::Complete,
-                    FileBody::InMemory(data) => {
-                        self.out.body = data;
-                        Body::Complete
-                    }
-                    FileBody::Stream(file) => {
-                        let mut stream = Stream {
-                            file: Some(file),
-                            next_offset: 0,
-                            unrequested: meta.len,
-                            in_flight: false,
-                            in_flight_len: 0,
-                            ready: None,
-                            truncated: false,
-                        };
-                        Self::request_chunk(self.conn_ref, svc, &mut stream, Vec::new());
-                        Body::Stream(stream)
-                    }
-                };
-                exchange.status = Status::Ok;
-                self.enter_sending(svc, exchange, body);
-            }
+            Ok(Opened::File(file)) => self.start_file(svc, exchange, file, &applied),
             Ok(Opened::Redirect { location }) => {
                 exchange.status = Status::MovedPermanently;
                 let body = error_body(Status::MovedPermanently);
@@ -431,6 +473,7 @@ impl Conn {
                     content_type: Some(HTML_UTF8),
                     content_length: body.len() as u64,
                     location: Some(&location),
+                    extra: &applied.headers,
                     keep_alive: exchange.keep_alive,
                     minor_version: exchange.request.minor_version,
                     ..ResponseHead::new(Status::MovedPermanently)
@@ -438,15 +481,18 @@ impl Conn {
                 self.queue(svc, &head, body, exchange.head_only);
                 self.enter_sending(svc, exchange, Body::Complete);
             }
-            Ok(Opened::Listing { html }) => {
+            Ok(Opened::Listing { body, json }) => {
                 let head = ResponseHead {
-                    content_type: Some(HTML_UTF8),
-                    content_length: html.len() as u64,
+                    content_type: Some(if json { JSON_UTF8 } else { HTML_UTF8 }),
+                    content_length: body.len() as u64,
+                    vary: Some("Accept"),
+                    cache_control: applied.cache_control,
+                    extra: &applied.headers,
                     keep_alive: exchange.keep_alive,
                     minor_version: exchange.request.minor_version,
                     ..ResponseHead::new(Status::Ok)
                 };
-                self.queue(svc, &head, html, exchange.head_only);
+                self.queue(svc, &head, body, exchange.head_only);
                 self.enter_sending(svc, exchange, Body::Complete);
             }
             Err(error) => {
@@ -465,23 +511,80 @@ impl Conn {
         }
     }
 
-    fn render_head(
+    /// Answers with a file: 200, 206, 304, or (through the error path) 412
+    /// and 416, as the pool's plan says.
+    fn start_file(
         &mut self,
-        svc: &Services,
-        exchange: &Exchange,
-        meta: &FileMeta,
-        last_modified: &str,
+        svc: &mut Services,
+        mut exchange: Exchange,
+        file: FileResponse,
+        applied: &rules::Applied,
     ) {
+        let FileResponse {
+            plan,
+            meta,
+            content_length,
+            multipart_type,
+            body,
+        } = file;
+        let status = match &plan {
+            Plan::Full => Status::Ok,
+            Plan::Partial(_) | Plan::Multipart(_) => Status::PartialContent,
+            Plan::NotModified => Status::NotModified,
+            Plan::PreconditionFailed => {
+                let keep_alive = exchange.keep_alive;
+                return self.start_status(svc, exchange, Status::PreconditionFailed, keep_alive);
+            }
+            Plan::Unsatisfiable => {
+                exchange.content_range = Some(range::unsatisfiable_content_range(meta.len));
+                let keep_alive = exchange.keep_alive;
+                return self.start_status(svc, exchange, Status::RangeNotSatisfiable, keep_alive);
+            }
+        };
+        let content_range = match &plan {
+            Plan::Partial(r) => Some(range::content_range(r, meta.len)),
+            _ => None,
+        };
+        let last_modified = http_date(meta.modified);
         let head = ResponseHead {
-            content_type: Some(&meta.content_type),
-            content_length: meta.len,
-            last_modified: Some(last_modified),
+            content_type: Some(multipart_type.as_deref().unwrap_or(&meta.content_type)),
+            content_length,
+            content_range: content_range.as_deref(),
+            content_encoding: meta.encoding.map(Coding::token),
+            etag: Some(&meta.etag),
+            last_modified: Some(&last_modified),
+            accept_ranges: true,
+            vary: meta.has_variants.then_some("Accept-Encoding"),
+            cache_control: applied.cache_control,
+            extra: &applied.headers,
             keep_alive: exchange.keep_alive,
             minor_version: exchange.request.minor_version,
-            ..ResponseHead::new(Status::Ok)
+            ..ResponseHead::new(status)
         };
         self.out.clear();
         head.render(svc.date.header_value(), &mut self.out.head);
+        exchange.status = status;
+        let body = match body {
+            FileBody::Empty => Body::Complete,
+            FileBody::InMemory(data) => {
+                self.out.body = data;
+                Body::Complete
+            }
+            FileBody::Stream { file, offset, len } => {
+                let mut stream = Stream {
+                    file: Some(file),
+                    next_offset: offset,
+                    unrequested: len,
+                    in_flight: false,
+                    in_flight_len: 0,
+                    ready: None,
+                    truncated: false,
+                };
+                Self::request_chunk(self.conn_ref, svc, &mut stream, Vec::new());
+                Body::Stream(stream)
+            }
+        };
+        self.enter_sending(svc, exchange, body);
     }
 
     /// Queues a head and an in-memory body (dropped for HEAD).
@@ -493,26 +596,15 @@ impl Conn {
         }
     }
 
-    /// Answers with an error status. Ordinary answers (404, 405) keep the
-    /// connection; protocol errors close it, since what follows on the
-    /// connection cannot be trusted.
+    /// Answers a request that could not be parsed. Protocol errors close
+    /// the connection, since what follows on it cannot be trusted.
     fn start_error(&mut self, svc: &mut Services, request: Request, status: Status) {
-        let head_only = request.method == Method::Head;
-        let ordinary = matches!(status, Status::NotFound | Status::MethodNotAllowed);
-        let keep_alive = ordinary
-            && request.keep_alive
-            && !svc.shutting_down
-            && !svc.config.limits.keepalive_timeout.is_zero();
-        let exchange = Exchange {
-            request,
-            head_only,
-            keep_alive,
-            status,
-            body_bytes_sent: 0,
-        };
-        self.start_status(svc, exchange, status, keep_alive);
+        let exchange = Exchange::new(request, false, svc.now);
+        self.start_status(svc, exchange, status, false);
     }
 
+    /// Answers with an error status, through the configured error page
+    /// (`[http.error_pages]`, read on the pool) when there is one.
     fn start_status(
         &mut self,
         svc: &mut Services,
@@ -522,12 +614,49 @@ impl Conn {
     ) {
         exchange.status = status;
         exchange.keep_alive = keep_alive;
-        let body = error_body(status);
+        let page = exchange.path.as_ref().and_then(|_| {
+            svc.config
+                .http
+                .error_pages
+                .iter()
+                .find(|(code, _)| *code == status.code())
+                .map(|(_, page)| page.clone())
+        });
+        match page {
+            Some(page) if !exchange.head_only => {
+                svc.io.error_page(self.conn_ref, page);
+                self.deadline = None;
+                self.phase = Phase::Resolving(exchange);
+            }
+            _ => self.finish_status(svc, exchange, None),
+        }
+    }
+
+    /// Sends an error status with the custom `page` or the built-in one.
+    fn finish_status(
+        &mut self,
+        svc: &mut Services,
+        exchange: Exchange,
+        page: Option<(Vec<u8>, Cow<'static, str>)>,
+    ) {
+        let status = exchange.status;
+        let (body, content_type) = match page {
+            Some((body, content_type)) => (body, content_type),
+            None => (error_body(status), Cow::Borrowed(HTML_UTF8)),
+        };
+        let config = svc.config.clone();
+        let applied = exchange
+            .path
+            .as_deref()
+            .map(|path| rules::apply(&config.http.rules, None, path))
+            .unwrap_or_default();
         let head = ResponseHead {
-            content_type: Some(HTML_UTF8),
+            content_type: Some(&content_type),
             content_length: body.len() as u64,
+            content_range: exchange.content_range.as_deref(),
             allow: status == Status::MethodNotAllowed,
-            keep_alive,
+            extra: &applied.headers,
+            keep_alive: exchange.keep_alive,
             minor_version: exchange.request.minor_version,
             ..ResponseHead::new(status)
         };

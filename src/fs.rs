@@ -29,8 +29,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
-use crate::config::SymlinkPolicy;
-use crate::listing::{self, Entry, EntryKind};
+use crate::config::{HttpOptions, SymlinkPolicy};
+use crate::http::conditional::{self, Validators};
+use crate::http::encoding::{self, Coding};
+use crate::http::range::Multipart;
+use crate::http::request::FileHeaders;
+use crate::http::serve::{self, Plan};
+use crate::listing::{self, Entry, EntryKind, ListingQuery};
 use crate::path::percent_encode_path;
 
 /// Files up to this size are read whole in the open job and sent from memory,
@@ -203,40 +208,68 @@ pub struct OpenRequest {
     /// From [`crate::path::SafePath::relative`].
     pub relative: String,
     pub trailing_slash: bool,
-    /// The raw query string, kept on redirects.
+    /// The raw query string, kept on redirects and read by listings.
     pub query: Option<String>,
-    /// False for HEAD: the body is not read.
-    pub want_body: bool,
+    /// GET, or false for HEAD: the body is not read, ranges do not apply.
+    pub is_get: bool,
+    /// Preconditions, `Range` and `Accept-Encoding`.
+    pub headers: FileHeaders,
+    /// The listing is wanted as JSON (`Accept: application/json`).
+    pub wants_json: bool,
+    /// `[limits] max_ranges`.
+    pub max_ranges: usize,
 }
 
 /// How the pool answers an [`OpenRequest`].
 #[derive(Debug)]
 pub enum Opened {
-    /// A regular file.
-    File { meta: FileMeta, body: FileBody },
+    /// A regular file (or a precompressed variant of it).
+    File(FileResponse),
     /// A directory asked for without its trailing slash.
     Redirect { location: String },
-    /// A rendered HTML directory listing.
-    Listing { html: Vec<u8> },
+    /// A rendered directory listing (HTML, or JSON when asked).
+    Listing { body: Vec<u8>, json: bool },
 }
 
-/// The headers' view of a file, all from one `fstat` of the opened file.
+/// Everything the loop needs to answer with a file.
+#[derive(Debug)]
+pub struct FileResponse {
+    /// 200, 206, 304, 412 or 416, decided before any byte was read.
+    pub plan: Plan,
+    pub meta: FileMeta,
+    /// `Content-Length` for 200 and 206 (also for HEAD, without a body).
+    pub content_length: u64,
+    /// `multipart/byteranges; boundary=...` for a multi-range answer.
+    pub multipart_type: Option<String>,
+    pub body: FileBody,
+}
+
+/// The headers' view of the representation sent, all from one `fstat` of
+/// the opened file (the sidecar, for a precompressed variant).
 #[derive(Debug, Clone)]
 pub struct FileMeta {
+    /// The representation's length.
     pub len: u64,
+    /// Clamped to now (a future mtime is never sent).
     pub modified: SystemTime,
+    pub etag: String,
+    /// The type of the requested file, also for a compressed variant.
     pub content_type: Cow<'static, str>,
+    /// The coding of a precompressed variant.
+    pub encoding: Option<Coding>,
+    /// Precompressed variants exist, so responses carry `Vary: Accept-Encoding`.
+    pub has_variants: bool,
 }
 
 /// A file's body as the pool hands it to the loop.
 #[derive(Debug)]
 pub enum FileBody {
-    /// Nothing to send (HEAD).
+    /// Nothing to send (HEAD, 304, 412, 416).
     Empty,
-    /// The whole (small) file, already read; the file is closed.
+    /// The whole (small) body, already read; the file is closed.
     InMemory(Vec<u8>),
-    /// A large file, streamed with [`read_chunk`] jobs.
-    Stream(File),
+    /// `len` bytes from `offset`, streamed with [`read_chunk`] jobs.
+    Stream { file: File, offset: u64, len: u64 },
 }
 
 /// Why a request's target could not be served.
@@ -271,13 +304,13 @@ impl OpenError {
 pub fn open_target(
     root: &Root,
     request: &OpenRequest,
-    options: &crate::config::HttpOptions,
+    options: &HttpOptions,
 ) -> Result<Opened, OpenError> {
     let fd = root.open_beneath(&request.relative, options.symlinks)?;
     let stat = rustix::fs::fstat(&fd).map_err(OpenError::from_errno)?;
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile if request.trailing_slash => Err(OpenError::NotFound),
-        FileType::RegularFile => serve_file(fd, &stat, &request.relative, request.want_body),
+        FileType::RegularFile => serve_file(root, fd, &stat, &request.relative, request, options),
         FileType::Directory if !request.trailing_slash => {
             let mut location = percent_encode_path(&format!("/{}/", request.relative));
             if let Some(query) = &request.query {
@@ -294,20 +327,28 @@ pub fn open_target(
                 };
                 let stat = rustix::fs::fstat(&index_fd).map_err(OpenError::from_errno)?;
                 if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
-                    return serve_file(index_fd, &stat, &relative, request.want_body);
+                    return serve_file(root, index_fd, &stat, &relative, request, options);
                 }
             }
             if !options.directory_listing {
                 return Err(OpenError::Forbidden);
             }
-            let entries = read_entries(&fd, options.hidden_files)?;
+            let query = ListingQuery::parse(request.query.as_deref());
+            let (entries, omitted) = read_entries(&fd, options.hidden_files, &query)?;
             let url_path = if request.relative.is_empty() {
                 "/".to_string()
             } else {
                 format!("/{}/", request.relative)
             };
-            let html = listing::render_html(&url_path, entries);
-            Ok(Opened::Listing { html })
+            let body = if request.wants_json {
+                listing::render_json(&url_path, &entries, omitted)
+            } else {
+                listing::render_html(&url_path, &entries, omitted, &query)
+            };
+            Ok(Opened::Listing {
+                body,
+                json: request.wants_json,
+            })
         }
         // FIFOs, sockets and devices are never served.
         _ => Err(OpenError::NotFound),
@@ -322,43 +363,208 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
-fn serve_file(
+/// The representation chosen for a file: the file itself or a sidecar.
+struct Selected {
+    fd: OwnedFd,
+    stat: rustix::fs::Stat,
+    encoding: Option<Coding>,
+    has_variants: bool,
+}
+
+/// Picks the precompressed sidecar (`name.br`, `name.zst`, `name.gz`) the
+/// client prefers, if one exists and the client rates it at least as high
+/// as the uncompressed file; ties go to br, then zstd, then gzip.
+fn select_representation(
+    root: &Root,
     fd: OwnedFd,
     stat: &rustix::fs::Stat,
-    name: &str,
-    want_body: bool,
+    relative: &str,
+    request: &OpenRequest,
+    options: &HttpOptions,
+) -> Selected {
+    let mut selected = Selected {
+        fd,
+        stat: *stat,
+        encoding: None,
+        has_variants: false,
+    };
+    if !options.precompressed {
+        return selected;
+    }
+    let preference = encoding::preference(request.headers.accept_encoding.as_deref());
+    let mut best: Option<(u16, Coding, OwnedFd, rustix::fs::Stat)> = None;
+    for coding in Coding::ALL {
+        let sidecar = format!("{relative}.{}", coding.extension());
+        let Ok(sidecar_fd) = root.open_beneath(&sidecar, options.symlinks) else {
+            continue;
+        };
+        let Ok(sidecar_stat) = rustix::fs::fstat(&sidecar_fd) else {
+            continue;
+        };
+        if FileType::from_raw_mode(sidecar_stat.st_mode) != FileType::RegularFile {
+            continue;
+        }
+        selected.has_variants = true;
+        let q = preference.q(coding);
+        if q > 0 && best.as_ref().is_none_or(|(best_q, ..)| q > *best_q) {
+            best = Some((q, coding, sidecar_fd, sidecar_stat));
+        }
+    }
+    if let Some((q, coding, fd, stat)) = best {
+        if q >= preference.identity_q() {
+            selected.fd = fd;
+            selected.stat = stat;
+            selected.encoding = Some(coding);
+        }
+    }
+    selected
+}
+
+fn serve_file(
+    root: &Root,
+    fd: OwnedFd,
+    stat: &rustix::fs::Stat,
+    relative: &str,
+    request: &OpenRequest,
+    options: &HttpOptions,
 ) -> Result<Opened, OpenError> {
-    let mut meta = FileMeta {
-        len: stat.st_size as u64,
-        modified: modified_time(stat),
-        content_type: content_type(name),
+    let selected = select_representation(root, fd, stat, relative, request, options);
+    let len = selected.stat.st_size as u64;
+    let (mtime_secs, mtime_nanos) = modified_parts(&selected.stat);
+    let now_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let etag = conditional::etag(
+        len,
+        mtime_secs,
+        mtime_nanos,
+        selected.encoding.map(Coding::extension),
+    );
+    let last_modified_secs = conditional::effective_last_modified(mtime_secs, now_secs);
+    let validators = Validators {
+        etag: &etag,
+        last_modified_secs,
     };
-    let file = File::from(fd);
-    let body = if !want_body || meta.len == 0 {
-        FileBody::Empty
-    } else if meta.len <= SMALL_FILE_MAX {
-        let mut data = Vec::with_capacity(meta.len as usize);
-        read_chunk(&file, 0, meta.len as usize, &mut data).map_err(|e| OpenError::from_io(&e))?;
-        // A file that shrank since the fstat is sent as it is now read:
-        // headers and body must agree.
-        meta.len = data.len() as u64;
-        FileBody::InMemory(data)
-    } else {
-        FileBody::Stream(file)
+    let plan = serve::plan(
+        &request.headers,
+        &validators,
+        len,
+        request.is_get,
+        now_secs,
+        request.max_ranges,
+    );
+    let content_type = content_type(relative);
+    let file = File::from(selected.fd);
+    let mut multipart_type = None;
+    let (content_length, body) = match &plan {
+        Plan::Full => (len, file_body(file, 0, len, request.is_get)?),
+        Plan::Partial(range) => (
+            range.len(),
+            file_body(file, range.start, range.len(), request.is_get)?,
+        ),
+        Plan::Multipart(ranges) => {
+            let multipart = Multipart::new(ranges, len, &content_type, &serve::boundary())
+                .map_err(|e| OpenError::Io(io::Error::other(format!("{e:?}"))))?;
+            multipart_type = Some(multipart.content_type());
+            let body = multipart_body(&file, &multipart)?;
+            (multipart.total_len(), FileBody::InMemory(body))
+        }
+        Plan::NotModified | Plan::PreconditionFailed | Plan::Unsatisfiable => (0, FileBody::Empty),
     };
-    Ok(Opened::File { meta, body })
+    let meta = FileMeta {
+        len,
+        modified: UNIX_EPOCH + Duration::from_secs(last_modified_secs),
+        etag,
+        content_type,
+        encoding: selected.encoding,
+        has_variants: selected.has_variants,
+    };
+    Ok(Opened::File(FileResponse {
+        plan,
+        meta,
+        content_length,
+        multipart_type,
+        body,
+    }))
+}
+
+/// The body for `len` bytes at `offset`: read now when small, else streamed.
+fn file_body(file: File, offset: u64, len: u64, want_body: bool) -> Result<FileBody, OpenError> {
+    if !want_body || len == 0 {
+        return Ok(FileBody::Empty);
+    }
+    if len > SMALL_FILE_MAX {
+        return Ok(FileBody::Stream { file, offset, len });
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    read_chunk(&file, offset, len as usize, &mut data).map_err(|e| OpenError::from_io(&e))?;
+    if (data.len() as u64) < len {
+        // The file shrank since the fstat: headers and body would disagree.
+        return Err(OpenError::Io(io::Error::other(
+            "file shrank while being read",
+        )));
+    }
+    Ok(FileBody::InMemory(data))
+}
+
+/// Assembles a `multipart/byteranges` body (bounded by
+/// [`serve::MULTIPART_MAX_BYTES`] plus the part headers).
+fn multipart_body(file: &File, multipart: &Multipart) -> Result<Vec<u8>, OpenError> {
+    let mut body = Vec::with_capacity(multipart.total_len() as usize);
+    let mut chunk = Vec::new();
+    for part in multipart.parts() {
+        body.extend_from_slice(part.header());
+        let range = part.range();
+        read_chunk(file, range.start, range.len() as usize, &mut chunk)
+            .map_err(|e| OpenError::from_io(&e))?;
+        if (chunk.len() as u64) < range.len() {
+            return Err(OpenError::Io(io::Error::other(
+                "file shrank while being read",
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    body.extend_from_slice(multipart.closing());
+    Ok(body)
+}
+
+/// The most bytes of a custom error page that are served.
+const ERROR_PAGE_MAX: u64 = 1024 * 1024;
+
+/// Reads a custom error page (`[http.error_pages]`) whole. `None` when it is
+/// missing, not a regular file or too large: the built-in page is used.
+pub fn read_error_page(
+    root: &Root,
+    relative: &str,
+    options: &HttpOptions,
+) -> Option<(Vec<u8>, Cow<'static, str>)> {
+    let fd = root.open_beneath(relative, options.symlinks).ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    let len = stat.st_size as u64;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile || len > ERROR_PAGE_MAX {
+        return None;
+    }
+    let mut data = Vec::new();
+    read_chunk(&File::from(fd), 0, len as usize, &mut data).ok()?;
+    Some((data, content_type(relative)))
 }
 
 /// A stat's modification time, with nanoseconds; times before 1970 become
 /// the epoch.
+fn modified_time(stat: &rustix::fs::Stat) -> SystemTime {
+    let (secs, nanos) = modified_parts(stat);
+    UNIX_EPOCH + Duration::new(secs, nanos)
+}
+
+/// A stat's modification time as (seconds, nanoseconds) since the epoch.
 // The casts are no-ops on 64-bit Linux but not on every target.
 #[allow(clippy::unnecessary_cast)]
-fn modified_time(stat: &rustix::fs::Stat) -> SystemTime {
+fn modified_parts(stat: &rustix::fs::Stat) -> (u64, u32) {
     let secs = u64::try_from(stat.st_mtime as i64).unwrap_or(0);
     let nanos = u32::try_from(stat.st_mtime_nsec as i64)
         .unwrap_or(0)
         .min(999_999_999);
-    UNIX_EPOCH + Duration::new(secs, nanos)
+    (secs, nanos)
 }
 
 /// The `Content-Type` for a file name: mime_guess's first guess, with
@@ -399,10 +605,18 @@ pub fn read_chunk(file: &File, offset: u64, len: usize, buf: &mut Vec<u8>) -> io
     Ok(buf.len())
 }
 
-/// Reads a directory's entries with their metadata. Symlinks are listed but
-/// not followed, so a listing never reveals anything about their targets.
-fn read_entries(dir: &OwnedFd, hidden_files: bool) -> Result<Vec<Entry>, OpenError> {
+/// Reads a directory's entries with their metadata, keeping at most
+/// [`listing::MAX_ENTRIES`] of them (the first in the requested order), so
+/// a directory of any size costs bounded memory. Returns the entries and
+/// how many were left out. Symlinks are listed but not followed, so a
+/// listing never reveals anything about their targets.
+fn read_entries(
+    dir: &OwnedFd,
+    hidden_files: bool,
+    query: &ListingQuery,
+) -> Result<(Vec<Entry>, usize), OpenError> {
     let mut entries = Vec::new();
+    let mut seen = 0usize;
     let reader = rustix::fs::Dir::read_from(dir).map_err(OpenError::from_errno)?;
     for entry in reader {
         let entry = entry.map_err(OpenError::from_errno)?;
@@ -421,14 +635,22 @@ fn read_entries(dir: &OwnedFd, hidden_files: bool) -> Result<Vec<Entry>, OpenErr
             FileType::Symlink => EntryKind::Symlink,
             _ => EntryKind::File,
         };
+        seen += 1;
         entries.push(Entry {
             name: name.to_string(),
             kind,
             size: stat.st_size as u64,
             modified: modified_time(&stat),
         });
+        if entries.len() >= 2 * listing::MAX_ENTRIES {
+            query.sort(&mut entries);
+            entries.truncate(listing::MAX_ENTRIES);
+        }
     }
-    Ok(entries)
+    query.sort(&mut entries);
+    entries.truncate(listing::MAX_ENTRIES);
+    let omitted = seen - entries.len();
+    Ok((entries, omitted))
 }
 
 // ---------------------------------------------------------------------------

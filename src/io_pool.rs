@@ -11,6 +11,7 @@
 //! caught and turned into [`Outcome::Panicked`]), so a connection waiting on
 //! the pool is never left hanging.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -21,7 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
 
 use crate::config::HttpOptions;
-use crate::fs::{self, LogSink, OpenError, OpenRequest, Opened, Root};
+use crate::fs::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root};
 
 /// Identifies a connection across the pool round trip: the slab slot plus a
 /// connection id that is never reused, so a completion for a connection that
@@ -51,6 +52,9 @@ pub enum Outcome {
         buf: Vec<u8>,
         result: io::Result<usize>,
     },
+    /// The answer to [`IoHandle::error_page`]: the page and its type, or
+    /// `None` to use the built-in page.
+    ErrorPage(Option<(Vec<u8>, Cow<'static, str>)>),
     /// An access-log batch was written; the loop may send the next one.
     LogWritten,
     /// The job panicked; the connection is closed.
@@ -63,10 +67,10 @@ impl Completion {
     pub fn into_file(self) -> Option<File> {
         match self.outcome {
             Outcome::Chunk { file, .. } => Some(file),
-            Outcome::Opened(Ok(Opened::File {
-                body: fs::FileBody::Stream(file),
+            Outcome::Opened(Ok(Opened::File(FileResponse {
+                body: fs::FileBody::Stream { file, .. },
                 ..
-            })) => Some(file),
+            }))) => Some(file),
             _ => None,
         }
     }
@@ -207,6 +211,14 @@ impl IoHandle {
         self.spawn(conn, move |pool| {
             let site = pool.site();
             Outcome::Opened(fs::open_target(&site.root, &request, &site.http))
+        });
+    }
+
+    /// Reads a custom error page (`[http.error_pages]`).
+    pub fn error_page(&self, conn: ConnRef, relative: String) {
+        self.spawn(conn, move |pool| {
+            let site = pool.site();
+            Outcome::ErrorPage(fs::read_error_page(&site.root, &relative, &site.http))
         });
     }
 

@@ -1,12 +1,24 @@
-//! Directory listing pages: pure rendering of already-read entries into HTML.
+//! Directory listing pages: pure rendering of already-read entries into an
+//! HTML page or a JSON document, and the sort order chosen by the query.
 //!
 //! Every name is HTML-escaped where it is shown and percent-encoded where it
-//! is linked, so no file name can inject markup or break a link.
+//! is linked, so no file name can inject markup or break a link. JSON
+//! strings are escaped per RFC 8259.
+//!
+//! Query parameters: `sort=name|size|time` and `order=asc|desc` (default:
+//! by name, ascending; directories always first). Unknown values fall back
+//! to the defaults.
 
+use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use crate::http::date::{rfc3339, utc};
 use crate::path::percent_encode_path;
+
+/// The most entries one listing shows; the rest are counted, not listed, so
+/// a directory of 100,000 files costs bounded memory per request.
+pub const MAX_ENTRIES: usize = 10_000;
 
 /// What kind of entry a listing row shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,29 +37,106 @@ pub struct Entry {
     pub modified: SystemTime,
 }
 
+/// The column a listing is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Size,
+    Time,
+}
+
+impl SortKey {
+    fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Size => "size",
+            SortKey::Time => "time",
+        }
+    }
+}
+
+/// The listing order asked for in the query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListingQuery {
+    pub sort: SortKey,
+    pub descending: bool,
+}
+
+impl Default for ListingQuery {
+    fn default() -> ListingQuery {
+        ListingQuery {
+            sort: SortKey::Name,
+            descending: false,
+        }
+    }
+}
+
+impl ListingQuery {
+    /// Reads `sort` and `order` from a raw query string.
+    pub fn parse(query: Option<&str>) -> ListingQuery {
+        let mut parsed = ListingQuery::default();
+        for pair in query.unwrap_or("").split('&') {
+            match pair.split_once('=') {
+                Some(("sort", "name")) => parsed.sort = SortKey::Name,
+                Some(("sort", "size")) => parsed.sort = SortKey::Size,
+                Some(("sort", "time")) => parsed.sort = SortKey::Time,
+                Some(("order", "desc")) => parsed.descending = true,
+                Some(("order", "asc")) => parsed.descending = false,
+                _ => {}
+            }
+        }
+        parsed
+    }
+
+    /// Sorts entries: directories first, then by the chosen key (ties by
+    /// name), ascending or descending.
+    pub fn sort(&self, entries: &mut [Entry]) {
+        entries.sort_by(|a, b| self.compare(a, b));
+    }
+
+    fn compare(&self, a: &Entry, b: &Entry) -> Ordering {
+        let dirs_first = (a.kind != EntryKind::Directory).cmp(&(b.kind != EntryKind::Directory));
+        let by_key = match self.sort {
+            SortKey::Name => Ordering::Equal,
+            SortKey::Size => a.size.cmp(&b.size),
+            SortKey::Time => a.modified.cmp(&b.modified),
+        }
+        .then_with(|| a.name.cmp(&b.name));
+        dirs_first.then(if self.descending {
+            by_key.reverse()
+        } else {
+            by_key
+        })
+    }
+}
+
 /// Renders the listing of `url_path` (decoded, with leading and trailing
-/// slash) as a complete HTML page. Directories come first, then files, each
-/// group by name.
-pub fn render_html(url_path: &str, mut entries: Vec<Entry>) -> Vec<u8> {
-    entries.sort_by(|a, b| {
-        (a.kind != EntryKind::Directory)
-            .cmp(&(b.kind != EntryKind::Directory))
-            .then_with(|| a.name.cmp(&b.name))
-    });
+/// slash) as a complete HTML page. `entries` are already sorted; `omitted`
+/// entries did not fit.
+pub fn render_html(
+    url_path: &str,
+    entries: &[Entry],
+    omitted: usize,
+    query: &ListingQuery,
+) -> Vec<u8> {
     let title = escape_html(url_path);
-    let mut html = String::with_capacity(1024 + entries.len() * 160);
+    let mut html = String::with_capacity(2048 + entries.len() * 200);
     let _ = write!(
         html,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>Index of {title}</title><style>{STYLE}</style></head>\n<body><main>\
-         <h1>Index of {title}</h1>\n<table><thead><tr><th>Name</th><th class=\"size\">Size</th>\
-         <th class=\"time\">Modified (UTC)</th></tr></thead><tbody>\n"
+         <h1>Index of {title}</h1>\n<table><thead><tr>{name}{size}{time}</tr></thead><tbody>\n",
+        name = column_header("Name", SortKey::Name, "", query),
+        size = column_header("Size", SortKey::Size, " class=\"size\"", query),
+        time = column_header("Modified (UTC)", SortKey::Time, " class=\"time\"", query),
     );
     if url_path != "/" {
-        html.push_str("<tr><td><a href=\"../\">../</a></td><td class=\"size\"></td><td class=\"time\"></td></tr>\n");
+        html.push_str(
+            "<tr><td><a href=\"../\">../</a></td><td class=\"size\"></td><td class=\"time\"></td></tr>\n",
+        );
     }
-    for entry in &entries {
+    for entry in entries {
         let slash = if entry.kind == EntryKind::Directory {
             "/"
         } else {
@@ -58,25 +147,114 @@ pub fn render_html(url_path: &str, mut entries: Vec<Entry>) -> Vec<u8> {
             EntryKind::File => human_size(entry.size),
             EntryKind::Directory | EntryKind::Symlink => "-".to_string(),
         };
+        let t = utc(entry.modified);
         let _ = writeln!(
             html,
-            "<tr><td><a href=\"./{href}\">{name}{slash}</a></td><td class=\"size\">{size}</td>\
-             <td class=\"time\">{time}</td></tr>",
+            "<tr><td><a href=\"./{href}\">{name}{slash}</a></td><td class=\"size\" data-bytes=\"{bytes}\">{size}</td>\
+             <td class=\"time\">{:04}-{:02}-{:02} {:02}:{:02}</td></tr>",
+            t.year,
+            t.month,
+            t.day,
+            t.hour,
+            t.minute,
             name = escape_html(&entry.name),
-            time = listing_time(entry.modified),
+            bytes = entry.size,
         );
     }
-    html.push_str("</tbody></table>\n<footer>wharf</footer></main></body></html>\n");
+    html.push_str("</tbody></table>\n");
+    if omitted > 0 {
+        let _ = writeln!(
+            html,
+            "<p class=\"note\">{omitted} more entries not shown (a listing shows at most {MAX_ENTRIES}).</p>"
+        );
+    }
+    let count = entries.len() + omitted;
+    let _ = writeln!(
+        html,
+        "<footer>{count} {} · served by wharf</footer></main></body></html>",
+        if count == 1 { "entry" } else { "entries" }
+    );
     html.into_bytes()
+}
+
+/// A sortable column header: a link that sorts by this column, toggling
+/// the order when it is already the sort key, with an arrow showing the
+/// current order.
+fn column_header(label: &str, key: SortKey, class: &str, query: &ListingQuery) -> String {
+    let active = query.sort == key;
+    let next_order = if active && !query.descending {
+        "desc"
+    } else {
+        "asc"
+    };
+    let arrow = match (active, query.descending) {
+        (false, _) => "",
+        (true, false) => " ↑",
+        (true, true) => " ↓",
+    };
+    format!(
+        "<th{class}><a href=\"?sort={}&amp;order={next_order}\">{label}{arrow}</a></th>",
+        key.as_str()
+    )
+}
+
+/// Renders the listing as JSON:
+/// `{"path": "/a/", "entries": [{"name", "type", "size", "modified"}], "omitted": 0}`.
+pub fn render_json(url_path: &str, entries: &[Entry], omitted: usize) -> Vec<u8> {
+    let mut json = String::with_capacity(64 + entries.len() * 96);
+    json.push_str("{\"path\":");
+    push_json_string(&mut json, url_path);
+    json.push_str(",\"entries\":[");
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str("{\"name\":");
+        push_json_string(&mut json, &entry.name);
+        let kind = match entry.kind {
+            EntryKind::File => "file",
+            EntryKind::Directory => "directory",
+            EntryKind::Symlink => "symlink",
+        };
+        let _ = write!(
+            json,
+            ",\"type\":\"{kind}\",\"size\":{},\"modified\":\"{}\"}}",
+            entry.size,
+            rfc3339(entry.modified)
+        );
+    }
+    let _ = writeln!(json, "],\"omitted\":{omitted}}}");
+    json.into_bytes()
+}
+
+/// Appends `text` as a JSON string literal.
+fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // `<` too, so the JSON is safe even if someone embeds it in HTML.
+            c if (c as u32) < 0x20 || c == '<' || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1d2430;background:#f7f8fa}\
 main{max-width:60rem;margin:0 auto;padding:1.5rem 1rem}h1{font-size:1.3rem;word-break:break-all}\
 table{width:100%;border-collapse:collapse;background:#fff;border-radius:8px;overflow:hidden;\
 box-shadow:0 1px 3px #0002}th,td{padding:.45rem .8rem;text-align:left;border-bottom:1px solid #e8ebf0}\
-th{background:#eef1f5;font-weight:600}td a{color:#1559c4;text-decoration:none;word-break:break-all}\
-td a:hover{text-decoration:underline}.size,.time{white-space:nowrap;color:#5b6575}.size{text-align:right}\
-footer{margin-top:1rem;color:#8a93a3;font-size:.85rem}\
+th{background:#eef1f5;font-weight:600}th a{color:inherit;text-decoration:none}\
+td a{color:#1559c4;text-decoration:none;word-break:break-all}\
+td a:hover,th a:hover{text-decoration:underline}.size,.time{white-space:nowrap;color:#5b6575}\
+.size{text-align:right}.note,footer{margin-top:1rem;color:#8a93a3;font-size:.85rem}\
 @media (max-width:36rem){.time{display:none}}\
 @media (prefers-color-scheme:dark){body{background:#14171c;color:#dfe3ea}table{background:#1c2027}\
 th{background:#252a33}th,td{border-color:#2c323c}td a{color:#7fb0ff}}";
@@ -112,75 +290,117 @@ pub fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// `2024-05-01 13:45` in UTC.
-fn listing_time(time: SystemTime) -> String {
-    // "01/May/2024:13:45:07 +0000" -> reuse the CLF formatter's fields.
-    let clf = crate::http::date::clf_timestamp(time);
-    let (date, rest) = clf.split_once(':').unwrap_or((&clf, ""));
-    let mut parts = date.split('/');
-    let (day, month, year) = (
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-        parts.next().unwrap_or(""),
-    );
-    format!("{year}-{month}-{day} {}", rest.get(..5).unwrap_or(""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
+    use std::time::{Duration, UNIX_EPOCH};
 
-    fn entry(name: &str, kind: EntryKind, size: u64) -> Entry {
+    fn entry(name: &str, kind: EntryKind, size: u64, secs: u64) -> Entry {
         Entry {
             name: name.to_string(),
             kind,
             size,
-            modified: UNIX_EPOCH,
+            modified: UNIX_EPOCH + Duration::from_secs(secs),
         }
+    }
+
+    fn html(url_path: &str, mut entries: Vec<Entry>, query: &ListingQuery) -> String {
+        query.sort(&mut entries);
+        String::from_utf8(render_html(url_path, &entries, 0, query)).unwrap()
     }
 
     #[test]
     fn names_are_escaped_and_links_encoded() {
-        let html = render_html(
+        let page = html(
             "/<dir>/",
             vec![entry(
                 "<img src=x onerror=alert(1)>.txt",
                 EntryKind::File,
                 3,
+                0,
             )],
+            &ListingQuery::default(),
         );
-        let html = String::from_utf8(html).unwrap();
-        assert!(!html.contains("<img"));
-        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;.txt"));
-        assert!(html.contains("href=\"./%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.txt\""));
-        assert!(html.contains("Index of /&lt;dir&gt;/"));
+        assert!(!page.contains("<img"));
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;.txt"));
+        assert!(page.contains("href=\"./%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.txt\""));
+        assert!(page.contains("Index of /&lt;dir&gt;/"));
     }
 
     #[test]
     fn directories_first_with_slash_and_parent_link() {
-        let html = render_html(
+        let page = html(
             "/a/",
             vec![
-                entry("zeta.txt", EntryKind::File, 2048),
-                entry("sub", EntryKind::Directory, 4096),
-                entry("alpha.txt", EntryKind::File, 10),
+                entry("zeta.txt", EntryKind::File, 2048, 0),
+                entry("sub", EntryKind::Directory, 4096, 0),
+                entry("alpha.txt", EntryKind::File, 10, 0),
             ],
+            &ListingQuery::default(),
         );
-        let html = String::from_utf8(html).unwrap();
-        let sub = html.find("./sub/").unwrap();
-        let alpha = html.find("./alpha.txt").unwrap();
-        let zeta = html.find("./zeta.txt").unwrap();
+        let sub = page.find("./sub/").unwrap();
+        let alpha = page.find("./alpha.txt").unwrap();
+        let zeta = page.find("./zeta.txt").unwrap();
         assert!(sub < alpha && alpha < zeta);
-        assert!(html.contains("href=\"../\""));
-        assert!(html.contains("2.0 KiB"));
-        assert!(html.contains("1970-Jan-01 00:00"));
+        assert!(page.contains("href=\"../\""));
+        assert!(page.contains("2.0 KiB"));
+        assert!(page.contains("1970-01-01 00:00"));
+        assert!(page.contains("3 entries"));
     }
 
     #[test]
-    fn root_has_no_parent_link() {
-        let html = String::from_utf8(render_html("/", vec![])).unwrap();
-        assert!(!html.contains("href=\"../\""));
+    fn sorting_by_size_and_time_both_ways() {
+        let entries = vec![
+            entry("big", EntryKind::File, 300, 1),
+            entry("small", EntryKind::File, 1, 3),
+            entry("mid", EntryKind::File, 20, 2),
+            entry("dir", EntryKind::Directory, 0, 0),
+        ];
+        let order = |query: &str| {
+            let query = ListingQuery::parse(Some(query));
+            let mut sorted = entries.clone();
+            query.sort(&mut sorted);
+            sorted
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(order(""), "dir,big,mid,small");
+        assert_eq!(order("sort=size"), "dir,small,mid,big");
+        assert_eq!(order("sort=size&order=desc"), "dir,big,mid,small");
+        assert_eq!(order("sort=time"), "dir,big,mid,small");
+        assert_eq!(order("order=desc&sort=time"), "dir,small,mid,big");
+        assert_eq!(order("sort=bogus&order=sideways"), "dir,big,mid,small");
+    }
+
+    #[test]
+    fn headers_link_to_the_other_order() {
+        let page = html("/", vec![], &ListingQuery::parse(Some("sort=size")));
+        assert!(page.contains("href=\"?sort=size&amp;order=desc\">Size ↑"));
+        assert!(page.contains("href=\"?sort=name&amp;order=asc\">Name<"));
+    }
+
+    #[test]
+    fn root_has_no_parent_link_and_omitted_entries_are_counted() {
+        let page = String::from_utf8(render_html("/", &[], 5, &ListingQuery::default())).unwrap();
+        assert!(!page.contains("href=\"../\""));
+        assert!(page.contains("5 more entries not shown"));
+    }
+
+    #[test]
+    fn json_listing_is_escaped() {
+        let entries = vec![
+            entry("a\"b\\c\n<x>", EntryKind::File, 7, 951_782_400),
+            entry("d", EntryKind::Directory, 0, 0),
+        ];
+        let json = String::from_utf8(render_json("/p/", &entries, 2)).unwrap();
+        assert_eq!(
+            json,
+            "{\"path\":\"/p/\",\"entries\":[{\"name\":\"a\\\"b\\\\c\\n\\u003cx>\",\"type\":\"file\",\"size\":7,\
+             \"modified\":\"2000-02-29T00:00:00Z\"},{\"name\":\"d\",\"type\":\"directory\",\"size\":0,\
+             \"modified\":\"1970-01-01T00:00:00Z\"}],\"omitted\":2}\n"
+        );
     }
 
     #[test]

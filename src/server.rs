@@ -148,7 +148,9 @@ pub struct ReloadReport {
 
 /// A bound, not yet running server.
 pub struct Server {
-    listeners: Vec<std::net::TcpListener>,
+    /// One loop per worker, with its poll, waker and listener already
+    /// created, so every descriptor exists before the URL is printed.
+    loops: Vec<EventLoop>,
     local_addr: SocketAddr,
     pool: Arc<IoPool>,
     shared: Arc<Shared>,
@@ -179,17 +181,38 @@ impl Server {
         };
         let pool = IoPool::new(config.io_threads, site, log)
             .map_err(|e| StartError(format!("cannot start the IO pool: {e}")))?;
+        let shared = Arc::new(Shared {
+            shutdown: AtomicBool::new(false),
+            open_connections: AtomicUsize::new(0),
+            config: RwLock::new(Arc::new(config)),
+            config_generation: AtomicU64::new(0),
+            wakers: Mutex::new(Vec::new()),
+        });
+        let loops = listeners
+            .into_iter()
+            .map(|listener| {
+                let poll = Poll::new()?;
+                let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+                shared
+                    .wakers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(waker.clone());
+                EventLoop::new(
+                    poll,
+                    waker,
+                    mio::net::TcpListener::from_std(listener),
+                    pool.clone(),
+                    shared.clone(),
+                )
+            })
+            .collect::<io::Result<Vec<EventLoop>>>()
+            .map_err(|e| StartError(format!("cannot set up the event loops: {e}")))?;
         Ok(Server {
-            listeners,
+            loops,
             local_addr,
             pool,
-            shared: Arc::new(Shared {
-                shutdown: AtomicBool::new(false),
-                open_connections: AtomicUsize::new(0),
-                config: RwLock::new(Arc::new(config)),
-                config_generation: AtomicU64::new(0),
-                wakers: Mutex::new(Vec::new()),
-            }),
+            shared,
             overrides,
         })
     }
@@ -220,25 +243,11 @@ impl Server {
     /// Runs the event loops until a shutdown completes.
     ///
     /// # Errors
-    /// Creating a loop's poll or starting its thread can fail.
+    /// Starting a loop thread can fail.
     pub fn run(self) -> io::Result<()> {
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
         let handle = self.handle();
-        for (index, listener) in self.listeners.into_iter().enumerate() {
-            let poll = Poll::new()?;
-            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-            self.shared
-                .wakers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(waker.clone());
-            let event_loop = EventLoop::new(
-                poll,
-                waker,
-                mio::net::TcpListener::from_std(listener),
-                self.pool.clone(),
-                self.shared.clone(),
-            )?;
+        for (index, event_loop) in self.loops.into_iter().enumerate() {
             let thread = std::thread::Builder::new()
                 .name(format!("wharf-loop-{index}"))
                 .spawn(move || event_loop.run())?;

@@ -67,6 +67,41 @@ pub fn clf_timestamp(time: SystemTime) -> String {
     )
 }
 
+/// A UTC calendar time broken into fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+/// Breaks `time` into UTC calendar fields (times before 1970 become the epoch).
+pub fn utc(time: SystemTime) -> UtcTime {
+    let secs = unix_seconds(time);
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = (secs % 86_400) as u32;
+    UtcTime {
+        year,
+        month,
+        day,
+        hour: rem / 3600,
+        minute: rem / 60 % 60,
+        second: rem % 60,
+    }
+}
+
+/// `2024-05-01T13:45:07Z` (RFC 3339, UTC, whole seconds).
+pub fn rfc3339(time: SystemTime) -> String {
+    let t = utc(time);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
+}
+
 fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -97,6 +132,12 @@ mod tests {
         assert_eq!(clf_timestamp(UNIX_EPOCH), "01/Jan/1970:00:00:00 +0000");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(clf_timestamp(leap), "29/Feb/2000:00:00:00 +0000");
+    }
+
+    #[test]
+    fn rfc3339_format() {
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723);
+        assert_eq!(rfc3339(t), "2000-02-29T01:02:03Z");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod encoding;
 pub mod range;
 pub mod request;
 pub mod response;
+pub mod serve;
 pub mod status;
 
 pub use request::{Method, ParseError, ParseLimits, Request};

@@ -25,8 +25,24 @@ pub struct ParseLimits {
 pub enum Method {
     Get,
     Head,
+    Options,
     /// Anything else: answered with 405.
     Other,
+}
+
+/// The request headers that shape a file response: preconditions, `Range`
+/// and content negotiation. Raw bytes; a header sent on several lines is
+/// joined with `, ` (RFC 9110 section 5.3), which keeps lists meaningful and
+/// makes a repeated date or range invalid, so it is ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileHeaders {
+    pub if_match: Option<Vec<u8>>,
+    pub if_none_match: Option<Vec<u8>>,
+    pub if_modified_since: Option<Vec<u8>>,
+    pub if_unmodified_since: Option<Vec<u8>>,
+    pub if_range: Option<Vec<u8>>,
+    pub range: Option<Vec<u8>>,
+    pub accept_encoding: Option<Vec<u8>>,
 }
 
 /// A parsed request head, owning what later stages need.
@@ -43,6 +59,9 @@ pub struct Request {
     pub keep_alive: bool,
     pub user_agent: Option<String>,
     pub referer: Option<String>,
+    pub file_headers: FileHeaders,
+    /// `Accept` prefers `application/json` (for directory listings).
+    pub wants_json: bool,
 }
 
 impl Request {
@@ -57,6 +76,8 @@ impl Request {
             keep_alive: false,
             user_agent: None,
             referer: None,
+            file_headers: FileHeaders::default(),
+            wants_json: false,
         }
     }
 }
@@ -125,6 +146,8 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)
     let mut content_length: Option<&[u8]> = None;
     let mut user_agent = None;
     let mut referer = None;
+    let mut file_headers = FileHeaders::default();
+    let mut wants_json = false;
     for header in req.headers.iter() {
         if header
             .value
@@ -151,6 +174,10 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)
             user_agent = Some(String::from_utf8_lossy(header.value).into_owned());
         } else if name.eq_ignore_ascii_case("referer") {
             referer = Some(String::from_utf8_lossy(header.value).into_owned());
+        } else if name.eq_ignore_ascii_case("accept") {
+            wants_json |= prefers_json(header.value);
+        } else if let Some(slot) = file_header_slot(&mut file_headers, name) {
+            append_field(slot, header.value);
         }
     }
     if let Some(value) = content_length {
@@ -167,6 +194,7 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)
     let method = match method_text {
         "GET" => Method::Get,
         "HEAD" => Method::Head,
+        "OPTIONS" => Method::Options,
         _ => Method::Other,
     };
     let keep_alive = match minor_version {
@@ -182,9 +210,71 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)
             keep_alive,
             user_agent,
             referer,
+            file_headers,
+            wants_json,
         },
         consumed,
     )))
+}
+
+/// Where a header that shapes file responses is kept, if `name` is one.
+fn file_header_slot<'a>(
+    headers: &'a mut FileHeaders,
+    name: &str,
+) -> Option<&'a mut Option<Vec<u8>>> {
+    let slot = match name.len() {
+        5 if name.eq_ignore_ascii_case("range") => &mut headers.range,
+        8 if name.eq_ignore_ascii_case("if-match") => &mut headers.if_match,
+        8 if name.eq_ignore_ascii_case("if-range") => &mut headers.if_range,
+        13 if name.eq_ignore_ascii_case("if-none-match") => &mut headers.if_none_match,
+        15 if name.eq_ignore_ascii_case("accept-encoding") => &mut headers.accept_encoding,
+        17 if name.eq_ignore_ascii_case("if-modified-since") => &mut headers.if_modified_since,
+        19 if name.eq_ignore_ascii_case("if-unmodified-since") => &mut headers.if_unmodified_since,
+        _ => return None,
+    };
+    Some(slot)
+}
+
+/// Stores a field value, joining a repeated field with `, `.
+fn append_field(slot: &mut Option<Vec<u8>>, value: &[u8]) {
+    match slot {
+        Some(existing) => {
+            existing.extend_from_slice(b", ");
+            existing.extend_from_slice(value);
+        }
+        None => *slot = Some(value.to_vec()),
+    }
+}
+
+/// Whether an `Accept` value ranks `application/json` above `text/html`
+/// (a JSON client such as `curl -H 'Accept: application/json'`, not a
+/// browser, which sends `text/html` first and `*/*` last).
+fn prefers_json(accept: &[u8]) -> bool {
+    let mut json_q = 0u16;
+    let mut html_q = 0u16;
+    for item in accept.split(|&b| b == b',') {
+        let mut params = item.split(|&b| b == b';');
+        let media = params.next().unwrap_or_default().trim_ascii();
+        let q = params
+            .filter_map(|p| p.trim_ascii().strip_prefix(b"q="))
+            .next()
+            .map_or(1000, parse_q);
+        if media.eq_ignore_ascii_case(b"application/json") {
+            json_q = json_q.max(q);
+        } else if media.eq_ignore_ascii_case(b"text/html") {
+            html_q = html_q.max(q);
+        }
+    }
+    json_q > 0 && json_q > html_q
+}
+
+/// A q-value in thousandths; malformed counts as 0.
+fn parse_q(value: &[u8]) -> u16 {
+    let text = std::str::from_utf8(value).unwrap_or("");
+    text.parse::<f32>()
+        .ok()
+        .filter(|q| (0.0..=1.0).contains(q))
+        .map_or(0, |q| (q * 1000.0) as u16)
 }
 
 /// An incomplete head is refused early once it can no longer fit.
@@ -287,6 +377,7 @@ mod tests {
             ("GET / HTTP/1.1\r\n\r\n", Method::Get),
             ("HEAD / HTTP/1.1\r\n\r\n", Method::Head),
             ("POST / HTTP/1.1\r\n\r\n", Method::Other),
+            ("OPTIONS * HTTP/1.1\r\n\r\n", Method::Options),
             ("get / HTTP/1.1\r\n\r\n", Method::Other),
             ("DELETE / HTTP/1.1\r\n\r\n", Method::Other),
         ] {
@@ -351,6 +442,48 @@ mod tests {
         ];
         for (input, expected) in table {
             assert_eq!(parse_all(input), Err(expected), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn file_headers_are_kept_and_repeats_joined() {
+        let (req, _) = parse_all(
+            "GET / HTTP/1.1\r\nIf-None-Match: \"a\"\r\nif-none-match: W/\"b\"\r\nRange: bytes=0-1\r\n\
+             If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\nAccept-Encoding: br, gzip\r\n\
+             If-Match: *\r\nIf-Range: \"x\"\r\nIf-Unmodified-Since: x\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        let h = &req.file_headers;
+        assert_eq!(h.if_none_match.as_deref(), Some(&b"\"a\", W/\"b\""[..]));
+        assert_eq!(h.range.as_deref(), Some(&b"bytes=0-1"[..]));
+        assert_eq!(
+            h.if_modified_since.as_deref(),
+            Some(&b"Sun, 06 Nov 1994 08:49:37 GMT"[..])
+        );
+        assert_eq!(h.accept_encoding.as_deref(), Some(&b"br, gzip"[..]));
+        assert_eq!(h.if_match.as_deref(), Some(&b"*"[..]));
+        assert_eq!(h.if_range.as_deref(), Some(&b"\"x\""[..]));
+        assert_eq!(h.if_unmodified_since.as_deref(), Some(&b"x"[..]));
+    }
+
+    #[test]
+    fn accept_json_detection() {
+        let table = [
+            ("application/json", true),
+            ("application/json, text/html;q=0.5", true),
+            ("text/html, application/json", false),
+            (
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                false,
+            ),
+            ("application/json;q=0", false),
+            ("*/*", false),
+        ];
+        for (accept, expected) in table {
+            let raw = format!("GET / HTTP/1.1\r\nAccept: {accept}\r\n\r\n");
+            let (req, _) = parse_all(&raw).unwrap().unwrap();
+            assert_eq!(req.wants_json, expected, "{accept}");
         }
     }
 

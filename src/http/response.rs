@@ -7,18 +7,31 @@ use super::status::Status;
 /// The value of the `Server` header.
 pub const SERVER: &str = concat!("wharf/", env!("CARGO_PKG_VERSION"));
 
+/// The methods wharf allows, for `Allow` on 405 and OPTIONS.
+pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
+
 /// Everything that goes into a response head. Rendered in one pass into a
-/// byte buffer by [`ResponseHead::render`].
+/// byte buffer by [`ResponseHead::render`]; `None` fields are left out.
 #[derive(Debug, Clone)]
 pub struct ResponseHead<'a> {
     pub status: Status,
     pub content_type: Option<&'a str>,
+    /// Left out for 204 and 304 whatever its value.
     pub content_length: u64,
+    pub content_range: Option<&'a str>,
+    pub content_encoding: Option<&'a str>,
+    pub etag: Option<&'a str>,
     /// Pre-formatted HTTP date.
     pub last_modified: Option<&'a str>,
+    /// Sends `Accept-Ranges: bytes` (on file responses).
+    pub accept_ranges: bool,
+    pub vary: Option<&'a str>,
+    pub cache_control: Option<&'a str>,
     pub location: Option<&'a str>,
-    /// Sends `Allow: GET, HEAD` (for 405).
+    /// Sends `Allow` (for 405 and OPTIONS).
     pub allow: bool,
+    /// Extra headers from `[[http.rules]]`.
+    pub extra: &'a [(&'a str, &'a str)],
     /// Whether the connection stays open after this response.
     pub keep_alive: bool,
     /// The request's minor version: HTTP/1.0 clients are told explicitly
@@ -33,9 +46,16 @@ impl<'a> ResponseHead<'a> {
             status,
             content_type: None,
             content_length: 0,
+            content_range: None,
+            content_encoding: None,
+            etag: None,
             last_modified: None,
+            accept_ranges: false,
+            vary: None,
+            cache_control: None,
             location: None,
             allow: false,
+            extra: &[],
             keep_alive: false,
             minor_version: 1,
         }
@@ -51,18 +71,30 @@ impl<'a> ResponseHead<'a> {
             self.status.code(),
             self.status.reason()
         );
-        if let Some(content_type) = self.content_type {
-            let _ = write!(head, "Content-Type: {content_type}\r\n");
+        let mut field = |name: &str, value: Option<&str>| {
+            if let Some(value) = value {
+                let _ = write!(head, "{name}: {value}\r\n");
+            }
+        };
+        field("Content-Type", self.content_type);
+        field("Content-Encoding", self.content_encoding);
+        field("Content-Range", self.content_range);
+        field("ETag", self.etag);
+        field("Last-Modified", self.last_modified);
+        field("Vary", self.vary);
+        field("Cache-Control", self.cache_control);
+        field("Location", self.location);
+        if !self.status.has_no_content() {
+            let _ = write!(head, "Content-Length: {}\r\n", self.content_length);
         }
-        let _ = write!(head, "Content-Length: {}\r\n", self.content_length);
-        if let Some(last_modified) = self.last_modified {
-            let _ = write!(head, "Last-Modified: {last_modified}\r\n");
-        }
-        if let Some(location) = self.location {
-            let _ = write!(head, "Location: {location}\r\n");
+        if self.accept_ranges {
+            head.push_str("Accept-Ranges: bytes\r\n");
         }
         if self.allow {
-            head.push_str("Allow: GET, HEAD\r\n");
+            let _ = write!(head, "Allow: {ALLOWED_METHODS}\r\n");
+        }
+        for (name, value) in self.extra {
+            let _ = write!(head, "{name}: {value}\r\n");
         }
         if !self.keep_alive {
             head.push_str("Connection: close\r\n");
@@ -88,6 +120,9 @@ pub fn error_body(status: Status) -> Vec<u8> {
 /// Content type of [`error_body`] and of directory listings.
 pub const HTML_UTF8: &str = "text/html; charset=utf-8";
 
+/// Content type of JSON directory listings.
+pub const JSON_UTF8: &str = "application/json; charset=utf-8";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +138,8 @@ mod tests {
         let head = ResponseHead {
             content_type: Some("text/plain; charset=utf-8"),
             content_length: 12,
+            etag: Some("\"1-2-c\""),
+            accept_ranges: true,
             last_modified: Some("Sat, 05 Nov 1994 08:49:37 GMT"),
             keep_alive: true,
             ..ResponseHead::new(Status::Ok)
@@ -111,8 +148,9 @@ mod tests {
             render(&head),
             format!(
                 "HTTP/1.1 200 OK\r\nServer: {SERVER}\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
-                 Content-Type: text/plain; charset=utf-8\r\nContent-Length: 12\r\n\
-                 Last-Modified: Sat, 05 Nov 1994 08:49:37 GMT\r\n\r\n"
+                 Content-Type: text/plain; charset=utf-8\r\nETag: \"1-2-c\"\r\n\
+                 Last-Modified: Sat, 05 Nov 1994 08:49:37 GMT\r\nContent-Length: 12\r\n\
+                 Accept-Ranges: bytes\r\n\r\n"
             )
         );
     }
@@ -136,7 +174,31 @@ mod tests {
             ..ResponseHead::new(Status::MethodNotAllowed)
         });
         assert!(text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
-        assert!(text.contains("\r\nAllow: GET, HEAD\r\n"));
+        assert!(text.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"));
+    }
+
+    #[test]
+    fn not_modified_has_no_content_length() {
+        let text = render(&ResponseHead {
+            content_length: 99,
+            etag: Some("\"x\""),
+            ..ResponseHead::new(Status::NotModified)
+        });
+        assert!(text.starts_with("HTTP/1.1 304 Not Modified\r\n"));
+        assert!(!text.contains("Content-Length"));
+        assert!(text.contains("\r\nETag: \"x\"\r\n"));
+    }
+
+    #[test]
+    fn extra_headers_follow() {
+        let extra = [("X-Frame-Options", "DENY")];
+        let text = render(&ResponseHead {
+            extra: &extra,
+            cache_control: Some("no-cache"),
+            ..ResponseHead::new(Status::Ok)
+        });
+        assert!(text.contains("\r\nCache-Control: no-cache\r\n"));
+        assert!(text.contains("\r\nX-Frame-Options: DENY\r\n"));
     }
 
     #[test]

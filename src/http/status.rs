@@ -4,13 +4,18 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Ok,
+    NoContent,
+    PartialContent,
     MovedPermanently,
+    NotModified,
     BadRequest,
     Forbidden,
     NotFound,
     MethodNotAllowed,
     RequestTimeout,
+    PreconditionFailed,
     UriTooLong,
+    RangeNotSatisfiable,
     HeaderFieldsTooLarge,
     InternalServerError,
     ServiceUnavailable,
@@ -22,13 +27,18 @@ impl Status {
     pub fn code(self) -> u16 {
         match self {
             Status::Ok => 200,
+            Status::NoContent => 204,
+            Status::PartialContent => 206,
             Status::MovedPermanently => 301,
+            Status::NotModified => 304,
             Status::BadRequest => 400,
             Status::Forbidden => 403,
             Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
             Status::RequestTimeout => 408,
+            Status::PreconditionFailed => 412,
             Status::UriTooLong => 414,
+            Status::RangeNotSatisfiable => 416,
             Status::HeaderFieldsTooLarge => 431,
             Status::InternalServerError => 500,
             Status::ServiceUnavailable => 503,
@@ -36,17 +46,28 @@ impl Status {
         }
     }
 
+    /// Whether a response with this status carries no content at all
+    /// (RFC 9110: 204 and 304), so no `Content-Length` is sent either.
+    pub fn has_no_content(self) -> bool {
+        matches!(self, Status::NoContent | Status::NotModified)
+    }
+
     /// The reason phrase from RFC 9110.
     pub fn reason(self) -> &'static str {
         match self {
             Status::Ok => "OK",
+            Status::NoContent => "No Content",
+            Status::PartialContent => "Partial Content",
             Status::MovedPermanently => "Moved Permanently",
+            Status::NotModified => "Not Modified",
             Status::BadRequest => "Bad Request",
             Status::Forbidden => "Forbidden",
             Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
             Status::RequestTimeout => "Request Timeout",
+            Status::PreconditionFailed => "Precondition Failed",
             Status::UriTooLong => "URI Too Long",
+            Status::RangeNotSatisfiable => "Range Not Satisfiable",
             Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
             Status::InternalServerError => "Internal Server Error",
             Status::ServiceUnavailable => "Service Unavailable",
