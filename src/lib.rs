@@ -8,9 +8,11 @@
 //! - [`io_pool`]: the rayon pool that runs all disk IO, and the
 //!   channel + waker that return completions to the owning loop.
 //! - [`fs`]: the only module that touches the filesystem (runs on the pool).
-//! - [`http`]: request parsing, response heads, status codes, dates (pure).
+//! - [`http`]: request parsing, response heads, status codes, dates, and the
+//!   RFC 9110 rules for validators, ranges and content coding (pure).
 //! - [`path`]: lexical request-target sanitising (pure).
-//! - [`listing`]: directory listing pages (pure).
+//! - [`listing`]: directory listing pages, HTML and JSON (pure).
+//! - [`rules`]: per-path `Cache-Control` and header rules (pure).
 //! - [`access_log`]: access-log lines, batched for the pool.
 //! - [`timers`]: per-loop deadline heap.
 //! - [`config`], [`cli`]: configuration file and command line.
