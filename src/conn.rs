@@ -23,6 +23,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,7 +31,7 @@ use mio::net::TcpStream;
 
 use crate::access_log::{AccessLog, LogRecord};
 use crate::config::Config;
-use crate::fs::{FileBody, FileResponse, OpenError, OpenRequest, Opened};
+use crate::fs::{self, FileBody, FileResponse, OpenError, OpenRequest, Opened};
 use crate::http::date::{http_date, DateCache};
 use crate::http::encoding::Coding;
 use crate::http::range;
@@ -43,6 +44,15 @@ use crate::rules;
 
 /// Size of one file chunk read by the pool for streaming.
 pub const CHUNK_SIZE: usize = 256 * 1024;
+
+/// Bodies at least this large are sent with `sendfile` on the pool; smaller
+/// streamed bodies go through chunk reads. (Chosen by measurement: see the
+/// README's performance notes.)
+pub const SENDFILE_MIN: u64 = 256 * 1024;
+
+/// The most one `sendfile` job is asked to send; a job usually stops
+/// earlier, when the socket buffer is full.
+const SENDFILE_JOB_MAX: u64 = 16 * 1024 * 1024;
 
 /// Longest request-target accepted (414 beyond).
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -121,11 +131,10 @@ struct Exchange {
     /// `Content-Range` of a 416 answer.
     content_range: Option<String>,
     body_bytes_sent: u64,
-    started: Instant,
 }
 
 impl Exchange {
-    fn new(request: Request, keep_alive: bool, now: Instant) -> Exchange {
+    fn new(request: Request, keep_alive: bool) -> Exchange {
         Exchange {
             head_only: request.method == Method::Head,
             request,
@@ -134,7 +143,6 @@ impl Exchange {
             status: Status::Ok,
             content_range: None,
             body_bytes_sent: 0,
-            started: now,
         }
     }
 }
@@ -143,8 +151,33 @@ impl Exchange {
 enum Body {
     /// Everything is in `out`.
     Complete,
-    /// A file streamed in chunks from the pool.
+    /// A file streamed in chunks read by the pool and written by the loop.
     Stream(Stream),
+    /// A file sent by the pool straight to the socket with `sendfile`.
+    Sendfile(Sendfile),
+}
+
+/// A body sent with `sendfile` jobs: the pool moves file bytes into the
+/// non-blocking socket until it is full, the loop waits for writability and
+/// dispatches the next job. No file data passes through wharf's memory.
+struct Sendfile {
+    /// The file, while no job is in flight.
+    file: Option<File>,
+    /// A duplicate of the socket descriptor for the jobs: it stays open
+    /// until the last job holding it ends, so a job never writes to a
+    /// descriptor number the loop has closed and reused.
+    socket: Arc<OwnedFd>,
+    offset: u64,
+    remaining: u64,
+    in_flight: bool,
+    /// The socket became writable while a job was in flight: after a
+    /// `WouldBlock` answer, try again at once instead of waiting for an
+    /// edge that already happened.
+    writable_during_job: bool,
+    /// The file ended early: close after what was sent.
+    truncated: bool,
+    /// The last job found the socket full: wait for writability.
+    blocked: bool,
 }
 
 struct Stream {
@@ -230,6 +263,13 @@ impl Conn {
 
     /// The socket is readable or writable: make all the progress possible.
     pub fn on_ready(&mut self, svc: &mut Services) -> Next {
+        if let Phase::Sending(_, Body::Sendfile(send)) = &mut self.phase {
+            if send.in_flight {
+                send.writable_during_job = true;
+            } else {
+                send.blocked = false;
+            }
+        }
         self.advance(svc)
     }
 
@@ -282,6 +322,34 @@ impl Conn {
                     svc.io.release(file);
                 } else {
                     stream.file = Some(file);
+                }
+            }
+            Outcome::Sent { file, sent, stop } => {
+                let Phase::Sending(exchange, Body::Sendfile(send)) = &mut self.phase else {
+                    svc.io.release(file);
+                    return Next::Keep;
+                };
+                send.in_flight = false;
+                send.offset += sent;
+                send.remaining -= sent.min(send.remaining);
+                exchange.body_bytes_sent += sent;
+                if sent > 0 {
+                    self.deadline =
+                        Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+                }
+                match stop {
+                    fs::SendStop::Done => send.file = Some(file),
+                    fs::SendStop::WouldBlock => {
+                        send.file = Some(file);
+                        send.blocked = !std::mem::take(&mut send.writable_during_job);
+                    }
+                    fs::SendStop::EndOfFile | fs::SendStop::Failed(_) => {
+                        // The file shrank, or the client went away: close
+                        // after what was sent; never pad, never hang.
+                        send.truncated = true;
+                        send.remaining = 0;
+                        svc.io.release(file);
+                    }
                 }
             }
             Outcome::ErrorPage(page) => {
@@ -391,7 +459,7 @@ impl Conn {
         let safe = path::sanitize(&request.target);
         let file_headers = std::mem::take(&mut request.file_headers);
         let wants_json = request.wants_json;
-        let mut exchange = Exchange::new(request, keep_alive, svc.now);
+        let mut exchange = Exchange::new(request, keep_alive);
         if let Ok(safe) = &safe {
             let slash = if safe.trailing_slash && !safe.relative.is_empty() {
                 "/"
@@ -570,21 +638,41 @@ impl Conn {
                 self.out.body = data;
                 Body::Complete
             }
+            FileBody::Stream { file, offset, len } if len >= SENDFILE_MIN => {
+                match rustix::io::dup(&self.socket) {
+                    Ok(socket) => Body::Sendfile(Sendfile {
+                        file: Some(file),
+                        socket: Arc::new(socket),
+                        offset,
+                        remaining: len,
+                        in_flight: false,
+                        writable_during_job: false,
+                        truncated: false,
+                        blocked: false,
+                    }),
+                    Err(_) => Self::start_stream(self.conn_ref, svc, file, offset, len),
+                }
+            }
             FileBody::Stream { file, offset, len } => {
-                let mut stream = Stream {
-                    file: Some(file),
-                    next_offset: offset,
-                    unrequested: len,
-                    in_flight: false,
-                    in_flight_len: 0,
-                    ready: None,
-                    truncated: false,
-                };
-                Self::request_chunk(self.conn_ref, svc, &mut stream, Vec::new());
-                Body::Stream(stream)
+                Self::start_stream(self.conn_ref, svc, file, offset, len)
             }
         };
         self.enter_sending(svc, exchange, body);
+    }
+
+    /// A body streamed in chunks: the first read is requested at once.
+    fn start_stream(conn: ConnRef, svc: &Services, file: File, offset: u64, len: u64) -> Body {
+        let mut stream = Stream {
+            file: Some(file),
+            next_offset: offset,
+            unrequested: len,
+            in_flight: false,
+            in_flight_len: 0,
+            ready: None,
+            truncated: false,
+        };
+        Self::request_chunk(conn, svc, &mut stream, Vec::new());
+        Body::Stream(stream)
     }
 
     /// Queues a head and an in-memory body (dropped for HEAD).
@@ -599,7 +687,7 @@ impl Conn {
     /// Answers a request that could not be parsed. Protocol errors close
     /// the connection, since what follows on it cannot be trusted.
     fn start_error(&mut self, svc: &mut Services, request: Request, status: Status) {
-        let exchange = Exchange::new(request, false, svc.now);
+        let exchange = Exchange::new(request, false);
         self.start_status(svc, exchange, status, false);
     }
 
@@ -726,6 +814,34 @@ impl Conn {
                         return Some(Next::Keep);
                     }
                     if let Some(file) = stream.file.take() {
+                        svc.io.release(file);
+                    }
+                    return self.finish_response(svc);
+                }
+                Body::Sendfile(send) => {
+                    if send.in_flight || send.blocked {
+                        return Some(Next::Keep);
+                    }
+                    if send.truncated {
+                        self.abandon(svc);
+                        return Some(Next::Close);
+                    }
+                    if send.remaining > 0 {
+                        if let Some(file) = send.file.take() {
+                            send.in_flight = true;
+                            send.writable_during_job = false;
+                            let count = send.remaining.min(SENDFILE_JOB_MAX);
+                            svc.io.send_file(
+                                conn_ref,
+                                send.socket.clone(),
+                                file,
+                                send.offset,
+                                count,
+                            );
+                        }
+                        return Some(Next::Keep);
+                    }
+                    if let Some(file) = send.file.take() {
                         svc.io.release(file);
                     }
                     return self.finish_response(svc);

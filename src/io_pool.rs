@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -52,6 +53,13 @@ pub enum Outcome {
         buf: Vec<u8>,
         result: io::Result<usize>,
     },
+    /// The answer to [`IoHandle::send_file`]: the file comes back for the
+    /// next job, with how much was sent and why the job stopped.
+    Sent {
+        file: File,
+        sent: u64,
+        stop: fs::SendStop,
+    },
     /// The answer to [`IoHandle::error_page`]: the page and its type, or
     /// `None` to use the built-in page.
     ErrorPage(Option<(Vec<u8>, Cow<'static, str>)>),
@@ -66,7 +74,7 @@ impl Completion {
     /// connection that has gone can have its file closed on the pool.
     pub fn into_file(self) -> Option<File> {
         match self.outcome {
-            Outcome::Chunk { file, .. } => Some(file),
+            Outcome::Chunk { file, .. } | Outcome::Sent { file, .. } => Some(file),
             Outcome::Opened(Ok(Opened::File(FileResponse {
                 body: fs::FileBody::Stream { file, .. },
                 ..
@@ -227,6 +235,24 @@ impl IoHandle {
         self.spawn(conn, move |_| {
             let result = fs::read_chunk(&file, offset, len, &mut buf);
             Outcome::Chunk { file, buf, result }
+        });
+    }
+
+    /// Sends up to `count` bytes of `file` from `offset` straight to the
+    /// socket with `sendfile`. `socket` is a duplicate of the connection's
+    /// descriptor, so it stays valid even if the loop closes the connection
+    /// while the job runs (the socket then simply fails).
+    pub fn send_file(
+        &self,
+        conn: ConnRef,
+        socket: Arc<OwnedFd>,
+        file: File,
+        offset: u64,
+        count: u64,
+    ) {
+        self.spawn(conn, move |_| {
+            let (sent, stop) = fs::send_file(socket.as_fd(), &file, offset, count);
+            Outcome::Sent { file, sent, stop }
         });
     }
 

@@ -169,8 +169,14 @@ fn client_that_stops_reading_is_dropped_after_the_send_timeout() {
     stream
         .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    // While the client reads nothing, the server's writes stall; after the
-    // send timeout it must give up the connection and its file.
+    // First the connection is accepted and the file opened...
+    assert!(
+        eventually(Duration::from_secs(10), || open_fds(server.pid())
+            > baseline),
+        "the connection was never accepted"
+    );
+    // ...then, while the client reads nothing, the server's writes stall;
+    // after the send timeout it must give up the connection and its file.
     assert!(
         eventually(Duration::from_secs(10), || open_fds(server.pid())
             < baseline + 1),
