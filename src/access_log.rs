@@ -3,17 +3,95 @@
 //! is disk IO, and even a write to a pipe can block).
 //!
 //! Each loop has at most one batch in flight, so its lines reach the sink in
-//! order; lines logged meanwhile wait in the next batch. The format is the
-//! Combined Log Format, as nginx and Apache write it by default.
+//! order; lines logged meanwhile wait in the next batch.
+//!
+//! Three formats (`[log] format`):
+//! - `combined` (default): the Combined Log Format, as nginx and Apache
+//!   write it by default;
+//! - `common`: the Common Log Format (combined without referer and agent);
+//! - `json`: one JSON object per line, with the request duration.
+//!
+//! Everything a client sent (method, target, headers) is untrusted: the
+//! text formats escape `"`, `\` and non-printable bytes as `\xHH` (as nginx
+//! does), JSON escapes per RFC 8259, so no client can forge a line or a
+//! field, and every JSON line parses.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::http::date::clf_timestamp;
 
 /// A pending batch is dropped (and counted) beyond this size, so a stuck
 /// sink cannot make the loop's memory grow without bound.
 const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
+
+/// The line format of the access log (`[log] format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `host - - [time] "request" status bytes`
+    Common,
+    /// Common plus `"referer" "user-agent"`.
+    #[default]
+    Combined,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// The names accepted by `[log] format`.
+    pub const NAMES: [&'static str; 3] = ["combined", "common", "json"];
+
+    /// Parses a `[log] format` value.
+    pub fn parse(name: &str) -> Option<LogFormat> {
+        match name {
+            "combined" => Some(LogFormat::Combined),
+            "common" => Some(LogFormat::Common),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Combined => "combined",
+            LogFormat::Common => "common",
+            LogFormat::Json => "json",
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            LogFormat::Combined => 0,
+            LogFormat::Common => 1,
+            LogFormat::Json => 2,
+        }
+    }
+
+    fn from_u8(value: u8) -> LogFormat {
+        match value {
+            1 => LogFormat::Common,
+            2 => LogFormat::Json,
+            _ => LogFormat::Combined,
+        }
+    }
+}
+
+/// The format every loop writes in. Process-wide: the server sets it at
+/// start-up and on reload, and loops read it per line (one relaxed load), so
+/// a reload changes the format without the loops having to be told.
+static FORMAT: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the access-log format for every loop of this process.
+pub fn set_format(format: LogFormat) {
+    FORMAT.store(format.to_u8(), Ordering::Relaxed);
+}
+
+/// The access-log format in force.
+pub fn format() -> LogFormat {
+    LogFormat::from_u8(FORMAT.load(Ordering::Relaxed))
+}
 
 /// What one access-log line records.
 pub struct LogRecord<'a> {
@@ -50,8 +128,19 @@ impl AccessLog {
         self.enabled = enabled;
     }
 
-    /// Appends one line for a finished (or abandoned) response.
+    /// Appends one line for a finished (or abandoned) response whose
+    /// duration is not known (JSON: `"duration_us":null`).
     pub fn record(&mut self, record: &LogRecord, now: SystemTime) {
+        self.write_line(record, now, None);
+    }
+
+    /// Appends one line for a finished (or abandoned) response that took
+    /// `duration` from its first request byte to its last response byte.
+    pub fn record_timed(&mut self, record: &LogRecord, now: SystemTime, duration: Duration) {
+        self.write_line(record, now, Some(duration));
+    }
+
+    fn write_line(&mut self, record: &LogRecord, now: SystemTime, duration: Option<Duration>) {
         if !self.enabled {
             return;
         }
@@ -59,23 +148,7 @@ impl AccessLog {
             self.dropped_lines += 1;
             return;
         }
-        let line = format!(
-            "{} - - [{}] \"{} {} HTTP/1.{}\" {} {} \"{}\" \"{}\"\n",
-            self.remote_ip(record),
-            clf_timestamp(now),
-            escape(record.method),
-            escape(record.target),
-            record.minor_version,
-            record.status,
-            record.bytes,
-            escape(record.referer.unwrap_or("-")),
-            escape(record.user_agent.unwrap_or("-")),
-        );
-        self.pending.extend_from_slice(line.as_bytes());
-    }
-
-    fn remote_ip(&self, record: &LogRecord) -> String {
-        record.remote.ip().to_string()
+        format_line(&mut self.pending, format(), record, now, duration);
     }
 
     /// Takes the pending batch if one may be sent now (none is in flight).
@@ -84,11 +157,12 @@ impl AccessLog {
             return None;
         }
         if self.dropped_lines > 0 {
-            let note = format!(
-                "# wharf: {} access-log lines dropped (log sink too slow)\n",
+            // Reported as a diagnostic, not in the access log, so the log
+            // stays in one format that tools can parse.
+            log::warn!(
+                "{} access-log lines dropped: the log destination is too slow",
                 self.dropped_lines
             );
-            self.pending.extend_from_slice(note.as_bytes());
             self.dropped_lines = 0;
         }
         self.in_flight = true;
@@ -106,46 +180,292 @@ impl AccessLog {
     }
 }
 
-/// Escapes `"`, `\` and non-printable bytes as nginx does (`\xHH`), so a
-/// client cannot forge log lines or fields.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
-            out.push_str(&format!("\\x{b:02X}"));
-        } else {
-            out.push(b as char);
+/// Appends one line (with its `\n`) in `format` to `out`.
+pub fn format_line(
+    out: &mut Vec<u8>,
+    format: LogFormat,
+    record: &LogRecord,
+    now: SystemTime,
+    duration: Option<Duration>,
+) {
+    // Writes into a Vec cannot fail.
+    match format {
+        LogFormat::Common | LogFormat::Combined => {
+            let _ = write!(
+                out,
+                "{} - - [{}] \"",
+                record.remote.ip(),
+                clf_timestamp(now)
+            );
+            clf_escape(out, record.method);
+            out.push(b' ');
+            clf_escape(out, record.target);
+            let _ = write!(
+                out,
+                " HTTP/1.{}\" {} {}",
+                record.minor_version, record.status, record.bytes
+            );
+            if format == LogFormat::Combined {
+                out.extend_from_slice(b" \"");
+                clf_escape(out, record.referer.unwrap_or("-"));
+                out.extend_from_slice(b"\" \"");
+                clf_escape(out, record.user_agent.unwrap_or("-"));
+                out.push(b'"');
+            }
+        }
+        LogFormat::Json => {
+            let (path, query) = match record.target.split_once('?') {
+                Some((path, query)) => (path, Some(query)),
+                None => (record.target, None),
+            };
+            let _ = write!(out, "{{\"time\":\"{}\",\"remote\":\"", rfc3339_millis(now));
+            let _ = write!(out, "{}\",\"method\":", record.remote.ip());
+            json_string(out, record.method.as_bytes());
+            out.extend_from_slice(b",\"path\":");
+            json_string(out, path.as_bytes());
+            out.extend_from_slice(b",\"query\":");
+            json_opt(out, query);
+            let _ = write!(
+                out,
+                ",\"version\":\"HTTP/1.{}\",\"status\":{},\"bytes\":{},\"duration_us\":",
+                record.minor_version, record.status, record.bytes
+            );
+            match duration {
+                Some(d) => {
+                    let _ = write!(out, "{}", d.as_micros());
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"referer\":");
+            json_opt(out, record.referer);
+            out.extend_from_slice(b",\"user_agent\":");
+            json_opt(out, record.user_agent);
+            out.push(b'}');
         }
     }
-    out
+    out.push(b'\n');
+}
+
+/// Escapes `"`, `\` and non-printable bytes as nginx does (`\xHH`), so a
+/// client cannot forge log lines or fields.
+fn clf_escape(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in text.as_bytes() {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            out.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ]);
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+fn json_opt(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => json_string(out, text.as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends `bytes` as a JSON string literal (with its quotes). Valid UTF-8
+/// is kept; each invalid sequence becomes U+FFFD; `"`, `\`, control
+/// characters, DEL and U+2028/U+2029 are escaped, so the result is valid
+/// JSON (and valid JavaScript) whatever the input, and never spans lines.
+pub fn json_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.extend_from_slice(b"\\\""),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                '\t' => out.extend_from_slice(b"\\t"),
+                '\u{0}'..='\u{1f}' | '\u{7f}' => {
+                    let b = c as u8;
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[usize::from(b >> 4)]);
+                    out.push(HEX[usize::from(b & 15)]);
+                }
+                '\u{2028}' => out.extend_from_slice(b"\\u2028"),
+                '\u{2029}' => out.extend_from_slice(b"\\u2029"),
+                c => {
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{fffd}".as_bytes());
+        }
+    }
+    out.push(b'"');
+}
+
+/// `2000-10-10T12:55:36.000Z`: RFC 3339, UTC, milliseconds. Times before
+/// 1970 (a badly set clock) are written as the epoch.
+pub fn rfc3339_millis(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`, for non-negative days).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
+    use proptest::prelude::*;
 
-    #[test]
-    fn combined_format_line() {
-        let mut log = AccessLog::new(true);
-        let record = LogRecord {
+    fn sample<'a>(target: &'a str, user_agent: Option<&'a str>) -> LogRecord<'a> {
+        LogRecord {
             remote: "127.0.0.1:5555".parse().unwrap(),
             method: "GET",
-            target: "/a \"b\"\n",
+            target,
             minor_version: 1,
             status: 200,
             bytes: 12,
             referer: None,
-            user_agent: Some("curl/8"),
-        };
-        log.record(&record, UNIX_EPOCH + Duration::from_secs(971_182_536));
-        let batch = String::from_utf8(log.take_batch().unwrap()).unwrap();
+            user_agent,
+        }
+    }
+
+    fn line(format: LogFormat, record: &LogRecord, duration: Option<Duration>) -> String {
+        let mut out = Vec::new();
+        let now = UNIX_EPOCH + Duration::from_millis(971_182_536_042);
+        format_line(&mut out, format, record, now, duration);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn combined_format_line() {
+        let record = sample("/a \"b\"\n", Some("curl/8"));
         assert_eq!(
-            batch,
+            line(LogFormat::Combined, &record, None),
             "127.0.0.1 - - [10/Oct/2000:12:55:36 +0000] \"GET /a \\x22b\\x22\\x0A HTTP/1.1\" 200 12 \"-\" \"curl/8\"\n"
         );
-        // One batch in flight at a time.
+    }
+
+    #[test]
+    fn common_format_line() {
+        let record = sample("/x?y=1", Some("curl/8"));
+        assert_eq!(
+            line(LogFormat::Common, &record, Some(Duration::from_millis(3))),
+            "127.0.0.1 - - [10/Oct/2000:12:55:36 +0000] \"GET /x?y=1 HTTP/1.1\" 200 12\n"
+        );
+    }
+
+    #[test]
+    fn json_format_line() {
+        let record = LogRecord {
+            remote: "[::1]:80".parse().unwrap(),
+            referer: Some("http://r/"),
+            ..sample("/a%20b?q=\"1\"", Some("ua \u{1}\u{7f}\u{2028}é"))
+        };
+        let text = line(LogFormat::Json, &record, Some(Duration::from_micros(1234)));
+        assert_eq!(
+            text,
+            "{\"time\":\"2000-10-10T12:55:36.042Z\",\"remote\":\"::1\",\"method\":\"GET\",\
+             \"path\":\"/a%20b\",\"query\":\"q=\\\"1\\\"\",\"version\":\"HTTP/1.1\",\"status\":200,\
+             \"bytes\":12,\"duration_us\":1234,\"referer\":\"http://r/\",\
+             \"user_agent\":\"ua \\u0001\\u007f\\u2028é\"}\n"
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["user_agent"], "ua \u{1}\u{7f}\u{2028}é");
+        assert_eq!(value["query"], "q=\"1\"");
+
+        let bare = line(LogFormat::Json, &sample("/", None), None);
+        let value: serde_json::Value = serde_json::from_str(&bare).unwrap();
+        assert!(value["duration_us"].is_null());
+        assert!(value["user_agent"].is_null());
+        assert!(value["query"].is_null());
+    }
+
+    #[test]
+    fn json_string_handles_invalid_utf8() {
+        let mut out = Vec::new();
+        json_string(&mut out, b"a\xff\xfeb\xe2\x82");
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "\"a\u{fffd}\u{fffd}b\u{fffd}\"");
+    }
+
+    proptest! {
+        #[test]
+        fn json_string_is_always_valid_json(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut out = Vec::new();
+            json_string(&mut out, &bytes);
+            let text = String::from_utf8(out).expect("UTF-8 output");
+            prop_assert!(!text.contains('\n') && !text.contains('\r'));
+            let parsed: String = serde_json::from_str(&text).expect("valid JSON");
+            prop_assert_eq!(parsed, String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn rfc3339_matches_clf_date(secs in 0u64..8_000_000_000) {
+            let time = UNIX_EPOCH + Duration::from_secs(secs);
+            let rfc = rfc3339_millis(time);
+            let parsed = httpdate::fmt_http_date(time);
+            // "Tue, 10 Oct 2000 12:55:36 GMT" against "2000-10-10T12:55:36.000Z"
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let day: u64 = parsed[5..7].parse().unwrap();
+            let month = MONTHS.iter().position(|m| *m == &parsed[8..11]).unwrap() + 1;
+            let year: u64 = parsed[12..16].parse().unwrap();
+            prop_assert_eq!(&rfc[..4], format!("{year:04}"));
+            prop_assert_eq!(&rfc[5..7], format!("{month:02}"));
+            prop_assert_eq!(&rfc[8..10], format!("{day:02}"));
+            prop_assert_eq!(&rfc[11..19], &parsed[17..25]);
+        }
+    }
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis(UNIX_EPOCH + Duration::from_millis(951_782_400_999)),
+            "2000-02-29T00:00:00.999Z"
+        );
+        assert_eq!(
+            rfc3339_millis(UNIX_EPOCH - Duration::from_secs(5)),
+            "1970-01-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn batches_one_in_flight() {
+        let mut log = AccessLog::new(true);
+        let record = sample("/", None);
         log.record(&record, UNIX_EPOCH);
+        assert!(log.take_batch().is_some());
+        // One batch in flight at a time.
+        log.record_timed(&record, UNIX_EPOCH, Duration::from_millis(1));
         assert!(log.take_batch().is_none());
         log.batch_written();
         assert!(log.take_batch().is_some());
@@ -156,16 +476,19 @@ mod tests {
         let mut log = AccessLog::new(false);
         let record = LogRecord {
             remote: "[::1]:1".parse().unwrap(),
-            method: "GET",
-            target: "/",
-            minor_version: 1,
-            status: 200,
-            bytes: 0,
-            referer: None,
-            user_agent: None,
+            ..sample("/", None)
         };
         log.record(&record, UNIX_EPOCH);
         assert!(log.take_batch().is_none());
         assert!(log.is_idle());
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for name in LogFormat::NAMES {
+            assert_eq!(LogFormat::parse(name).unwrap().name(), name);
+        }
+        assert_eq!(LogFormat::parse("Combined"), None);
+        assert_eq!(LogFormat::default(), LogFormat::Combined);
     }
 }

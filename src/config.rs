@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::access_log::LogFormat;
+use crate::cache::CacheConfig;
 use crate::fs;
 use crate::rules::{self, Glob, HeaderRule};
 
@@ -102,6 +104,9 @@ pub struct Config {
     pub limits: Limits,
     pub http: HttpOptions,
     pub access_log: AccessLogTarget,
+    pub access_log_format: LogFormat,
+    /// The hot-file cache (`[cache]`).
+    pub cache: CacheConfig,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -124,6 +129,8 @@ struct Raw {
     limits: Limits,
     http: HttpOptions,
     access_log: AccessLogTarget,
+    access_log_format: LogFormat,
+    cache: CacheConfig,
 }
 
 impl Default for Raw {
@@ -153,6 +160,13 @@ impl Default for Raw {
                 error_pages: Arc::from(Vec::new()),
             },
             access_log: AccessLogTarget::Stdout,
+            access_log_format: LogFormat::Combined,
+            cache: CacheConfig {
+                enabled: true,
+                max_file_bytes: 128 * 1024,
+                max_total_bytes: 64 * 1024 * 1024,
+                revalidate: Duration::from_secs(2),
+            },
         }
     }
 }
@@ -223,6 +237,8 @@ fn validate(raw: Raw, config_file: Option<PathBuf>) -> Result<Config, ConfigErro
         limits: raw.limits,
         http: raw.http,
         access_log: raw.access_log,
+        access_log_format: raw.access_log_format,
+        cache: raw.cache,
         config_file,
     })
 }
@@ -354,7 +370,7 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                 }
             }
             "log" => {
-                section.check_keys(&["access"])?;
+                section.check_keys(&["access", "format"])?;
                 if let Some(access) = section.string("access")? {
                     raw.access_log = match access.as_str() {
                         "off" => AccessLogTarget::Off,
@@ -364,10 +380,39 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                         path => AccessLogTarget::File(base.join(path)),
                     };
                 }
+                if let Some(format) = section.string("format")? {
+                    raw.access_log_format = LogFormat::parse(&format).ok_or_else(|| {
+                        format!(
+                            "[log] format: expected \"{}\", got \"{format}\"",
+                            LogFormat::NAMES.join("\", \"")
+                        )
+                    })?;
+                }
+            }
+            "cache" => {
+                section.check_keys(&[
+                    "enabled",
+                    "max_file_bytes",
+                    "max_total_bytes",
+                    "revalidate_secs",
+                ])?;
+                let cache = &mut raw.cache;
+                if let Some(b) = section.boolean("enabled")? {
+                    cache.enabled = b;
+                }
+                if let Some(n) = section.integer("max_file_bytes", 0, 1 << 30)? {
+                    cache.max_file_bytes = n;
+                }
+                if let Some(n) = section.integer("max_total_bytes", 0, 1 << 40)? {
+                    cache.max_total_bytes = n;
+                }
+                if let Some(n) = section.integer("revalidate_secs", 0, 86_400)? {
+                    cache.revalidate = Duration::from_secs(n);
+                }
             }
             other => {
                 return Err(format!(
-                    "unknown section [{other}] (expected server, limits, http or log)"
+                    "unknown section [{other}] (expected server, limits, http, cache or log)"
                 ))
             }
         }
@@ -594,6 +639,7 @@ mod tests {
             headers = { "Access-Control-Allow-Origin" = "*" }
             [log]
             access = "logs/access.log"
+            format = "json"
             "#,
         )
         .unwrap();
@@ -625,6 +671,7 @@ mod tests {
             raw.access_log,
             AccessLogTarget::File(PathBuf::from("/base/logs/access.log"))
         );
+        assert_eq!(raw.access_log_format, LogFormat::Json);
     }
 
     #[test]
@@ -662,10 +709,17 @@ mod tests {
             ),
             ("[log]\naccess = \"\"", "[log] access"),
             (
+                "[log]\nformat = \"xml\"",
+                "[log] format: expected \"combined\"",
+            ),
+            ("[log]\nformat = 1", "[log] format: expected a string"),
+            (
                 "[http]\nsymlinks = \"sometimes\"",
                 "[http] symlinks: expected",
             ),
-            ("[cache]\nx = 1", "unknown section [cache]"),
+            ("[cache]\nx = 1", "[cache] x: unknown key"),
+            ("[cache]\nmax_file_bytes = -1", "[cache] max_file_bytes"),
+            ("[nope]\nx = 1", "unknown section [nope]"),
             ("listen = \"x\"", "'listen' must be a [section]"),
             ("[server\n", "line 1:"),
             ("[server]\nroot = \n", "line 2:"),

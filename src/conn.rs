@@ -30,8 +30,11 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::net::TcpStream;
 
 use crate::access_log::{AccessLog, LogRecord};
+use crate::cache::{CachedFile, FileCache};
 use crate::config::Config;
-use crate::fs::{self, FileBody, FileResponse, OpenError, OpenRequest, Opened};
+use crate::fs::{
+    self, Cacheable, FileBody, FileMeta, FileResponse, OpenError, OpenRequest, Opened,
+};
 use crate::http::date::{http_date, DateCache};
 use crate::http::encoding::Coding;
 use crate::http::range;
@@ -71,6 +74,10 @@ pub struct Services {
     pub scratch: Vec<u8>,
     /// The time of the current loop iteration.
     pub now: Instant,
+    /// The same, as Unix seconds (for conditional requests on cache hits).
+    pub now_secs: u64,
+    /// The hot-file cache, shared with the other loops and the pool.
+    pub cache: Arc<FileCache>,
     /// Set once shutdown has begun: no response keeps its connection open.
     pub shutting_down: bool,
 }
@@ -203,19 +210,52 @@ struct Stream {
 struct OutBuf {
     head: Vec<u8>,
     head_pos: usize,
-    body: Vec<u8>,
+    body: BodyBytes,
     body_pos: usize,
+}
+
+/// A response body in memory: owned (read for this response), or a slice
+/// of a file held by the hot-file cache, shared without copying.
+enum BodyBytes {
+    Owned(Vec<u8>),
+    Shared(Arc<[u8]>, std::ops::Range<usize>),
+}
+
+impl Default for BodyBytes {
+    fn default() -> BodyBytes {
+        BodyBytes::Owned(Vec::new())
+    }
+}
+
+impl BodyBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            BodyBytes::Owned(bytes) => bytes,
+            BodyBytes::Shared(bytes, range) => bytes.get(range.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The owned buffer, emptied, for reuse as a chunk buffer.
+    fn into_spare(self) -> Vec<u8> {
+        match self {
+            BodyBytes::Owned(mut bytes) => {
+                bytes.clear();
+                bytes
+            }
+            BodyBytes::Shared(..) => Vec::new(),
+        }
+    }
 }
 
 impl OutBuf {
     fn is_empty(&self) -> bool {
-        self.head_pos == self.head.len() && self.body_pos == self.body.len()
+        self.head_pos == self.head.len() && self.body_pos == self.body.as_slice().len()
     }
 
     fn clear(&mut self) {
         self.head.clear();
         self.head_pos = 0;
-        self.body.clear();
+        self.body = BodyBytes::default();
         self.body_pos = 0;
     }
 }
@@ -486,6 +526,16 @@ impl Conn {
             trailing_slash,
             ..
         } = safe;
+        let key = FileCache::key(&relative, trailing_slash);
+        if let Some(entry) = svc.cache.get(&key) {
+            let is_get = method == Method::Get;
+            let max_ranges = svc.config.limits.max_ranges;
+            let plan = entry.plan(&file_headers, is_get, svc.now_secs, max_ranges);
+            // A multi-range answer is assembled on the pool, like a miss.
+            if !matches!(plan, Plan::Multipart(_)) {
+                return self.start_cached(svc, exchange, &entry, plan);
+            }
+        }
         let query = path::split_query(&exchange.request.target)
             .1
             .map(String::from);
@@ -508,8 +558,16 @@ impl Conn {
     /// `OPTIONS` (for any target, including `*`): 204 with `Allow`.
     fn start_options(&mut self, svc: &mut Services, mut exchange: Exchange) {
         exchange.status = Status::NoContent;
+        let config = svc.config.clone();
+        // Rule headers matter here: a CORS preflight is an OPTIONS request.
+        let applied = exchange
+            .path
+            .as_deref()
+            .map(|path| rules::apply(&config.http.rules, None, path))
+            .unwrap_or_default();
         let head = ResponseHead {
             allow: true,
+            extra: &applied.headers,
             keep_alive: exchange.keep_alive,
             minor_version: exchange.request.minor_version,
             ..ResponseHead::new(Status::NoContent)
@@ -594,7 +652,11 @@ impl Conn {
             content_length,
             multipart_type,
             body,
+            cacheable,
         } = file;
+        if let (Some(cacheable), Some(path)) = (cacheable, &exchange.path) {
+            Self::cache_insert(svc, path, &meta, cacheable, applied);
+        }
         let status = match &plan {
             Plan::Full => Status::Ok,
             Plan::Partial(_) | Plan::Multipart(_) => Status::PartialContent,
@@ -635,7 +697,11 @@ impl Conn {
         let body = match body {
             FileBody::Empty => Body::Complete,
             FileBody::InMemory(data) => {
-                self.out.body = data;
+                self.out.body = BodyBytes::Owned(data);
+                Body::Complete
+            }
+            FileBody::Shared { bytes, start, len } => {
+                self.out.body = BodyBytes::Shared(bytes, start..start + len);
                 Body::Complete
             }
             FileBody::Stream { file, offset, len } if len >= SENDFILE_MIN => {
@@ -675,12 +741,120 @@ impl Conn {
         Body::Stream(stream)
     }
 
+    /// Puts a file the pool read whole into the hot-file cache, with its
+    /// 200 header fields rendered once.
+    fn cache_insert(
+        svc: &Services,
+        path: &str,
+        meta: &FileMeta,
+        cacheable: Cacheable,
+        applied: &rules::Applied,
+    ) {
+        let last_modified = http_date(meta.modified);
+        let head = ResponseHead {
+            content_type: Some(&meta.content_type),
+            content_length: cacheable.bytes.len() as u64,
+            etag: Some(&meta.etag),
+            last_modified: Some(&last_modified),
+            accept_ranges: true,
+            cache_control: applied.cache_control,
+            extra: &applied.headers,
+            ..ResponseHead::new(Status::Ok)
+        };
+        let mut head_200 = String::with_capacity(256);
+        head.render_fields(&mut head_200);
+        let last_modified_secs = meta
+            .modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let entry = CachedFile::new(
+            cacheable.file_path,
+            cacheable.bytes,
+            meta.etag.clone(),
+            meta.modified,
+            last_modified_secs,
+            meta.content_type.to_string(),
+            head_200.into_bytes(),
+        );
+        let key = FileCache::key(
+            path.trim_start_matches('/').trim_end_matches('/'),
+            path.len() > 1 && path.ends_with('/'),
+        );
+        svc.cache.insert(key, entry, cacheable.generation);
+    }
+
+    /// Answers from the hot-file cache: no pool round trip, no filesystem
+    /// call. A full 200 uses the header fields rendered at insert time.
+    fn start_cached(
+        &mut self,
+        svc: &mut Services,
+        mut exchange: Exchange,
+        entry: &CachedFile,
+        plan: Plan,
+    ) {
+        let len = entry.body.len();
+        if plan == Plan::Full {
+            let mut head = String::with_capacity(128 + entry.head_200.len());
+            http::response::render_start(Status::Ok, svc.date.header_value(), &mut head);
+            self.out.clear();
+            self.out.head.extend_from_slice(head.as_bytes());
+            self.out.head.extend_from_slice(&entry.head_200);
+            head.clear();
+            http::response::render_end(
+                exchange.keep_alive,
+                exchange.request.minor_version,
+                &mut head,
+            );
+            self.out.head.extend_from_slice(head.as_bytes());
+            if !exchange.head_only && len > 0 {
+                self.out.body = BodyBytes::Shared(entry.body.clone(), 0..len);
+            }
+            exchange.status = Status::Ok;
+            return self.enter_sending(svc, exchange, Body::Complete);
+        }
+        let content_length = match &plan {
+            Plan::Partial(range) => range.len(),
+            _ => 0,
+        };
+        let body = match &plan {
+            Plan::Partial(range) if !exchange.head_only => FileBody::Shared {
+                bytes: entry.body.clone(),
+                start: range.start as usize,
+                len: range.len() as usize,
+            },
+            _ => FileBody::Empty,
+        };
+        let file = FileResponse {
+            plan,
+            meta: FileMeta {
+                len: len as u64,
+                modified: entry.modified,
+                etag: entry.etag.clone(),
+                content_type: Cow::Owned(entry.content_type.clone()),
+                encoding: None,
+                has_variants: false,
+            },
+            content_length,
+            multipart_type: None,
+            body,
+            cacheable: None,
+        };
+        let config = svc.config.clone();
+        let path = exchange.path.as_deref().unwrap_or("/");
+        let applied = rules::apply(
+            &config.http.rules,
+            config.http.cache_control.as_deref(),
+            path,
+        );
+        self.start_file(svc, exchange, file, &applied);
+    }
+
     /// Queues a head and an in-memory body (dropped for HEAD).
     fn queue(&mut self, svc: &Services, head: &ResponseHead, body: Vec<u8>, head_only: bool) {
         self.out.clear();
         head.render(svc.date.header_value(), &mut self.out.head);
         if !head_only {
-            self.out.body = body;
+            self.out.body = BodyBytes::Owned(body);
         }
     }
 
@@ -711,7 +885,8 @@ impl Conn {
                 .map(|(_, page)| page.clone())
         });
         match page {
-            Some(page) if !exchange.head_only => {
+            // Also for HEAD: the headers must be those of the GET answer.
+            Some(page) => {
                 svc.io.error_page(self.conn_ref, page);
                 self.deadline = None;
                 self.phase = Phase::Resolving(exchange);
@@ -793,10 +968,10 @@ impl Conn {
             match body {
                 Body::Complete => return self.finish_response(svc),
                 Body::Stream(stream) => {
-                    let spare = std::mem::take(&mut self.out.body);
+                    let spare = std::mem::take(&mut self.out.body).into_spare();
                     self.out.clear();
                     if let Some(chunk) = stream.ready.take() {
-                        self.out.body = chunk;
+                        self.out.body = BodyBytes::Owned(chunk);
                         Self::request_chunk(conn_ref, svc, stream, spare);
                         continue;
                     }
@@ -855,7 +1030,7 @@ impl Conn {
         while !self.out.is_empty() {
             let slices = [
                 IoSlice::new(&self.out.head[self.out.head_pos..]),
-                IoSlice::new(&self.out.body[self.out.body_pos..]),
+                IoSlice::new(&self.out.body.as_slice()[self.out.body_pos..]),
             ];
             match self.socket.write_vectored(&slices) {
                 Ok(0) => return Flush::Failed,

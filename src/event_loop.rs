@@ -50,6 +50,12 @@ const EMFILE_LOG_INTERVAL: Duration = Duration::from_secs(5);
 /// Size of the per-loop socket read buffer.
 const SCRATCH_SIZE: usize = 16 * 1024;
 
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// One event loop and everything it owns.
 pub struct EventLoop {
     poll: Poll,
@@ -83,6 +89,7 @@ impl EventLoop {
     ) -> io::Result<EventLoop> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let cache = pool.cache().clone();
         let (io, completions) = IoHandle::new(pool, waker);
         let config = shared.config();
         let config_generation = shared.config_generation.load(Ordering::Acquire);
@@ -101,6 +108,8 @@ impl EventLoop {
                 log: AccessLog::new(log_enabled),
                 scratch: vec![0; SCRATCH_SIZE],
                 now: Instant::now(),
+                now_secs: unix_now(),
+                cache,
                 shutting_down: false,
             },
             shared,
@@ -124,7 +133,11 @@ impl EventLoop {
                 break;
             }
             self.svc.now = Instant::now();
-            self.svc.date.refresh(SystemTime::now());
+            let wall = SystemTime::now();
+            self.svc.date.refresh(wall);
+            self.svc.now_secs = wall
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
             self.pick_up_reload();
             for event in events.iter() {
                 match event.token() {

@@ -25,10 +25,12 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
+use crate::cache::FileCache;
 use crate::config::{HttpOptions, SymlinkPolicy};
 use crate::http::conditional::{self, Validators};
 use crate::http::encoding::{self, Coding};
@@ -242,6 +244,8 @@ pub struct FileResponse {
     /// `multipart/byteranges; boundary=...` for a multi-range answer.
     pub multipart_type: Option<String>,
     pub body: FileBody,
+    /// Set when the file may be cached.
+    pub cacheable: Option<Cacheable>,
 }
 
 /// The headers' view of the representation sent, all from one `fstat` of
@@ -270,6 +274,23 @@ pub enum FileBody {
     InMemory(Vec<u8>),
     /// `len` bytes from `offset`, streamed with [`read_chunk`] jobs.
     Stream { file: File, offset: u64, len: u64 },
+    /// `len` bytes from `start` of a whole file read for the cache.
+    Shared {
+        bytes: Arc<[u8]>,
+        start: usize,
+        len: usize,
+    },
+}
+
+/// A whole small file the loop may put in the hot-file cache.
+#[derive(Debug)]
+pub struct Cacheable {
+    pub bytes: Arc<[u8]>,
+    /// The file's own path relative to the root (for an index file, not
+    /// the directory's), for invalidation.
+    pub file_path: String,
+    /// The cache generation read before the file was opened.
+    pub generation: u64,
 }
 
 /// Why a request's target could not be served.
@@ -305,12 +326,21 @@ pub fn open_target(
     root: &Root,
     request: &OpenRequest,
     options: &HttpOptions,
+    cache: &FileCache,
 ) -> Result<Opened, OpenError> {
+    // Read before the open: an insert is refused if anything changed since.
+    let generation = cache.generation();
     let fd = root.open_beneath(&request.relative, options.symlinks)?;
     let stat = rustix::fs::fstat(&fd).map_err(OpenError::from_errno)?;
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile if request.trailing_slash => Err(OpenError::NotFound),
-        FileType::RegularFile => serve_file(root, fd, &stat, &request.relative, request, options),
+        FileType::RegularFile => {
+            let target = Target {
+                relative: &request.relative,
+                generation,
+            };
+            serve_file(root, fd, &stat, target, request, options, cache)
+        }
         FileType::Directory if !request.trailing_slash => {
             let mut location = percent_encode_path(&format!("/{}/", request.relative));
             if let Some(query) = &request.query {
@@ -327,7 +357,11 @@ pub fn open_target(
                 };
                 let stat = rustix::fs::fstat(&index_fd).map_err(OpenError::from_errno)?;
                 if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
-                    return serve_file(root, index_fd, &stat, &relative, request, options);
+                    let target = Target {
+                        relative: &relative,
+                        generation,
+                    };
+                    return serve_file(root, index_fd, &stat, target, request, options, cache);
                 }
             }
             if !options.directory_listing {
@@ -420,14 +454,23 @@ fn select_representation(
     selected
 }
 
+/// The file being served: its path relative to the root, and the cache
+/// generation read before it was opened.
+struct Target<'a> {
+    relative: &'a str,
+    generation: u64,
+}
+
 fn serve_file(
     root: &Root,
     fd: OwnedFd,
     stat: &rustix::fs::Stat,
-    relative: &str,
+    target: Target,
     request: &OpenRequest,
     options: &HttpOptions,
+    cache: &FileCache,
 ) -> Result<Opened, OpenError> {
+    let relative = target.relative;
     let selected = select_representation(root, fd, stat, relative, request, options);
     let len = selected.stat.st_size as u64;
     let (mtime_secs, mtime_nanos) = modified_parts(&selected.stat);
@@ -455,21 +498,56 @@ fn serve_file(
     );
     let content_type = content_type(relative);
     let file = File::from(selected.fd);
+    // A small file reached without symlinks and without variants is read
+    // whole, for this response and for the cache. (An event names the path
+    // that changed; for such a file that is the path the entry is kept by.)
+    let cacheable = if !selected.has_variants
+        && cache.wants(len)
+        && root.open_beneath(relative, SymlinkPolicy::Deny).is_ok()
+    {
+        let mut data = Vec::with_capacity(len as usize);
+        read_chunk(&file, 0, len as usize, &mut data).map_err(|e| OpenError::from_io(&e))?;
+        (data.len() as u64 == len).then(|| Cacheable {
+            bytes: Arc::from(data),
+            file_path: relative.to_string(),
+            generation: target.generation,
+        })
+    } else {
+        None
+    };
     let mut multipart_type = None;
-    let (content_length, body) = match &plan {
-        Plan::Full => (len, file_body(file, 0, len, request.is_get)?),
-        Plan::Partial(range) => (
-            range.len(),
-            file_body(file, range.start, range.len(), request.is_get)?,
-        ),
-        Plan::Multipart(ranges) => {
+    let (content_length, body) = match (&plan, &cacheable) {
+        (Plan::NotModified | Plan::PreconditionFailed | Plan::Unsatisfiable, _) => {
+            (0, FileBody::Empty)
+        }
+        (Plan::Multipart(ranges), _) => {
             let multipart = Multipart::new(ranges, len, &content_type, &serve::boundary())
                 .map_err(|e| OpenError::Io(io::Error::other(format!("{e:?}"))))?;
             multipart_type = Some(multipart.content_type());
             let body = multipart_body(&file, &multipart)?;
             (multipart.total_len(), FileBody::InMemory(body))
         }
-        Plan::NotModified | Plan::PreconditionFailed | Plan::Unsatisfiable => (0, FileBody::Empty),
+        (plan, Some(cached)) => {
+            let (start, length) = match plan {
+                Plan::Partial(range) => (range.start, range.len()),
+                _ => (0, len),
+            };
+            let body = if request.is_get && length > 0 {
+                FileBody::Shared {
+                    bytes: cached.bytes.clone(),
+                    start: start as usize,
+                    len: length as usize,
+                }
+            } else {
+                FileBody::Empty
+            };
+            (length, body)
+        }
+        (Plan::Partial(range), None) => (
+            range.len(),
+            file_body(file, range.start, range.len(), request.is_get)?,
+        ),
+        (_, None) => (len, file_body(file, 0, len, request.is_get)?),
     };
     let meta = FileMeta {
         len,
@@ -485,6 +563,7 @@ fn serve_file(
         content_length,
         multipart_type,
         body,
+        cacheable,
     }))
 }
 
@@ -664,6 +743,11 @@ fn read_entries(
             continue;
         };
         if name == "." || name == ".." || (!hidden_files && name.starts_with('.')) {
+            continue;
+        }
+        // Names the path rules refuse (`a\b`, `a:b`, `name.`) could not be
+        // requested through their link, so they are not listed either.
+        if crate::path::sanitize(&format!("/{}", crate::path::percent_encode_path(name))).is_err() {
             continue;
         }
         let Ok(stat) = rustix::fs::statat(dir.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW) else {

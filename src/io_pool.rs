@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
 
+use crate::cache::FileCache;
 use crate::config::HttpOptions;
 use crate::fs::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root};
 
@@ -96,11 +97,19 @@ pub struct IoPool {
     pool: rayon::ThreadPool,
     site: RwLock<Arc<Site>>,
     log: Mutex<Option<LogSink>>,
+    /// The hot-file cache: the pool reads files for it, the loops serve
+    /// from it.
+    cache: Arc<FileCache>,
 }
 
 impl IoPool {
     /// Builds the pool with `threads` threads named `wharf-io-N`.
-    pub fn new(threads: usize, site: Site, log: Option<LogSink>) -> io::Result<Arc<IoPool>> {
+    pub fn new(
+        threads: usize,
+        site: Site,
+        log: Option<LogSink>,
+        cache: Arc<FileCache>,
+    ) -> io::Result<Arc<IoPool>> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("wharf-io-{i}"))
@@ -110,6 +119,7 @@ impl IoPool {
             pool,
             site: RwLock::new(Arc::new(site)),
             log: Mutex::new(log),
+            cache,
         }))
     }
 
@@ -122,6 +132,13 @@ impl IoPool {
     /// running finish with the old ones.
     pub fn replace_site(&self, site: Site) {
         *self.site.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(site);
+        // Cached entries were resolved (and their headers rendered) with
+        // the old root and options.
+        self.cache.clear();
+    }
+
+    pub fn cache(&self) -> &Arc<FileCache> {
+        &self.cache
     }
 
     /// Swaps in a new access-log destination (config reload, log reopen).
@@ -218,8 +235,18 @@ impl IoHandle {
     pub fn open(&self, conn: ConnRef, request: OpenRequest) {
         self.spawn(conn, move |pool| {
             let site = pool.site();
-            Outcome::Opened(fs::open_target(&site.root, &request, &site.http))
+            Outcome::Opened(fs::open_target(
+                &site.root,
+                &request,
+                &site.http,
+                &pool.cache,
+            ))
         });
+    }
+
+    /// The hot-file cache.
+    pub fn cache(&self) -> &Arc<FileCache> {
+        self.pool.cache()
     }
 
     /// Reads a custom error page (`[http.error_pages]`).

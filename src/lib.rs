@@ -15,6 +15,8 @@
 //! - [`rules`]: per-path `Cache-Control` and header rules (pure).
 //! - [`access_log`]: access-log lines, batched for the pool.
 //! - [`timers`]: per-loop deadline heap.
+//! - [`cache`]: the hot-file cache, served by the loops without any syscall
+//!   but the socket write; [`watch`]: the inotify watch that keeps it fresh.
 //! - [`config`], [`cli`]: configuration file and command line.
 //!
 //! # Data flow
@@ -28,6 +30,7 @@
 //! ```
 
 pub mod access_log;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod conn;
@@ -40,6 +43,7 @@ pub mod path;
 pub mod rules;
 pub mod server;
 pub mod timers;
+pub mod watch;
 
 pub use config::Config;
 pub use server::{Server, ServerHandle, StartError};

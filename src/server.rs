@@ -16,10 +16,12 @@ use std::thread::JoinHandle;
 use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::cache::FileCache;
 use crate::config::{AccessLogTarget, Config, Overrides};
 use crate::event_loop::{EventLoop, WAKER};
 use crate::fs::{LogSink, Root};
 use crate::io_pool::{IoPool, Site};
+use crate::watch::{self, RootWatch};
 
 /// A start-up failure, printed as one line.
 #[derive(Debug)]
@@ -71,6 +73,9 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
     pool: Arc<IoPool>,
     overrides: Overrides,
+    /// The inotify watch of the root for the hot-file cache, renewed when a
+    /// reload changes the root.
+    watch: Arc<Mutex<Option<RootWatch>>>,
 }
 
 impl ServerHandle {
@@ -124,6 +129,10 @@ impl ServerHandle {
         };
         if let Some(site) = site {
             self.pool.replace_site(site);
+            if new.root != old.root && new.cache.enabled {
+                let watch = watch::watch_root(&new.root, self.pool.cache().clone());
+                *self.watch.lock().unwrap_or_else(|p| p.into_inner()) = watch;
+            }
         }
         if let Some(log) = log {
             self.pool.replace_log(log);
@@ -155,6 +164,7 @@ pub struct Server {
     pool: Arc<IoPool>,
     shared: Arc<Shared>,
     overrides: Overrides,
+    watch: Arc<Mutex<Option<RootWatch>>>,
 }
 
 impl Server {
@@ -179,7 +189,13 @@ impl Server {
             root,
             http: config.http.clone(),
         };
-        let pool = IoPool::new(config.io_threads, site, log)
+        let cache = Arc::new(FileCache::new(config.cache.clone()));
+        let watch = if config.cache.enabled {
+            watch::watch_root(&config.root, cache.clone())
+        } else {
+            None
+        };
+        let pool = IoPool::new(config.io_threads, site, log, cache)
             .map_err(|e| StartError(format!("cannot start the IO pool: {e}")))?;
         let shared = Arc::new(Shared {
             shutdown: AtomicBool::new(false),
@@ -214,6 +230,7 @@ impl Server {
             pool,
             shared,
             overrides,
+            watch: Arc::new(Mutex::new(watch)),
         })
     }
 
@@ -237,6 +254,7 @@ impl Server {
             shared: self.shared.clone(),
             pool: self.pool.clone(),
             overrides: self.overrides.clone(),
+            watch: self.watch.clone(),
         }
     }
 

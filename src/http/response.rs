@@ -63,14 +63,18 @@ impl<'a> ResponseHead<'a> {
 
     /// Appends the status line and headers, ending with the blank line.
     pub fn render(&self, date: &str, out: &mut Vec<u8>) {
-        // Writing into a String cannot fail; the results are ignored on purpose.
         let mut head = String::with_capacity(256);
-        let _ = write!(
-            head,
-            "HTTP/1.1 {} {}\r\nServer: {SERVER}\r\nDate: {date}\r\n",
-            self.status.code(),
-            self.status.reason()
-        );
+        render_start(self.status, date, &mut head);
+        self.render_fields(&mut head);
+        render_end(self.keep_alive, self.minor_version, &mut head);
+        out.extend_from_slice(head.as_bytes());
+    }
+
+    /// Appends the header fields between `Date` and `Connection`: the part
+    /// that depends only on the representation, so the hot-file cache can
+    /// render it once per file.
+    pub fn render_fields(&self, head: &mut String) {
+        // Writing into a String cannot fail; the results are ignored on purpose.
         let mut field = |name: &str, value: Option<&str>| {
             if let Some(value) = value {
                 let _ = write!(head, "{name}: {value}\r\n");
@@ -96,14 +100,27 @@ impl<'a> ResponseHead<'a> {
         for (name, value) in self.extra {
             let _ = write!(head, "{name}: {value}\r\n");
         }
-        if !self.keep_alive {
-            head.push_str("Connection: close\r\n");
-        } else if self.minor_version == 0 {
-            head.push_str("Connection: keep-alive\r\n");
-        }
-        head.push_str("\r\n");
-        out.extend_from_slice(head.as_bytes());
     }
+}
+
+/// Appends the status line, `Server` and `Date`.
+pub fn render_start(status: Status, date: &str, head: &mut String) {
+    let _ = write!(
+        head,
+        "HTTP/1.1 {} {}\r\nServer: {SERVER}\r\nDate: {date}\r\n",
+        status.code(),
+        status.reason()
+    );
+}
+
+/// Appends the connection header (when one is needed) and the blank line.
+pub fn render_end(keep_alive: bool, minor_version: u8, head: &mut String) {
+    if !keep_alive {
+        head.push_str("Connection: close\r\n");
+    } else if minor_version == 0 {
+        head.push_str("Connection: keep-alive\r\n");
+    }
+    head.push_str("\r\n");
 }
 
 /// The small HTML page sent with an error status.

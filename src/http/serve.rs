@@ -142,7 +142,9 @@ mod tests {
         let earlier = httpdate::fmt_http_date(
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(LAST_MODIFIED - 10),
         );
-        let table: Vec<(Vec<(&str, &str)>, bool, Plan)> = vec![
+        // (request headers, is GET, expected plan)
+        type Case<'a> = (Vec<(&'a str, &'a str)>, bool, Plan);
+        let table: Vec<Case> = vec![
             (vec![], true, Plan::Full),
             (vec![("if-none-match", ETAG)], true, Plan::NotModified),
             (vec![("if-none-match", ETAG)], false, Plan::NotModified),

@@ -1,0 +1,166 @@
+//! The hot-file cache never serves stale bytes: files edited in place,
+//! replaced atomically, deleted and recreated while hot are served fresh.
+//!
+//! Every server here trusts its cache entries for an hour unless an inotify
+//! event invalidates them (`revalidate_secs = 3600`), so a fresh answer can
+//! only come from invalidation, never from expiry.
+
+mod common;
+use common::*;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = "[cache]\nrevalidate_secs = 3600\n";
+
+/// Requests `path` until `accept` holds for a response, for at most 2 s
+/// (inotify delivers within milliseconds). Returns the accepted response.
+fn until(server: &TestServer, path: &str, accept: impl Fn(&Response) -> bool) -> Response {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let response = server.get(path);
+        if accept(&response) {
+            return response;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} still answers {} {:?}",
+            response.status,
+            response.text()
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Makes `path` hot: requested until two answers in a row are equal.
+fn warm(server: &TestServer, path: &str, expected: &[u8]) {
+    for _ in 0..3 {
+        let response = server.get(path);
+        assert_eq!(response.status, 200);
+        assert_eq!(response.text(), String::from_utf8_lossy(expected));
+    }
+}
+
+/// After the fresh content was seen once, it must never flip back.
+fn stays(server: &TestServer, path: &str, expected_status: u16, expected: &[u8]) {
+    for _ in 0..20 {
+        let response = server.get(path);
+        assert_eq!(response.status, expected_status);
+        if expected_status == 200 {
+            assert_eq!(response.text(), String::from_utf8_lossy(expected));
+        }
+    }
+}
+
+#[test]
+fn a_file_edited_in_place_is_served_fresh() {
+    let site = site();
+    let server = TestServer::start(site.path(), CONFIG);
+    warm(&server, "/hello.txt", b"hello, world\n");
+    // Same length, so only the content (and mtime) tell the versions apart.
+    let mut file = std::fs::File::options()
+        .write(true)
+        .truncate(true)
+        .open(site.path().join("hello.txt"))
+        .unwrap();
+    file.write_all(b"HELLO, WORLD\n").unwrap();
+    drop(file);
+    until(&server, "/hello.txt", |r| r.body == b"HELLO, WORLD\n");
+    stays(&server, "/hello.txt", 200, b"HELLO, WORLD\n");
+}
+
+#[test]
+fn a_file_replaced_atomically_is_served_fresh() {
+    let site = site();
+    let server = TestServer::start(site.path(), CONFIG);
+    warm(&server, "/data.json", b"{\"ok\": true}\n");
+    let staged = write(site.path(), ".staged", b"{\"ok\": false}\n");
+    std::fs::rename(&staged, site.path().join("data.json")).unwrap();
+    until(&server, "/data.json", |r| r.body == b"{\"ok\": false}\n");
+    stays(&server, "/data.json", 200, b"{\"ok\": false}\n");
+}
+
+#[test]
+fn a_deleted_file_is_gone_and_a_recreated_one_is_fresh() {
+    let site = site();
+    let server = TestServer::start(site.path(), CONFIG);
+    warm(&server, "/hello.txt", b"hello, world\n");
+    std::fs::remove_file(site.path().join("hello.txt")).unwrap();
+    until(&server, "/hello.txt", |r| r.status == 404);
+    stays(&server, "/hello.txt", 404, b"");
+    write(site.path(), "hello.txt", b"born again\n");
+    until(&server, "/hello.txt", |r| r.body == b"born again\n");
+    stays(&server, "/hello.txt", 200, b"born again\n");
+}
+
+#[test]
+fn a_directory_index_is_fresh_after_its_file_changes() {
+    let site = site();
+    write(site.path(), "sub/index.html", b"<p>index</p>\n");
+    let server = TestServer::start(site.path(), CONFIG);
+    warm(&server, "/sub/", b"<p>index</p>\n");
+    write(site.path(), "sub/index.html", b"<p>new index</p>\n");
+    until(&server, "/sub/", |r| r.body == b"<p>new index</p>\n");
+    stays(&server, "/sub/", 200, b"<p>new index</p>\n");
+    // Without its index file the directory is listed again.
+    std::fs::remove_file(site.path().join("sub/index.html")).unwrap();
+    until(&server, "/sub/", |r| r.text().contains("Index of /sub/"));
+}
+
+#[test]
+fn a_renamed_directory_drops_what_was_cached_below_it() {
+    let site = site();
+    write(site.path(), "dir/a.txt", b"a\n");
+    let server = TestServer::start(site.path(), CONFIG);
+    warm(&server, "/dir/a.txt", b"a\n");
+    std::fs::rename(site.path().join("dir"), site.path().join("moved")).unwrap();
+    until(&server, "/dir/a.txt", |r| r.status == 404);
+    assert_eq!(server.get("/moved/a.txt").body, b"a\n");
+}
+
+#[test]
+fn cached_answers_keep_validators_ranges_and_head() {
+    let site = site();
+    let server = TestServer::start(site.path(), CONFIG);
+    warm(&server, "/hello.txt", b"hello, world\n");
+    let full = server.get("/hello.txt");
+    let etag = full.header("ETag").unwrap().to_string();
+    let not_modified = server.request(&format!(
+        "GET /hello.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
+    ));
+    assert_eq!(not_modified.status, 304);
+    assert_eq!(not_modified.header("ETag"), Some(etag.as_str()));
+    let range = server.request(
+        "GET /hello.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=0-4\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(range.status, 206);
+    assert_eq!(range.body, b"hello");
+    assert_eq!(range.header("Content-Range"), Some("bytes 0-4/13"));
+    let head = server.request("HEAD /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("Content-Length"), Some("13"));
+    assert_eq!(head.header("ETag"), Some(etag.as_str()));
+    // The cached 200 carries the same headers as the first, uncached one.
+    let again = server.get("/hello.txt");
+    let names = |r: &Response| {
+        let mut names: Vec<String> = r
+            .headers
+            .iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .filter(|n| n != "date")
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&again), names(&full));
+}
+
+#[test]
+fn the_cache_can_be_turned_off() {
+    let site = site();
+    let server = TestServer::start(site.path(), "[cache]\nenabled = false\n");
+    warm(&server, "/hello.txt", b"hello, world\n");
+    write(site.path(), "hello.txt", b"changed\n");
+    // Without a cache the very next request reads the file.
+    assert_eq!(server.get("/hello.txt").body, b"changed\n");
+}
