@@ -1,16 +1,37 @@
-//! The command line: `wharf [OPTIONS] [ROOT]`. Every flag overrides the
+//! The command line: `wharf [OPTIONS] [ROOT]`, plus `wharf completions
+//! SHELL` and `wharf man`, which print a shell completion script or the man
+//! page generated from this very definition. Every flag overrides the
 //! matching key of the config file.
+//!
+//! A first argument that names a subcommand (`man`, `completions`) is the
+//! subcommand; to serve a directory of that name, write it as a path
+//! (`wharf ./man`) or put any option first (`wharf -l 127.0.0.1:8080 man`).
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 
 use crate::config::Overrides;
 
 /// A static-file HTTP/1.1 server whose event loops never touch the disk.
 #[derive(Debug, Parser)]
-#[command(name = "wharf", version, about)]
+#[command(
+    name = "wharf",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true,
+    after_help = "Signals: SIGINT/SIGTERM stop gracefully, SIGHUP reloads the config file, \
+                  SIGUSR1 reopens the access-log file.\n\
+                  Diagnostics go to stderr; set their level with RUST_LOG (error, warn, info, debug, trace; default info).\n\
+                  To serve a directory named like a subcommand, write it as a path: wharf ./man"
+)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Directory to serve [config: server.root; default: current directory]
     pub root: Option<PathBuf>,
 
@@ -29,6 +50,23 @@ pub struct Cli {
     /// IO pool threads; 0 = automatic [config: server.io_threads]
     #[arg(long, value_name = "N")]
     pub io_threads: Option<usize>,
+
+    /// Print one plain start-up line instead of the banner, even on a terminal
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The subcommands: tools around wharf rather than a server run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Print a shell completion script to stdout (e.g. wharf completions bash > /etc/bash_completion.d/wharf)
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff) to stdout (e.g. wharf man | man -l -)
+    Man,
 }
 
 impl Cli {
@@ -40,5 +78,86 @@ impl Cli {
             workers: self.workers,
             io_threads: self.io_threads,
         }
+    }
+}
+
+/// Writes the completion script for `shell`.
+pub fn write_completions(shell: Shell, out: &mut dyn Write) {
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "wharf", out);
+}
+
+/// Writes the man page, `wharf(1)`, in roff.
+///
+/// # Errors
+/// Writing to `out` can fail.
+pub fn write_man_page(out: &mut dyn Write) -> io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("wharf").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn root_and_subcommands() {
+        let cli = parse(&["--listen", "127.0.0.1:0", "site"]).unwrap();
+        assert_eq!(cli.root, Some(PathBuf::from("site")));
+        assert_eq!(cli.command, None);
+
+        let cli = parse(&["man"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Man));
+        assert_eq!(cli.root, None);
+
+        // A directory named like a subcommand, written as a path.
+        let cli = parse(&["./man"]).unwrap();
+        assert_eq!(cli.root, Some(PathBuf::from("./man")));
+        assert_eq!(cli.command, None);
+
+        let cli = parse(&["completions", "zsh"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Some(Command::Completions { shell: Shell::Zsh })
+        );
+        assert!(parse(&["completions", "tcsh"]).is_err());
+        // After an option, a bare word is the root again.
+        let cli = parse(&["--listen", "127.0.0.1:0", "man"]).unwrap();
+        assert_eq!(cli.root, Some(PathBuf::from("man")));
+        assert_eq!(cli.command, None);
+        // Subcommands take no server options.
+        assert!(parse(&["man", "--listen", "127.0.0.1:0"]).is_err());
+
+        let cli = parse(&["-q", "."]).unwrap();
+        assert!(cli.quiet);
+    }
+
+    #[test]
+    fn generated_texts_mention_the_flags() {
+        for shell in [
+            Shell::Bash,
+            Shell::Zsh,
+            Shell::Fish,
+            Shell::Elvish,
+            Shell::PowerShell,
+        ] {
+            let mut out = Vec::new();
+            write_completions(shell, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains("listen"), "{shell}: {text}");
+        }
+        let mut out = Vec::new();
+        write_man_page(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(".ie") || text.starts_with(".TH"), "{text}");
+        assert!(text.contains("listen"), "{text}");
     }
 }

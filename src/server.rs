@@ -9,6 +9,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -16,6 +17,7 @@ use std::thread::JoinHandle;
 use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::access_log;
 use crate::cache::FileCache;
 use crate::config::{AccessLogTarget, Config, Overrides};
 use crate::event_loop::{EventLoop, WAKER};
@@ -67,7 +69,8 @@ impl Shared {
 }
 
 /// Controls a running server from any thread (a signal handler, a test):
-/// graceful shutdown and configuration reload. Cheap to clone.
+/// graceful shutdown, configuration reload and log reopening. Cheap to
+/// clone.
 #[derive(Clone)]
 pub struct ServerHandle {
     shared: Arc<Shared>,
@@ -137,6 +140,7 @@ impl ServerHandle {
         if let Some(log) = log {
             self.pool.replace_log(log);
         }
+        access_log::set_format(new.access_log_format);
         *self
             .shared
             .config
@@ -145,6 +149,26 @@ impl ServerHandle {
         self.shared.config_generation.fetch_add(1, Ordering::AcqRel);
         self.shared.wake_all();
         Ok(ReloadReport { needs_restart })
+    }
+
+    /// Reopens the access-log file (for logrotate: it renames the file,
+    /// then signals; lines written after this go to a new file at the
+    /// configured path). The old file is closed once the batch being
+    /// written to it, if any, is done. Runs on the calling thread (the
+    /// signal thread), never on an event loop. Nothing to do when the log
+    /// goes to stdout or stderr, or is off.
+    ///
+    /// # Errors
+    /// The one-line reason the file could not be opened; the old file is
+    /// then kept.
+    pub fn reopen_log(&self) -> Result<Option<PathBuf>, String> {
+        let config = self.shared.config();
+        let AccessLogTarget::File(path) = &config.access_log else {
+            return Ok(None);
+        };
+        let sink = open_log(&config.access_log).map_err(|e| e.0)?;
+        self.pool.replace_log(sink);
+        Ok(Some(path.clone()))
     }
 }
 
@@ -182,9 +206,14 @@ impl Server {
         let local_addr = listeners[0]
             .local_addr()
             .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
-        let root = Root::open(&config.root)
-            .map_err(|e| StartError(format!("root: cannot open {}: {e}", config.root.display())))?;
+        let root = Root::open(&config.root).map_err(|e| {
+            StartError(format!(
+                "root: cannot open {}: {e} (check that this user may read the directory)",
+                config.root.display()
+            ))
+        })?;
         let log = open_log(&config.access_log)?;
+        access_log::set_format(config.access_log_format);
         let site = Site {
             root,
             http: config.http.clone(),
@@ -278,7 +307,7 @@ impl Server {
         }
         for thread in threads {
             if thread.join().is_err() {
-                eprintln!("wharf: error: an event loop thread panicked");
+                log::error!("an event loop thread panicked");
             }
         }
         Ok(())
@@ -320,11 +349,16 @@ fn bind_error(addr: SocketAddr, error: &io::Error) -> StartError {
         io::ErrorKind::AddrInUse => {
             " (another program is using this port; choose another with --listen ADDR:PORT or [server] listen)"
         }
-        io::ErrorKind::PermissionDenied => {
-            " (ports below 1024 need privileges; choose another with --listen ADDR:PORT)"
+        io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+            " (ports below 1024 need privileges; choose another with --listen ADDR:PORT, e.g. 8080)"
         }
-        io::ErrorKind::AddrNotAvailable => " (this machine has no such address)",
-        _ => "",
+        io::ErrorKind::PermissionDenied => {
+            " (not allowed to bind here; choose another address with --listen ADDR:PORT)"
+        }
+        io::ErrorKind::AddrNotAvailable => {
+            " (this machine has no such address; use 127.0.0.1, 0.0.0.0 (all IPv4) or [::] (all) with --listen)"
+        }
+        _ => " (choose another address with --listen ADDR:PORT)",
     };
     StartError(format!("listen: cannot listen on {addr}: {error}{hint}"))
 }
@@ -354,8 +388,17 @@ fn open_log(target: &AccessLogTarget) -> Result<Option<LogSink>, StartError> {
         AccessLogTarget::Stdout => Some(LogSink::Stdout),
         AccessLogTarget::Stderr => Some(LogSink::Stderr),
         AccessLogTarget::File(path) => Some(LogSink::open_file(path).map_err(|e| {
+            let hint = match e.kind() {
+                io::ErrorKind::NotFound => {
+                    " (its directory does not exist: create it, or change [log] access)"
+                }
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    " (this user may not write there: fix the permissions, or change [log] access, e.g. to \"stdout\")"
+                }
+                _ => " (change [log] access to another file, \"stdout\", \"stderr\" or \"off\")",
+            };
             StartError(format!(
-                "[log] access: cannot open {} for appending: {e}",
+                "[log] access: cannot open {} for appending: {e}{hint}",
                 path.display()
             ))
         })?),
@@ -387,37 +430,47 @@ fn tune_allocator(threads: usize) {
 
 /// Starts a thread that turns signals into actions: SIGINT and SIGTERM
 /// shut down gracefully (a second one exits at once), SIGHUP reloads the
-/// config file.
+/// config file, SIGUSR1 reopens the access-log file (logrotate).
 ///
 /// # Errors
 /// Installing the handlers can fail.
 pub fn handle_signals(handle: ServerHandle) -> io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])?;
     std::thread::Builder::new()
         .name("wharf-signals".to_string())
         .spawn(move || {
             let mut stops = 0;
             for signal in signals.forever() {
-                if signal == SIGHUP {
-                    match handle.reload() {
+                match signal {
+                    SIGHUP => match handle.reload() {
                         Ok(report) if report.needs_restart.is_empty() => {
-                            eprintln!("wharf: reloaded the configuration");
+                            log::info!("reloaded the configuration");
                         }
-                        Ok(report) => eprintln!(
-                            "wharf: reloaded the configuration; changing {} needs a restart, kept the old value",
+                        Ok(report) => log::warn!(
+                            "reloaded the configuration; changing {} needs a restart, kept the old value",
                             report.needs_restart.join(", ")
                         ),
-                        Err(e) => eprintln!("wharf: error: reload refused, keeping the old configuration: {e}"),
+                        Err(e) => {
+                            log::error!("reload refused, keeping the old configuration: {e}");
+                        }
+                    },
+                    SIGUSR1 => match handle.reopen_log() {
+                        Ok(Some(path)) => log::info!("reopened the access log {}", path.display()),
+                        Ok(None) => log::info!("SIGUSR1: the access log is not a file; nothing to reopen"),
+                        Err(e) => log::error!("cannot reopen the access log, still writing to the old file: {e}"),
+                    },
+                    _ => {
+                        stops += 1;
+                        if stops == 1 {
+                            log::info!("shutting down (a second signal exits at once)");
+                            handle.shutdown();
+                        } else {
+                            log::warn!("second signal, exiting now");
+                            log::logger().flush();
+                            std::process::exit(1);
+                        }
                     }
-                    continue;
-                }
-                stops += 1;
-                if stops == 1 {
-                    handle.shutdown();
-                } else {
-                    eprintln!("wharf: second signal, exiting now");
-                    std::process::exit(1);
                 }
             }
         })?;
