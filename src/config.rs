@@ -107,6 +107,10 @@ pub struct Config {
     pub access_log_format: LogFormat,
     /// The hot-file cache (`[cache]`).
     pub cache: CacheConfig,
+    /// Where `GET /metrics` is served (`[metrics] listen`), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Print a summary of what was served on shutdown (`[metrics] summary`).
+    pub summary_on_exit: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -131,6 +135,8 @@ struct Raw {
     access_log: AccessLogTarget,
     access_log_format: LogFormat,
     cache: CacheConfig,
+    metrics_listen: Option<String>,
+    summary_on_exit: bool,
 }
 
 impl Default for Raw {
@@ -167,6 +173,8 @@ impl Default for Raw {
                 max_total_bytes: 64 * 1024 * 1024,
                 revalidate: Duration::from_secs(2),
             },
+            metrics_listen: None,
+            summary_on_exit: false,
         }
     }
 }
@@ -218,6 +226,12 @@ impl Config {
 fn validate(raw: Raw, config_file: Option<PathBuf>) -> Result<Config, ConfigError> {
     let listen = parse_listen(&raw.listen)
         .ok_or_else(|| ConfigError(format!("listen: '{}' is not an ADDR:PORT", raw.listen)))?;
+    let metrics_listen = match raw.metrics_listen.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(parse_listen(text).ok_or_else(|| {
+            ConfigError(format!("[metrics] listen: '{text}' is not an ADDR:PORT"))
+        })?),
+    };
     let root = fs::canonical_dir(&raw.root)
         .map_err(|e| ConfigError(format!("root: {}: {e}", raw.root.display())))?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -239,6 +253,8 @@ fn validate(raw: Raw, config_file: Option<PathBuf>) -> Result<Config, ConfigErro
         access_log: raw.access_log,
         access_log_format: raw.access_log_format,
         cache: raw.cache,
+        metrics_listen,
+        summary_on_exit: raw.summary_on_exit,
         config_file,
     })
 }
@@ -410,11 +426,18 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                     cache.revalidate = Duration::from_secs(n);
                 }
             }
-            other => {
-                return Err(format!(
-                    "unknown section [{other}] (expected server, limits, http, cache or log)"
-                ))
+            "metrics" => {
+                section.check_keys(&["listen", "summary"])?;
+                if let Some(listen) = section.string("listen")? {
+                    raw.metrics_listen = Some(listen);
+                }
+                if let Some(b) = section.boolean("summary")? {
+                    raw.summary_on_exit = b;
+                }
             }
+            other => return Err(format!(
+                "unknown section [{other}] (expected server, limits, http, cache, metrics or log)"
+            )),
         }
     }
     Ok(())

@@ -42,8 +42,10 @@ use crate::http::response::{error_body, HTML_UTF8, JSON_UTF8};
 use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
 use crate::io_pool::{ConnRef, IoHandle, Outcome};
+use crate::metrics::{CloseReason, Metrics};
 use crate::path::{self, SafePath};
 use crate::rules;
+use crate::server::Shared;
 
 /// Size of one file chunk read by the pool for streaming.
 pub const CHUNK_SIZE: usize = 256 * 1024;
@@ -78,6 +80,9 @@ pub struct Services {
     pub now_secs: u64,
     /// The hot-file cache, shared with the other loops and the pool.
     pub cache: Arc<FileCache>,
+    pub metrics: Arc<Metrics>,
+    /// State shared by all loops (open connections, for the metrics page).
+    pub shared: Arc<Shared>,
     /// Set once shutdown has begun: no response keeps its connection open.
     pub shutting_down: bool,
 }
@@ -116,6 +121,10 @@ pub struct Conn {
     deadline: Option<(Instant, DeadlineKind)>,
     /// The earliest timer entry pending for this connection, if any.
     pub scheduled: Option<Instant>,
+    /// Why the connection ends, when it does (for metrics).
+    pub close_reason: CloseReason,
+    /// Accepted on the `[metrics] listen` address: answers `/metrics` only.
+    metrics_endpoint: bool,
 }
 
 enum Phase {
@@ -138,10 +147,12 @@ struct Exchange {
     /// `Content-Range` of a 416 answer.
     content_range: Option<String>,
     body_bytes_sent: u64,
+    /// When the request head was complete, for the logged duration.
+    started: Instant,
 }
 
 impl Exchange {
-    fn new(request: Request, keep_alive: bool) -> Exchange {
+    fn new(request: Request, keep_alive: bool, started: Instant) -> Exchange {
         Exchange {
             head_only: request.method == Method::Head,
             request,
@@ -150,6 +161,7 @@ impl Exchange {
             status: Status::Ok,
             content_range: None,
             body_bytes_sent: 0,
+            started,
         }
     }
 }
@@ -268,7 +280,13 @@ enum Flush {
 }
 
 impl Conn {
-    pub fn new(socket: TcpStream, peer: SocketAddr, conn_ref: ConnRef, svc: &Services) -> Conn {
+    pub fn new(
+        socket: TcpStream,
+        peer: SocketAddr,
+        conn_ref: ConnRef,
+        metrics_endpoint: bool,
+        svc: &Services,
+    ) -> Conn {
         let deadline = Some((
             svc.now + svc.config.limits.header_timeout,
             DeadlineKind::Header,
@@ -283,6 +301,8 @@ impl Conn {
             out: OutBuf::default(),
             deadline,
             scheduled: None,
+            close_reason: CloseReason::Client,
+            metrics_endpoint,
         }
     }
 
@@ -317,6 +337,12 @@ impl Conn {
     pub fn on_deadline(&mut self, svc: &mut Services) -> Next {
         match self.deadline {
             Some((at, kind)) if at <= svc.now => {
+                self.close_reason = match kind {
+                    DeadlineKind::Header => CloseReason::HeaderTimeout,
+                    DeadlineKind::Idle => CloseReason::IdleTimeout,
+                    DeadlineKind::Send => CloseReason::SendTimeout,
+                    DeadlineKind::Linger => self.close_reason,
+                };
                 if kind == DeadlineKind::Header && !self.inbuf.is_empty() {
                     // A client that started a request is told why it is cut
                     // off; an idle one is just closed, as nginx does.
@@ -409,6 +435,7 @@ impl Conn {
                     }
                     other => {
                         self.phase = other;
+                        self.close_reason = CloseReason::Error;
                         self.abandon(svc);
                         return Next::Close;
                     }
@@ -459,6 +486,7 @@ impl Conn {
                     Ok(None) => {}
                     Err(error) => {
                         self.inbuf.clear();
+                        self.close_reason = CloseReason::Error;
                         self.start_error(svc, Request::placeholder(), parse_error_status(error));
                         return Err(self.advance(svc));
                     }
@@ -495,11 +523,14 @@ impl Conn {
     /// Routes a parsed request: answers it at once or sends it to the pool.
     fn handle_request(&mut self, svc: &mut Services, mut request: Request) {
         let keep_alive = Self::may_keep_alive(svc, &request);
+        if self.metrics_endpoint {
+            return self.serve_metrics(svc, request, keep_alive);
+        }
         let method = request.method;
         let safe = path::sanitize(&request.target);
         let file_headers = std::mem::take(&mut request.file_headers);
         let wants_json = request.wants_json;
-        let mut exchange = Exchange::new(request, keep_alive);
+        let mut exchange = Exchange::new(request, keep_alive, svc.now);
         if let Ok(safe) = &safe {
             let slash = if safe.trailing_slash && !safe.relative.is_empty() {
                 "/"
@@ -553,6 +584,34 @@ impl Conn {
         );
         self.deadline = None;
         self.phase = Phase::Resolving(exchange);
+    }
+
+    /// The metrics listener's only page: `GET /metrics` in the Prometheus
+    /// text format, rendered from counters in memory.
+    fn serve_metrics(&mut self, svc: &mut Services, request: Request, keep_alive: bool) {
+        let found = matches!(request.method, Method::Get | Method::Head)
+            && path::split_query(&request.target).0 == "/metrics";
+        let mut exchange = Exchange::new(request, keep_alive, svc.now);
+        if !found {
+            return self.start_status(svc, exchange, Status::NotFound, keep_alive);
+        }
+        let open = svc
+            .shared
+            .open_connections
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let body = svc.metrics.render_prometheus(open, &svc.cache).into_bytes();
+        let head = ResponseHead {
+            content_type: Some("text/plain; version=0.0.4; charset=utf-8"),
+            content_length: body.len() as u64,
+            cache_control: Some("no-store"),
+            keep_alive,
+            minor_version: exchange.request.minor_version,
+            ..ResponseHead::new(Status::Ok)
+        };
+        let head_only = exchange.head_only;
+        self.queue(svc, &head, body, head_only);
+        exchange.status = Status::Ok;
+        self.enter_sending(svc, exchange, Body::Complete);
     }
 
     /// `OPTIONS` (for any target, including `*`): 204 with `Allow`.
@@ -861,7 +920,7 @@ impl Conn {
     /// Answers a request that could not be parsed. Protocol errors close
     /// the connection, since what follows on it cannot be trusted.
     fn start_error(&mut self, svc: &mut Services, request: Request, status: Status) {
-        let exchange = Exchange::new(request, false);
+        let exchange = Exchange::new(request, false, svc.now);
         self.start_status(svc, exchange, status, false);
     }
 
@@ -981,6 +1040,7 @@ impl Conn {
                     if stream.truncated {
                         // Fewer bytes than promised were sent: the client
                         // must see the connection end, not a next response.
+                        self.close_reason = CloseReason::Error;
                         self.abandon(svc);
                         return Some(Next::Close);
                     }
@@ -998,6 +1058,7 @@ impl Conn {
                         return Some(Next::Keep);
                     }
                     if send.truncated {
+                        self.close_reason = CloseReason::Error;
                         self.abandon(svc);
                         return Some(Next::Close);
                     }
@@ -1071,6 +1132,13 @@ impl Conn {
             });
             return None;
         }
+        self.close_reason = if svc.shutting_down {
+            CloseReason::Shutdown
+        } else if exchange.status.code() >= 400 && self.close_reason == CloseReason::Error {
+            CloseReason::Error
+        } else {
+            CloseReason::Done
+        };
         let unread_input = !self.inbuf.is_empty();
         if (exchange.status.code() >= 400 || unread_input) && !self.peer_closed {
             // Closing with unread input makes the kernel send a reset, which
@@ -1124,7 +1192,10 @@ impl Conn {
 
     fn log(&self, svc: &mut Services, exchange: &Exchange) {
         let request = &exchange.request;
-        svc.log.record(
+        let elapsed = exchange.started.elapsed();
+        svc.metrics
+            .response(exchange.status.code(), exchange.body_bytes_sent, elapsed);
+        svc.log.record_timed(
             &LogRecord {
                 remote: self.peer,
                 method: &request.method_text,
@@ -1136,6 +1207,7 @@ impl Conn {
                 user_agent: request.user_agent.as_deref(),
             },
             SystemTime::now(),
+            elapsed,
         );
     }
 }

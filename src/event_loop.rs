@@ -35,6 +35,7 @@ use crate::server::Shared;
 use crate::timers::Timers;
 
 const LISTENER: Token = Token(usize::MAX - 1);
+const METRICS_LISTENER: Token = Token(usize::MAX - 2);
 pub const WAKER: Token = Token(usize::MAX);
 
 /// The pseudo-connection that access-log writes report back to.
@@ -60,6 +61,8 @@ fn unix_now() -> u64 {
 pub struct EventLoop {
     poll: Poll,
     listener: Option<TcpListener>,
+    /// The `[metrics] listen` socket (first loop only).
+    metrics_listener: Option<TcpListener>,
     conns: Slab<Conn>,
     /// Source of connection ids; never reused, so stale completions and
     /// timers can be told apart from a newer connection in the same slot.
@@ -67,7 +70,6 @@ pub struct EventLoop {
     completions: Completions,
     timers: Timers,
     svc: Services,
-    shared: Arc<Shared>,
     accept_paused_until: Option<Instant>,
     last_emfile_report: Option<Instant>,
     shutdown_deadline: Option<Instant>,
@@ -84,19 +86,26 @@ impl EventLoop {
         poll: Poll,
         waker: Arc<Waker>,
         mut listener: TcpListener,
+        mut metrics_listener: Option<TcpListener>,
         pool: Arc<IoPool>,
         shared: Arc<Shared>,
     ) -> io::Result<EventLoop> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let cache = pool.cache().clone();
-        let (io, completions) = IoHandle::new(pool, waker);
+        if let Some(metrics_listener) = &mut metrics_listener {
+            poll.registry()
+                .register(metrics_listener, METRICS_LISTENER, Interest::READABLE)?;
+        }
         let config = shared.config();
         let config_generation = shared.config_generation.load(Ordering::Acquire);
         let log_enabled = config.access_log != AccessLogTarget::Off;
+        let cache = pool.cache().clone();
+        let metrics = pool.metrics().clone();
+        let (io, completions) = IoHandle::new(pool, waker);
         Ok(EventLoop {
             poll,
             listener: Some(listener),
+            metrics_listener,
             conns: Slab::new(),
             next_conn_id: 0,
             completions,
@@ -110,9 +119,10 @@ impl EventLoop {
                 now: Instant::now(),
                 now_secs: unix_now(),
                 cache,
+                metrics,
+                shared,
                 shutting_down: false,
             },
-            shared,
             accept_paused_until: None,
             last_emfile_report: None,
             shutdown_deadline: None,
@@ -142,6 +152,7 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
+                    METRICS_LISTENER => self.accept_metrics(),
                     WAKER => {} // Completions are drained below in any case.
                     Token(slot) => self.conn_ready(slot),
                 }
@@ -153,7 +164,7 @@ impl EventLoop {
             self.drain_completions();
             self.expire_deadlines();
             self.flush_log();
-            if self.shared.shutdown.load(Ordering::Acquire) && self.drain_for_shutdown() {
+            if self.svc.shared.shutdown.load(Ordering::Acquire) && self.drain_for_shutdown() {
                 break;
             }
         }
@@ -164,10 +175,10 @@ impl EventLoop {
     /// Adopts a reloaded configuration: new limits apply to new deadlines
     /// and new requests; open connections are kept.
     fn pick_up_reload(&mut self) {
-        let generation = self.shared.config_generation.load(Ordering::Acquire);
+        let generation = self.svc.shared.config_generation.load(Ordering::Acquire);
         if generation != self.config_generation {
             self.config_generation = generation;
-            self.svc.config = self.shared.config();
+            self.svc.config = self.svc.shared.config();
             let log_enabled = self.svc.config.access_log != AccessLogTarget::Off;
             self.svc.log.set_enabled(log_enabled);
         }
@@ -196,7 +207,7 @@ impl EventLoop {
                 return;
             };
             match listener.accept() {
-                Ok((socket, peer)) => self.admit(socket, peer),
+                Ok((socket, peer)) => self.admit(socket, peer, false),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
@@ -205,6 +216,7 @@ impl EventLoop {
                     // would spin. Pause accepting instead; closing connections
                     // frees descriptors meanwhile.
                     self.accept_paused_until = Some(self.svc.now + ACCEPT_PAUSE);
+                    self.svc.metrics.emfile.fetch_add(1, Ordering::Relaxed);
                     let due = self
                         .last_emfile_report
                         .is_none_or(|t| self.svc.now.duration_since(t) >= EMFILE_LOG_INTERVAL);
@@ -223,15 +235,42 @@ impl EventLoop {
         }
     }
 
+    /// Accepts on the metrics listener. Errors (descriptor exhaustion
+    /// included) just wait for the next readiness event: this listener
+    /// matters less than the main one.
+    fn accept_metrics(&mut self) {
+        while let Some(listener) = &self.metrics_listener {
+            match listener.accept() {
+                Ok((socket, peer)) => self.admit(socket, peer, true),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Registers a freshly accepted connection, or refuses it when the
     /// server is full.
-    fn admit(&mut self, mut socket: mio::net::TcpStream, peer: std::net::SocketAddr) {
-        let open = self.shared.open_connections.fetch_add(1, Ordering::AcqRel);
+    fn admit(
+        &mut self,
+        mut socket: mio::net::TcpStream,
+        peer: std::net::SocketAddr,
+        metrics_endpoint: bool,
+    ) {
+        let open = self
+            .svc
+            .shared
+            .open_connections
+            .fetch_add(1, Ordering::AcqRel);
         if open >= self.svc.config.limits.max_connections {
-            self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+            self.svc
+                .shared
+                .open_connections
+                .fetch_sub(1, Ordering::AcqRel);
+            self.svc.metrics.refused.fetch_add(1, Ordering::Relaxed);
             self.refuse(&mut socket);
             return;
         }
+        self.svc.metrics.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = socket.set_nodelay(true);
         let entry = self.conns.vacant_entry();
         let conn_ref = ConnRef {
@@ -246,10 +285,19 @@ impl EventLoop {
             .register(&mut socket, Token(conn_ref.slot), interest)
             .is_err()
         {
-            self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+            self.svc
+                .shared
+                .open_connections
+                .fetch_sub(1, Ordering::AcqRel);
             return;
         }
-        entry.insert(Conn::new(socket, peer, conn_ref, &self.svc));
+        entry.insert(Conn::new(
+            socket,
+            peer,
+            conn_ref,
+            metrics_endpoint,
+            &self.svc,
+        ));
         self.sync_timer(conn_ref.slot);
     }
 
@@ -352,8 +400,12 @@ impl EventLoop {
     fn close(&mut self, slot: usize) {
         if let Some(mut conn) = self.conns.try_remove(slot) {
             conn.abandon(&mut self.svc);
+            self.svc.metrics.closed(conn.close_reason);
             let _ = self.poll.registry().deregister(conn.socket());
-            self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+            self.svc
+                .shared
+                .open_connections
+                .fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -396,6 +448,9 @@ impl EventLoop {
             if let Some(mut listener) = self.listener.take() {
                 let _ = self.poll.registry().deregister(&mut listener);
             }
+            if let Some(mut listener) = self.metrics_listener.take() {
+                let _ = self.poll.registry().deregister(&mut listener);
+            }
         }
         let idle: Vec<usize> = self
             .conns
@@ -404,6 +459,9 @@ impl EventLoop {
             .map(|(slot, _)| slot)
             .collect();
         for slot in idle {
+            if let Some(conn) = self.conns.get_mut(slot) {
+                conn.close_reason = crate::metrics::CloseReason::Shutdown;
+            }
             self.close(slot);
         }
         self.conns.is_empty() || self.shutdown_deadline.is_some_and(|t| self.svc.now >= t)

@@ -18,6 +18,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use mio::Waker;
@@ -25,6 +26,7 @@ use mio::Waker;
 use crate::cache::FileCache;
 use crate::config::HttpOptions;
 use crate::fs::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root};
+use crate::metrics::Metrics;
 
 /// Identifies a connection across the pool round trip: the slab slot plus a
 /// connection id that is never reused, so a completion for a connection that
@@ -100,6 +102,7 @@ pub struct IoPool {
     /// The hot-file cache: the pool reads files for it, the loops serve
     /// from it.
     cache: Arc<FileCache>,
+    metrics: Arc<Metrics>,
 }
 
 impl IoPool {
@@ -109,6 +112,7 @@ impl IoPool {
         site: Site,
         log: Option<LogSink>,
         cache: Arc<FileCache>,
+        metrics: Arc<Metrics>,
     ) -> io::Result<Arc<IoPool>> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -120,6 +124,7 @@ impl IoPool {
             site: RwLock::new(Arc::new(site)),
             log: Mutex::new(log),
             cache,
+            metrics,
         }))
     }
 
@@ -139,6 +144,10 @@ impl IoPool {
 
     pub fn cache(&self) -> &Arc<FileCache> {
         &self.cache
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Swaps in a new access-log destination (config reload, log reopen).
@@ -222,11 +231,21 @@ impl IoHandle {
     {
         let pool = self.pool.clone();
         let reply = self.reply.clone();
+        let queued_at = Instant::now();
+        self.pool
+            .metrics
+            .pool_queued
+            .fetch_add(1, Ordering::Relaxed);
         self.pool.pool.spawn(move || {
+            let metrics = pool.metrics.clone();
+            metrics.pool_queued.fetch_sub(1, Ordering::Relaxed);
+            let started = Instant::now();
+            metrics.pool_wait.observe(started - queued_at);
             let outcome = catch_unwind(AssertUnwindSafe(|| job(&pool))).unwrap_or_else(|_| {
                 eprintln!("wharf: error: an IO job panicked; closing its connection");
                 Outcome::Panicked
             });
+            metrics.pool_run.observe(started.elapsed());
             reply.send(Completion { conn, outcome });
         });
     }

@@ -15,6 +15,7 @@
 //! - [`rules`]: per-path `Cache-Control` and header rules (pure).
 //! - [`access_log`]: access-log lines, batched for the pool.
 //! - [`timers`]: per-loop deadline heap.
+//! - [`metrics`]: counters and histograms (Prometheus `/metrics`, summary).
 //! - [`cache`]: the hot-file cache, served by the loops without any syscall
 //!   but the socket write; [`watch`]: the inotify watch that keeps it fresh.
 //! - [`config`], [`cli`]: configuration file and command line.
@@ -39,6 +40,7 @@ pub mod fs;
 pub mod http;
 pub mod io_pool;
 pub mod listing;
+pub mod metrics;
 pub mod path;
 pub mod rules;
 pub mod server;

@@ -81,7 +81,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         config: &config,
         bound: server.local_addr(),
         pid: std::process::id(),
-        metrics: None,
+        metrics: server.metrics_url(),
     };
     let mut stdout = std::io::stdout().lock();
     let text = if !cli.quiet && stdout.is_terminal() {

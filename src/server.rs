@@ -23,6 +23,7 @@ use crate::config::{AccessLogTarget, Config, Overrides};
 use crate::event_loop::{EventLoop, WAKER};
 use crate::fs::{LogSink, Root};
 use crate::io_pool::{IoPool, Site};
+use crate::metrics::Metrics;
 use crate::watch::{self, RootWatch};
 
 /// A start-up failure, printed as one line.
@@ -87,6 +88,19 @@ impl ServerHandle {
     pub fn shutdown(&self) {
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.wake_all();
+    }
+
+    /// The counters of [`crate::metrics`], as a summary (for SIGUSR2).
+    pub fn stats(&self) -> String {
+        self.pool.metrics().summary(self.pool.cache())
+    }
+
+    /// The Prometheus text of the metrics.
+    pub fn metrics_text(&self) -> String {
+        let open = self.shared.open_connections.load(Ordering::Relaxed);
+        self.pool
+            .metrics()
+            .render_prometheus(open, self.pool.cache())
     }
 
     /// Re-reads the config file (the command-line flags still override it)
@@ -189,6 +203,7 @@ pub struct Server {
     shared: Arc<Shared>,
     overrides: Overrides,
     watch: Arc<Mutex<Option<RootWatch>>>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -224,7 +239,9 @@ impl Server {
         } else {
             None
         };
-        let pool = IoPool::new(config.io_threads, site, log, cache)
+        let metrics = Arc::new(Metrics::default());
+        let config_metrics_listen = config.metrics_listen;
+        let pool = IoPool::new(config.io_threads, site, log, cache, metrics)
             .map_err(|e| StartError(format!("cannot start the IO pool: {e}")))?;
         let shared = Arc::new(Shared {
             shutdown: AtomicBool::new(false),
@@ -233,6 +250,20 @@ impl Server {
             config_generation: AtomicU64::new(0),
             wakers: Mutex::new(Vec::new()),
         });
+        let mut metrics_listener = match config_metrics_listen {
+            Some(addr) => Some(bind_metrics(addr).map_err(|e| {
+                StartError(format!("[metrics] listen: cannot listen on {addr}: {e}"))
+            })?),
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(listener) => Some(
+                listener
+                    .local_addr()
+                    .map_err(|e| StartError(format!("[metrics] listen: {e}")))?,
+            ),
+            None => None,
+        };
         let loops = listeners
             .into_iter()
             .map(|listener| {
@@ -247,6 +278,8 @@ impl Server {
                     poll,
                     waker,
                     mio::net::TcpListener::from_std(listener),
+                    // The first loop also serves the metrics listener.
+                    metrics_listener.take().map(mio::net::TcpListener::from_std),
                     pool.clone(),
                     shared.clone(),
                 )
@@ -260,12 +293,19 @@ impl Server {
             shared,
             overrides,
             watch: Arc::new(Mutex::new(watch)),
+            metrics_addr,
         })
     }
 
     /// The address actually bound (the real port when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The metrics URL, when `[metrics] listen` is set.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_addr
+            .map(|addr| format!("http://{addr}/metrics"))
     }
 
     /// The URL to print: `http://HOST:PORT/`.
@@ -309,6 +349,9 @@ impl Server {
             if thread.join().is_err() {
                 log::error!("an event loop thread panicked");
             }
+        }
+        if self.shared.config().summary_on_exit {
+            eprint!("{}", self.pool.metrics().summary(self.pool.cache()));
         }
         Ok(())
     }
@@ -405,6 +448,17 @@ fn open_log(target: &AccessLogTarget) -> Result<Option<LogSink>, StartError> {
     })
 }
 
+/// Binds the metrics listener: one plain non-blocking socket.
+fn bind_metrics(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok(socket.into())
+}
+
 /// Keeps glibc's allocator from touching the filesystem on a loop thread.
 ///
 /// Buffers cross threads here (a chunk read on the pool is freed by a loop).
@@ -430,19 +484,23 @@ fn tune_allocator(threads: usize) {
 
 /// Starts a thread that turns signals into actions: SIGINT and SIGTERM
 /// shut down gracefully (a second one exits at once), SIGHUP reloads the
-/// config file, SIGUSR1 reopens the access-log file (logrotate).
+/// config file, SIGUSR1 reopens the access-log file (logrotate), SIGUSR2
+/// prints the counters to stderr.
 ///
 /// # Errors
 /// Installing the handlers can fail.
 pub fn handle_signals(handle: ServerHandle) -> io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
     std::thread::Builder::new()
         .name("wharf-signals".to_string())
         .spawn(move || {
             let mut stops = 0;
             for signal in signals.forever() {
                 match signal {
+                    // Counters for people without Prometheus.
+                    SIGUSR2 => eprint!("{}", handle.stats()),
                     SIGHUP => match handle.reload() {
                         Ok(report) if report.needs_restart.is_empty() => {
                             log::info!("reloaded the configuration");

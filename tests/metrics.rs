@@ -1,0 +1,115 @@
+//! The metrics listener (`[metrics] listen`), the SIGUSR2 stats dump and the
+//! exit summary, against a real wharf.
+
+mod common;
+use common::*;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// The metrics URL's address, from the `metrics on http://.../metrics` line.
+fn metrics_addr(server: &TestServer) -> String {
+    assert!(server
+        .stdout
+        .wait_for(Duration::from_secs(5), |t| t.contains("/metrics")));
+    let text = server.stdout.text();
+    let url = text
+        .split_whitespace()
+        .find(|w| w.ends_with("/metrics"))
+        .unwrap()
+        .to_string();
+    url.trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string()
+}
+
+fn scrape(addr: &str, path: &str) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    read_response(&mut stream, false).unwrap()
+}
+
+/// The value of a sample line `name value`.
+fn sample(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn metrics_count_what_was_served() {
+    let site = site();
+    let server = TestServer::start(
+        site.path(),
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n[limits]\nkeepalive_timeout_secs = 1\n",
+    );
+    let addr = metrics_addr(&server);
+    for _ in 0..3 {
+        assert_eq!(server.get("/hello.txt").status, 200);
+    }
+    assert_eq!(server.get("/missing").status, 404);
+    // One idle keep-alive connection that times out.
+    let mut idle = server.connect();
+    idle.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    read_response(&mut idle, false).unwrap();
+    assert!(read_to_close(&mut idle).is_empty());
+
+    let response = scrape(&addr, "/metrics");
+    assert_eq!(response.status, 200);
+    assert!(response
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = response.text();
+    assert!(sample(&text, "wharf_responses_total{class=\"2xx\"}") >= 4);
+    assert_eq!(sample(&text, "wharf_responses_total{class=\"4xx\"}"), 1);
+    assert!(sample(&text, "wharf_connections_accepted_total") >= 5);
+    assert_eq!(
+        sample(
+            &text,
+            "wharf_connections_closed_total{reason=\"idle_timeout\"}"
+        ),
+        1
+    );
+    assert!(sample(&text, "wharf_response_body_bytes_total") >= 4 * 13);
+    assert!(sample(&text, "wharf_cache_hits_total") >= 1);
+    assert!(sample(&text, "wharf_request_duration_seconds_count") >= 5);
+    assert!(sample(&text, "wharf_io_job_seconds_count") >= 1);
+    // Other paths on the metrics listener are 404; files are not served there.
+    assert_eq!(scrape(&addr, "/hello.txt").status, 404);
+}
+
+#[test]
+fn sigusr2_prints_stats_and_the_summary_comes_at_exit() {
+    let site = site();
+    let server = TestServer::start(site.path(), "[metrics]\nsummary = true\n");
+    assert_eq!(server.get("/hello.txt").status, 200);
+    signal(&server.child, libc::SIGUSR2);
+    assert!(
+        server
+            .stderr
+            .wait_for(Duration::from_secs(5), |t| t.contains("wharf summary")),
+        "no stats after SIGUSR2: {}",
+        server.stderr.text()
+    );
+    let stderr = server.stderr.clone();
+    assert!(server.stop().success());
+    assert!(stderr.wait_for(Duration::from_secs(5), |t| t
+        .matches("wharf summary")
+        .count()
+        == 2));
+    let text = stderr.text();
+    assert!(text.contains("2xx 1"), "{text}");
+    assert!(text.contains("p99"), "{text}");
+}
