@@ -7,9 +7,12 @@
 //!
 //! Freshness:
 //! - [`crate::watch`] turns inotify events into [`FileCache::invalidate`]
-//!   calls. An insert carries the cache's generation from *before* the
-//!   pool opened the file and is refused if any invalidation happened
-//!   since, so an edit racing a read can never leave stale bytes behind.
+//!   calls, and before every hit the cache asks it whether events are
+//!   still queued or being applied; if so the hit is refused and the pool
+//!   reads the file. A change is thus seen by the very next request. An
+//!   insert carries the cache's generation from *before* the pool opened
+//!   the file and is refused if any invalidation happened since, so an
+//!   edit racing a read can never leave stale bytes behind.
 //! - Where watching is not possible (inotify unavailable, watches
 //!   exhausted, queue overflow), entries are trusted for only
 //!   `[cache] revalidate_secs`; after that a request goes to the pool again,
@@ -28,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::http::request::FileHeaders;
 use crate::http::serve::{self, Plan};
+use crate::watch::EventSignal;
 
 /// Cache settings (`[cache]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +136,9 @@ pub struct FileCache {
     watching: AtomicBool,
     /// Source of `last_used` stamps.
     clock: AtomicU64,
+    /// Asked before every hit whether filesystem events are still on their
+    /// way to [`FileCache::invalidate`] (see [`crate::watch`]).
+    events: RwLock<Option<Arc<EventSignal>>>,
     pub stats: CacheStats,
 }
 
@@ -144,6 +151,7 @@ impl FileCache {
             generation: AtomicU64::new(0),
             watching: AtomicBool::new(false),
             clock: AtomicU64::new(0),
+            events: RwLock::new(None),
             stats: CacheStats::default(),
         }
     }
@@ -176,9 +184,15 @@ impl FileCache {
         }
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let entry = entries.get(key)?;
-        if !self.watching.load(Ordering::Acquire)
-            && entry.inserted.elapsed() >= self.config.revalidate
-        {
+        let fresh = if self.watching.load(Ordering::Acquire) {
+            // A change not yet applied could concern this entry: let the
+            // pool answer from the disk this time.
+            let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+            !events.as_ref().is_some_and(|signal| signal.pending())
+        } else {
+            entry.inserted.elapsed() < self.config.revalidate
+        };
+        if !fresh {
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -265,6 +279,11 @@ impl FileCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.clear();
         self.used_bytes.store(0, Ordering::Release);
+    }
+
+    /// Installs the watcher's signal of pending events.
+    pub fn set_event_signal(&self, signal: Arc<EventSignal>) {
+        *self.events.write().unwrap_or_else(|p| p.into_inner()) = Some(signal);
     }
 
     /// Records whether filesystem events are being delivered.

@@ -1,78 +1,244 @@
-//! Filesystem notifications for the hot-file cache: an inotify watch on the
-//! whole root (through the `notify` crate, on its own thread, never an event
-//! loop's) turns every change into a [`FileCache::invalidate`].
+//! Filesystem notifications for the hot-file cache: inotify watches on every
+//! directory under the root, read by a `wharf-watch` thread (pool side,
+//! never an event loop) that turns each change into a
+//! [`FileCache::invalidate`].
 //!
-//! When the watch cannot be set up (no inotify, `max_user_watches`
-//! exhausted) or events are lost (queue overflow), the cache is told it is
-//! not being watched and falls back to revalidating entries after
-//! `[cache] revalidate_secs`.
+//! Freshness is immediate, not "soon": a change queues its inotify event
+//! before the writing syscall returns, and the loops ask [`EventSignal`]
+//! before every cache hit whether events are queued or being applied (a
+//! zero-timeout `poll` on the inotify descriptor, an in-memory flag). If so,
+//! the request is answered from the disk through the pool instead.
+//!
+//! Only modifications are watched (no `IN_OPEN`/`IN_ACCESS`), so wharf's
+//! own reads cause no events. When watches cannot be set up (no inotify,
+//! `max_user_watches` exhausted) the cache falls back to revalidating
+//! entries by age; when the event queue overflows it is cleared.
 
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use notify::event::{AccessKind, AccessMode};
-use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
 use crate::cache::FileCache;
+use crate::fs;
 
-/// A running watch; dropping it stops the watching.
-pub struct RootWatch {
-    _watcher: RecommendedWatcher,
+/// What is watched: every change to a directory's entries or a file's data
+/// or metadata.
+const MASK: WatchMask = WatchMask::MODIFY
+    .union(WatchMask::ATTRIB)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::CREATE)
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MOVED_FROM)
+    .union(WatchMask::MOVED_TO)
+    .union(WatchMask::DELETE_SELF)
+    .union(WatchMask::MOVE_SELF)
+    .union(WatchMask::DONT_FOLLOW)
+    .union(WatchMask::ONLYDIR);
+
+/// Tells the loops, without blocking, whether filesystem events may not
+/// have reached the cache yet.
+pub struct EventSignal {
+    fd: RawFd,
+    /// The watcher has taken events off the descriptor and not yet applied
+    /// them all.
+    applying: AtomicBool,
+    /// The watcher has stopped; `fd` may be closed. (A loop that read
+    /// `false` just before may poll a closed or reused descriptor number
+    /// once: that can only report "pending", which bypasses the cache.)
+    stopped: AtomicBool,
 }
 
-/// Watches `root` (canonical) and invalidates `cache` on every change.
-/// `None` (with a warning on stderr) when watching is not possible; the
-/// cache then revalidates by age.
-pub fn watch_root(root: &Path, cache: Arc<FileCache>) -> Option<RootWatch> {
-    let handler_cache = cache.clone();
-    let root_path: PathBuf = root.to_path_buf();
-    let handler = move |result: notify::Result<Event>| match result {
-        Ok(event) => apply(&handler_cache, &root_path, &event),
-        Err(error) => {
-            // Events may have been lost: trust nothing cached from now on.
-            eprintln!("wharf: warning: file watching failed ({error}); cached files now revalidate by age");
-            handler_cache.set_watching(false);
-            handler_cache.clear();
+impl EventSignal {
+    /// True when events are queued on the inotify descriptor or being
+    /// applied: a cache hit now could be stale.
+    pub fn pending(&self) -> bool {
+        if self.stopped.load(Ordering::SeqCst) {
+            return true;
         }
-    };
-    let mut watcher = match notify::recommended_watcher(handler) {
+        // Queued events first: the watcher sets `applying` before it reads
+        // them off the descriptor, so one of the two is always visible.
+        let mut probe = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll reads and writes one pollfd we own; the descriptor
+        // stays open until `stopped` is set, which is checked above.
+        let ready = unsafe { libc::poll(&mut probe, 1, 0) };
+        ready != 0 || self.applying.load(Ordering::SeqCst)
+    }
+}
+
+/// A running watch; dropping it stops the watcher thread.
+pub struct RootWatch {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for RootWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Watches every directory under `root` (canonical) and invalidates `cache`
+/// on every change. `None` (with a warning) when that is not possible; the
+/// cache then revalidates entries by age.
+pub fn watch_root(root: &Path, cache: Arc<FileCache>) -> Option<RootWatch> {
+    let mut watcher = match Watcher::new(root) {
         Ok(watcher) => watcher,
         Err(error) => {
-            eprintln!(
-                "wharf: warning: cannot watch files ({error}); cached files revalidate by age"
+            log::warn!(
+                "cannot watch {} for changes ({error}); cached files revalidate every {} s \
+                 (raise fs.inotify.max_user_watches to watch large trees)",
+                root.display(),
+                cache.config().revalidate.as_secs()
             );
             return None;
         }
     };
-    if let Err(error) = watcher.watch(root, RecursiveMode::Recursive) {
-        eprintln!(
-            "wharf: warning: cannot watch {} ({error}); cached files revalidate by age \
-             (raise fs.inotify.max_user_watches to watch large trees)",
-            root.display()
-        );
-        return None;
-    }
+    let signal = Arc::new(EventSignal {
+        fd: watcher.inotify.as_raw_fd(),
+        applying: AtomicBool::new(false),
+        stopped: AtomicBool::new(false),
+    });
+    cache.set_event_signal(signal.clone());
     cache.set_watching(true);
-    Some(RootWatch { _watcher: watcher })
-}
-
-/// Applies one event to the cache.
-fn apply(cache: &FileCache, root: &Path, event: &Event) {
-    if event.need_rescan() {
-        cache.clear();
-        return;
-    }
-    // Opens and reads (wharf's own included) change nothing.
-    if let EventKind::Access(kind) = event.kind {
-        if kind != AccessKind::Close(AccessMode::Write) {
-            return;
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = stop.clone();
+    let spawned = std::thread::Builder::new()
+        .name("wharf-watch".to_string())
+        .spawn(move || {
+            watcher.run(&cache, &signal, &thread_stop);
+            cache.set_watching(false);
+            cache.clear();
+            signal.stopped.store(true, Ordering::SeqCst);
+        });
+    match spawned {
+        Ok(_) => Some(RootWatch { stop }),
+        Err(error) => {
+            log::warn!("cannot start the file watcher ({error}); cached files revalidate by age");
+            None
         }
     }
-    for path in &event.paths {
-        match path.strip_prefix(root).ok().and_then(Path::to_str) {
-            Some(relative) => cache.invalidate(relative),
-            // Outside the root or not UTF-8: be safe.
-            None => cache.clear(),
+}
+
+/// The inotify instance and the directory each watch stands for.
+struct Watcher {
+    inotify: Inotify,
+    root: PathBuf,
+    /// Watch descriptor to directory path relative to the root.
+    dirs: HashMap<WatchDescriptor, String>,
+}
+
+impl Watcher {
+    fn new(root: &Path) -> std::io::Result<Watcher> {
+        let mut watcher = Watcher {
+            inotify: Inotify::init()?,
+            root: root.to_path_buf(),
+            dirs: HashMap::new(),
+        };
+        watcher.add_tree("")?;
+        Ok(watcher)
+    }
+
+    /// Watches `relative` and every directory below it.
+    fn add_tree(&mut self, relative: &str) -> std::io::Result<()> {
+        for dir in fs::directories_under(&self.root, relative)? {
+            let wd = self.inotify.watches().add(self.root.join(&dir), MASK)?;
+            self.dirs.insert(wd, dir);
+        }
+        Ok(())
+    }
+
+    /// Drops every watch and watches the whole tree again (after a
+    /// directory moved, which changes the paths below it).
+    fn rebuild(&mut self) -> std::io::Result<()> {
+        for wd in std::mem::take(&mut self.dirs).into_keys() {
+            let _ = self.inotify.watches().remove(wd);
+        }
+        self.add_tree("")
+    }
+
+    fn run(&mut self, cache: &FileCache, signal: &EventSignal, stop: &AtomicBool) {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while !stop.load(Ordering::SeqCst) {
+            let mut wait = libc::pollfd {
+                fd: self.inotify.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one pollfd we own, with a timeout so that a
+            // stop request is noticed.
+            let ready = unsafe { libc::poll(&mut wait, 1, 500) };
+            if ready <= 0 {
+                continue;
+            }
+            signal.applying.store(true, Ordering::SeqCst);
+            let result = self.drain(cache, &mut buffer);
+            signal.applying.store(false, Ordering::SeqCst);
+            if let Err(error) = result {
+                log::warn!("file watching failed ({error}); cached files now revalidate by age");
+                return;
+            }
+        }
+    }
+
+    /// Reads and applies every queued event.
+    fn drain(&mut self, cache: &FileCache, buffer: &mut [u8]) -> std::io::Result<()> {
+        loop {
+            let events = match self.inotify.read_events(buffer) {
+                Ok(events) => events,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let mut rebuild = false;
+            let mut new_dirs = Vec::new();
+            for event in events {
+                if event.mask.contains(EventMask::Q_OVERFLOW) {
+                    cache.clear();
+                    rebuild = true;
+                    continue;
+                }
+                let Some(dir) = self.dirs.get(&event.wd) else {
+                    continue;
+                };
+                let path = match event.name.and_then(|n| n.to_str()) {
+                    Some(name) if dir.is_empty() => name.to_string(),
+                    Some(name) => format!("{dir}/{name}"),
+                    None if event.name.is_some() => {
+                        // A name that is not UTF-8: be safe.
+                        cache.clear();
+                        continue;
+                    }
+                    None => dir.clone(),
+                };
+                cache.invalidate(&path);
+                if event.mask.contains(EventMask::ISDIR) {
+                    if event
+                        .mask
+                        .intersects(EventMask::MOVED_FROM | EventMask::MOVED_TO)
+                    {
+                        rebuild = true;
+                    } else if event.mask.contains(EventMask::CREATE) {
+                        new_dirs.push(path);
+                    }
+                }
+                if event.mask.contains(EventMask::IGNORED) {
+                    self.dirs.remove(&event.wd);
+                }
+            }
+            if rebuild {
+                self.rebuild()?;
+            } else {
+                for dir in new_dirs {
+                    self.add_tree(&dir)?;
+                }
+            }
         }
     }
 }
