@@ -435,9 +435,11 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                     raw.summary_on_exit = b;
                 }
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown section [{other}] (expected server, limits, http, cache, metrics or log)"
-            )),
+            ))
+            }
         }
     }
     Ok(())
