@@ -94,6 +94,9 @@ usage: cargo bench --bench load -- [options]
   --servers LIST        wharf,nginx,lighttpd (default all installed; isolation: wharf,nginx)
   --workers N           event-loop workers of wharf and nginx (default 1; lighttpd always has 1)
   --no-floor            skip the nginx `return 204` cell
+  --max-other CORES     before each run, wait (up to 60 s) until other processes use at most this much
+                        CPU, and measure a run again (up to twice) if they used more during it
+                        (default 0.25; `off`: never wait)
   --cold-files N        isolation: concurrent cold downloads (default 8)
   --cold-size SIZE      isolation: size of each cold file (default 128m)
   --cold-rate MBPS      isolation: read rate of each download in MB/s (default 16; 0: as fast as possible)
@@ -176,6 +179,8 @@ struct Opts {
     servers: Vec<Kind>,
     workers: u32,
     floor: bool,
+    /// Most CPU (in cores) other processes may use during a run; `None`: no check.
+    max_other: Option<f64>,
     cold_files: usize,
     cold_size: u64,
     /// Bytes per second each cold download reads; 0: unlimited.
@@ -240,7 +245,7 @@ fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
             Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        const VALUED: [&str; 15] = [
+        const VALUED: [&str; 16] = [
             "--scenario",
             "--sizes",
             "--connections",
@@ -253,6 +258,7 @@ fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
             "--cold-files",
             "--cold-size",
             "--cold-rate",
+            "--max-other",
             "--wharf",
             "--tmpdir",
             "--out",
@@ -363,6 +369,15 @@ fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
     if !(1..=64).contains(&cold_files) {
         return Err("--cold-files 1..64".into());
     }
+    let max_other = match get("--max-other", "0.25").as_str() {
+        "off" | "none" => None,
+        v => Some(
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| *x >= 0.0)
+                .ok_or("bad --max-other (a number of cores, or off)")?,
+        ),
+    };
     let cold_size = parse_size(&get("--cold-size", "128m"))?.bytes;
     let cold_rate: u64 = get("--cold-rate", "16")
         .parse::<u64>()
@@ -383,6 +398,7 @@ fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
         servers,
         workers,
         floor: !flags.contains(&"--no-floor"),
+        max_other,
         cold_files,
         cold_size,
         cold_rate,
@@ -1194,6 +1210,67 @@ fn run_wrk(server_pid: u32, url: &str, conns: u32, secs: u32, mode: Mode) -> Res
     })
 }
 
+/// How long to wait for other processes to go quiet before a run, and how
+/// often to measure a disturbed run again.
+const QUIET_WAIT: Duration = Duration::from_secs(60);
+const RETRIES: u32 = 2;
+
+/// Runs measured again, and runs still disturbed after the retries.
+static RETRIED: AtomicU64 = AtomicU64::new(0);
+static DISTURBED: AtomicU64 = AtomicU64::new(0);
+
+/// Waits (at most [`QUIET_WAIT`]) until the rest of the machine uses at
+/// most `max_other` cores, measured over 1 s (the servers are idle then).
+fn wait_quiet(max_other: Option<f64>) {
+    let Some(max) = max_other else { return };
+    let deadline = Instant::now() + QUIET_WAIT;
+    let mut warned = false;
+    loop {
+        let (busy, me) = (machine_busy(), rusage_secs(libc::RUSAGE_SELF));
+        let t = Instant::now();
+        nap(Duration::from_secs(1));
+        let used = ((machine_busy() - busy) - (rusage_secs(libc::RUSAGE_SELF) - me))
+            / t.elapsed().as_secs_f64();
+        if used <= max {
+            return;
+        }
+        if Instant::now() >= deadline {
+            eprintln!("load: other processes still use {used:.2} cores; measuring anyway");
+            return;
+        }
+        if !warned {
+            eprintln!("load: waiting for other processes to go quiet ({used:.2} cores busy)");
+            warned = true;
+        }
+    }
+}
+
+/// [`run_wrk`] on a quiet machine: waits for quiet first, and measures
+/// again (up to [`RETRIES`] times) when other processes used more than
+/// `--max-other` during the run.
+fn measured_run(opts: &Opts, pid: u32, url: &str, conns: u32, mode: Mode) -> Result<Run> {
+    let mut attempt = 0;
+    loop {
+        wait_quiet(opts.max_other);
+        let run = run_wrk(pid, url, conns, opts.duration, mode)?;
+        let other = run.other_cpu / run.wall.max(1e-9);
+        match opts.max_other {
+            Some(max) if other > max => {
+                if attempt == RETRIES {
+                    DISTURBED.fetch_add(1, Ordering::Relaxed);
+                    return Ok(run);
+                }
+                eprintln!(
+                    "load: other processes used {other:.2} cores during the run; measuring it again"
+                );
+                RETRIED.fetch_add(1, Ordering::Relaxed);
+                attempt += 1;
+            }
+            _ => return Ok(run),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Reporting helpers
 
@@ -1453,7 +1530,7 @@ fn run_load(opts: &Opts, dir: &Path) -> Result<()> {
                 for k in 0..targets.len() {
                     // Rotate who goes first each round.
                     let (i, name, url) = &targets[(k + round as usize) % targets.len()];
-                    let run = run_wrk(servers[*i].guard.pid(), url, conns, opts.duration, mode)?;
+                    let run = measured_run(opts, servers[*i].guard.pid(), url, conns, mode)?;
                     let w = &run.wrk;
                     eprintln!(
                         "load: [{}] {label:>5} c{conns:<4} {name:<16} round {}/{}: {:>8} req/s {:>9.1} MB/s p99 {:>9}  server {:.2} cores, wrk {:.2}, other {:.2}{}",
@@ -1520,10 +1597,15 @@ fn run_load(opts: &Opts, dir: &Path) -> Result<()> {
     }
     let _ = writeln!(
         md,
-        "- other processes during the measured runs: median {:.0}%, max {:.0}% of a core{}",
+        "- other processes during the kept runs: median {:.0}%, max {:.0}% of a core; {} run(s) measured \
+         again because other processes used more than {}; {} still disturbed after {RETRIES} retries{}",
         other_median * 100.0,
         other_max * 100.0,
-        if other_max > 0.15 {
+        RETRIED.load(Ordering::Relaxed),
+        opts.max_other
+            .map_or("(no limit)".to_string(), |m| format!("{:.0}% of a core", m * 100.0)),
+        DISTURBED.load(Ordering::Relaxed),
+        if other_max > 0.25 {
             " (the machine was busy: figures are less reliable)"
         } else {
             ""
@@ -1890,7 +1972,8 @@ fn run_isolation(opts: &Opts, dir: &Path) -> Result<()> {
                     run_wrk(pid, &url, conns, opts.warmup, mode)?;
                 }
                 for round in 0..opts.repeat {
-                    let idle = run_wrk(pid, &url, conns, opts.duration, mode)?;
+                    let idle = measured_run(opts, pid, &url, conns, mode)?;
+                    wait_quiet(opts.max_other);
                     for (_, path) in &cold {
                         evict(path)?;
                     }
