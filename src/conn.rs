@@ -149,6 +149,8 @@ struct Exchange {
     body_bytes_sent: u64,
     /// When the request head was complete, for the logged duration.
     started: Instant,
+    /// The hot-file cache key of a GET or HEAD for a file or directory.
+    cache_key: Option<String>,
 }
 
 impl Exchange {
@@ -162,6 +164,7 @@ impl Exchange {
             content_range: None,
             body_bytes_sent: 0,
             started,
+            cache_key: None,
         }
     }
 }
@@ -558,7 +561,9 @@ impl Conn {
             ..
         } = safe;
         let key = FileCache::key(&relative, trailing_slash);
-        if let Some(entry) = svc.cache.get(&key) {
+        let cached = svc.cache.get(&key);
+        exchange.cache_key = Some(key);
+        if let Some(entry) = cached {
             let is_get = method == Method::Get;
             let max_ranges = svc.config.limits.max_ranges;
             let plan = entry.plan(&file_headers, is_get, svc.now_secs, max_ranges);
@@ -713,8 +718,8 @@ impl Conn {
             body,
             cacheable,
         } = file;
-        if let (Some(cacheable), Some(path)) = (cacheable, &exchange.path) {
-            Self::cache_insert(svc, path, &meta, cacheable, applied);
+        if let (Some(cacheable), Some(key)) = (cacheable, exchange.cache_key.take()) {
+            Self::cache_insert(svc, key, &meta, cacheable, applied);
         }
         let status = match &plan {
             Plan::Full => Status::Ok,
@@ -804,7 +809,7 @@ impl Conn {
     /// 200 header fields rendered once.
     fn cache_insert(
         svc: &Services,
-        path: &str,
+        key: String,
         meta: &FileMeta,
         cacheable: Cacheable,
         applied: &rules::Applied,
@@ -834,10 +839,6 @@ impl Conn {
             last_modified_secs,
             meta.content_type.to_string(),
             head_200.into_bytes(),
-        );
-        let key = FileCache::key(
-            path.trim_start_matches('/').trim_end_matches('/'),
-            path.len() > 1 && path.ends_with('/'),
         );
         svc.cache.insert(key, entry, cacheable.generation);
     }

@@ -86,6 +86,16 @@ fn metrics_count_what_was_served() {
     assert!(sample(&text, "wharf_cache_hits_total") >= 1);
     assert!(sample(&text, "wharf_request_duration_seconds_count") >= 5);
     assert!(sample(&text, "wharf_io_job_seconds_count") >= 1);
+    // Directory indexes are cached too: `/` three more times, two hits.
+    let hits_before = sample(&text, "wharf_cache_hits_total");
+    for _ in 0..3 {
+        assert_eq!(server.get("/").status, 200);
+    }
+    let text = scrape(&addr, "/metrics").text();
+    assert!(
+        sample(&text, "wharf_cache_hits_total") >= hits_before + 2,
+        "{text}"
+    );
     // Other paths on the metrics listener are 404; files are not served there.
     assert_eq!(scrape(&addr, "/hello.txt").status, 404);
 }
