@@ -135,7 +135,7 @@ impl AccessLog {
     }
 
     /// Appends one line for a finished (or abandoned) response that took
-    /// `duration` from its first request byte to its last response byte.
+    /// `duration` from its request head to its last response byte.
     pub fn record_timed(&mut self, record: &LogRecord, now: SystemTime, duration: Duration) {
         self.write_line(record, now, Some(duration));
     }
