@@ -126,6 +126,15 @@ pub fn watch_root(root: &Path, cache: Arc<FileCache>) -> Option<RootWatch> {
     }
 }
 
+/// Whether an error only says the directory is no longer there (or no
+/// longer a directory, or now a symlink, which is not followed).
+fn gone(error: &std::io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+    )
+}
+
 /// The inotify instance and the directory each watch stands for.
 struct Watcher {
     inotify: Inotify,
@@ -145,11 +154,24 @@ impl Watcher {
         Ok(watcher)
     }
 
-    /// Watches `relative` and every directory below it.
+    /// Watches `relative` and every directory below it. A directory that
+    /// vanished or was replaced (by a file or a symlink) since it was seen
+    /// has nothing to watch; any other failure (watches exhausted) ends
+    /// watching.
     fn add_tree(&mut self, relative: &str) -> std::io::Result<()> {
-        for dir in fs::directories_under(&self.root, relative)? {
-            let wd = self.inotify.watches().add(self.root.join(&dir), MASK)?;
-            self.dirs.insert(wd, dir);
+        let dirs = match fs::directories_under(&self.root, relative) {
+            Ok(dirs) => dirs,
+            Err(e) if gone(&e) && !relative.is_empty() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for dir in dirs {
+            match self.inotify.watches().add(self.root.join(&dir), MASK) {
+                Ok(wd) => {
+                    self.dirs.insert(wd, dir);
+                }
+                Err(e) if gone(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
