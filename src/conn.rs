@@ -690,7 +690,7 @@ impl Conn {
                     OpenError::NotFound => Status::NotFound,
                     OpenError::Forbidden => Status::Forbidden,
                     OpenError::Io(e) => {
-                        eprintln!("wharf: error: {}: {e}", exchange.request.target);
+                        log::error!("{}: {e}", exchange.request.target);
                         Status::InternalServerError
                     }
                 };

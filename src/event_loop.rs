@@ -139,7 +139,7 @@ impl EventLoop {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
-                eprintln!("wharf: error: poll failed, stopping this event loop: {e}");
+                log::error!("poll failed, stopping this event loop: {e}");
                 break;
             }
             self.svc.now = Instant::now();
@@ -222,8 +222,8 @@ impl EventLoop {
                         .is_none_or(|t| self.svc.now.duration_since(t) >= EMFILE_LOG_INTERVAL);
                     if due {
                         self.last_emfile_report = Some(self.svc.now);
-                        eprintln!(
-                            "wharf: warning: out of file descriptors ({e}); pausing accept \
+                        log::warn!(
+                            "out of file descriptors ({e}); pausing accept \
                              (raise `ulimit -n` or lower [limits] max_connections)"
                         );
                     }
@@ -323,7 +323,7 @@ impl EventLoop {
         };
         let svc = &mut self.svc;
         let next = catch_unwind(AssertUnwindSafe(|| conn.on_ready(svc))).unwrap_or_else(|_| {
-            eprintln!("wharf: error: a connection handler panicked; closing that connection");
+            log::error!("a connection handler panicked; closing that connection");
             Next::Close
         });
         self.after_event(slot, next);
@@ -343,7 +343,7 @@ impl EventLoop {
                     let outcome = completion.outcome;
                     let next = catch_unwind(AssertUnwindSafe(|| conn.on_completion(outcome, svc)))
                         .unwrap_or_else(|_| {
-                            eprintln!("wharf: error: a completion handler panicked; closing that connection");
+                            log::error!("a completion handler panicked; closing that connection");
                             Next::Close
                         });
                     self.after_event(slot, next);

@@ -242,7 +242,7 @@ impl IoHandle {
             let started = Instant::now();
             metrics.pool_wait.observe(started - queued_at);
             let outcome = catch_unwind(AssertUnwindSafe(|| job(&pool))).unwrap_or_else(|_| {
-                eprintln!("wharf: error: an IO job panicked; closing its connection");
+                log::error!("an IO job panicked; closing its connection");
                 Outcome::Panicked
             });
             metrics.pool_run.observe(started.elapsed());
@@ -318,7 +318,7 @@ impl IoHandle {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Some(sink) = sink.as_mut() {
                 if let Err(e) = sink.write_batch(&batch) {
-                    eprintln!("wharf: error: cannot write the access log: {e}");
+                    log::error!("cannot write the access log: {e}");
                 }
             }
             Outcome::LogWritten
