@@ -1309,6 +1309,15 @@ fn fmt_time(v: Option<f64>) -> String {
     }
 }
 
+/// CPU seconds per request, in µs (or ms when large).
+fn fmt_cpu(v: f64) -> String {
+    if v < 1e-3 {
+        format!("{:.2} µs", v * 1e6)
+    } else {
+        format!("{:.1} ms", v * 1e3)
+    }
+}
+
 fn fmt_ratio(v: Option<f64>) -> String {
     v.map_or("–".into(), |r| format!("{r:.2}×"))
 }
@@ -1368,11 +1377,11 @@ fn machine(opts: &Opts, kinds: &[Kind]) -> Machine {
         find_tool(name)
             .and_then(|p| tool_output(&p, args))
             .map(|v| {
-                v.split(" Copyright")
-                    .next()
-                    .unwrap_or(&v)
-                    .trim()
-                    .to_string()
+                // "nginx version: nginx/1.22.1", "lighttpd/1.4.69 (ssl) - a light and
+                // fast webserver", "wrk debian/4.1.0-3+b2 [epoll] Copyright (C) ..."
+                let v = v.trim_start_matches("nginx version: ");
+                let v = v.split(" Copyright").next().unwrap_or(v);
+                v.split(" - ").next().unwrap_or(v).trim().to_string()
             })
             .unwrap_or_else(|| "not installed".into())
     };
@@ -1686,7 +1695,7 @@ fn run_load(opts: &Opts, dir: &Path) -> Result<()> {
                         c.mbps.map_or("–".into(), |v| format!("{v:.1}")),
                         fmt_time(c.p50),
                         fmt_time(c.p99),
-                        c.cpu_per_req.map_or("–".into(), |v| format!("{:.2} µs", v * 1e6)),
+                        c.cpu_per_req.map_or("–".into(), fmt_cpu),
                         if size.bytes >= 1 << 20 {
                             c.cpu_per_gb.map_or("–".into(), |v| format!("{v:.3} s"))
                         } else {
@@ -1709,7 +1718,7 @@ fn run_load(opts: &Opts, dir: &Path) -> Result<()> {
                 c.mbps.map_or("–".into(), |v| format!("{v:.1}")),
                 fmt_time(c.p50),
                 fmt_time(c.p99),
-                c.cpu_per_req.map_or("–".into(), |v| format!("{:.2} µs", v * 1e6)),
+                c.cpu_per_req.map_or("–".into(), fmt_cpu),
                 c.server_cores.map_or("–".into(), |v| format!("{v:.2}")),
                 c.wrk_cores.map_or("–".into(), |v| format!("{v:.2}")),
                 c.errors + c.non2xx,
@@ -1737,37 +1746,50 @@ fn run_load(opts: &Opts, dir: &Path) -> Result<()> {
     };
     let mut panels = Vec::new();
     for &mode in &opts.modes {
-        let mut series = Vec::new();
-        for kind in &opts.servers {
-            let values: Vec<Option<f64>> = (0..opts.sizes.len())
-                .map(|si| {
-                    cells
-                        .iter()
-                        .find(|(k, _)| {
-                            k.mode == mode
-                                && k.conns == chart_conns
-                                && k.size == si
-                                && k.server == kind.name()
-                        })
-                        .and_then(|(_, c)| c.rps)
+        let pick = |kind: Kind, si: usize, f: fn(&Cell) -> Option<f64>| {
+            cells
+                .iter()
+                .find(|(k, _)| {
+                    k.mode == mode
+                        && k.conns == chart_conns
+                        && k.size == si
+                        && k.server == kind.name()
                 })
-                .collect();
-            if values.iter().any(Option::is_some) {
-                series.push((kind.name().to_string(), values));
-            }
-        }
-        if series.is_empty() {
+                .and_then(|(_, c)| f(c))
+        };
+        let panel_series = |f: fn(&Cell) -> Option<f64>| {
+            opts.servers
+                .iter()
+                .map(|&kind| {
+                    let values: Vec<Option<f64>> =
+                        (0..opts.sizes.len()).map(|si| pick(kind, si, f)).collect();
+                    (kind.name().to_string(), values)
+                })
+                .filter(|(_, v)| v.iter().any(Option::is_some))
+                .collect::<Vec<_>>()
+        };
+        let rps = panel_series(|c| c.rps);
+        if rps.is_empty() {
             continue;
         }
         let floor = cells
             .iter()
             .find(|(k, _)| k.mode == mode && k.size == FLOOR && chart_conns == CHART_CONNECTIONS)
             .and_then(|(_, c)| c.rps);
+        let groups: Vec<String> = opts.sizes.iter().map(|s| s.label.clone()).collect();
         panels.push(Panel {
-            title: format!("{}: req/s at {chart_conns} connections", mode.name()),
-            groups: opts.sizes.iter().map(|s| s.label.clone()).collect(),
-            series,
+            title: format!("{}, {chart_conns} connections: requests/s", mode.name()),
+            unit: "requests/s",
+            groups: groups.clone(),
+            series: rps,
             floor,
+        });
+        panels.push(Panel {
+            title: format!("{}, {chart_conns} connections: MB/s", mode.name()),
+            unit: "MB/s (10^6 bytes)",
+            groups,
+            series: panel_series(|c| c.mbps),
+            floor: None,
         });
     }
     if !panels.is_empty() {
@@ -2079,6 +2101,8 @@ fn run_isolation(opts: &Opts, dir: &Path) -> Result<()> {
 
 struct Panel {
     title: String,
+    /// The y axis' quantity.
+    unit: &'static str,
     groups: Vec<String>,
     /// (server, value per group)
     series: Vec<(String, Vec<Option<f64>>)>,
@@ -2102,10 +2126,11 @@ mod chart {
 
     /// Grouped bars on a log scale, one panel per mode, side by side.
     pub fn draw(path: &Path, panels: &[Panel]) -> Result<(), Box<dyn std::error::Error>> {
-        let width = 560 * panels.len() as u32;
-        let root = SVGBackend::new(path, (width, 440)).into_drawing_area();
+        // Two panels (req/s, MB/s) per row, one row per mode.
+        let rows = panels.len().div_ceil(2);
+        let root = SVGBackend::new(path, (1120, 440 * rows as u32)).into_drawing_area();
         root.fill(&WHITE)?;
-        let areas = root.split_evenly((1, panels.len()));
+        let areas = root.split_evenly((rows, 2));
         for (area, panel) in areas.iter().zip(panels) {
             let values = panel
                 .series
@@ -2138,7 +2163,7 @@ mod chart {
                         String::new()
                     }
                 })
-                .y_desc("requests/s (log scale)")
+                .y_desc(format!("{} (log scale)", panel.unit))
                 .y_label_formatter(&|y| match *y {
                     y if y >= 1e6 => format!("{}M", y / 1e6),
                     y if y >= 1e3 => format!("{}k", y / 1e3),
@@ -2154,7 +2179,7 @@ mod chart {
                     .enumerate()
                     .filter_map(|(i, v)| {
                         let x0 = i as f64 + 0.1 + j as f64 * slot;
-                        v.map(|v| (x0, x0 + slot * 0.9, v))
+                        v.filter(|v| *v > 0.0).map(|v| (x0, x0 + slot * 0.9, v))
                     })
                     .collect();
                 chart
