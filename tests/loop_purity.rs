@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{read_response, wait_timeout, write, write_large, TestServer, WHARF};
+use common::{eventually, read_response, wait_timeout, write, write_large, TestServer, WHARF};
 
 const BIG: u64 = 3 << 20;
 const WORKERS: usize = 2;
@@ -176,20 +176,6 @@ fn threads(pid: i32) -> BTreeMap<i32, String> {
 
 fn count_named(map: &BTreeMap<i32, String>, prefix: &str) -> usize {
     map.values().filter(|n| n.starts_with(prefix)).count()
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-fn poll_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -514,7 +500,7 @@ fn run_scenario(extra_rounds: usize) {
     };
 
     let mut wharf_pid = None;
-    poll_until(Duration::from_secs(10), || {
+    eventually(Duration::from_secs(10), || {
         wharf_pid = child_of(strace_pid);
         wharf_pid.is_some()
     });
@@ -523,7 +509,7 @@ fn run_scenario(extra_rounds: usize) {
 
     // The loops start just after the URL is printed: wait for all threads.
     let mut names = BTreeMap::new();
-    let all_up = poll_until(Duration::from_secs(10), || {
+    let all_up = eventually(Duration::from_secs(10), || {
         names = threads(wharf_pid);
         count_named(&names, "wharf-loop-") == WORKERS
             && count_named(&names, "wharf-io-") == IO_THREADS
@@ -541,7 +527,7 @@ fn run_scenario(extra_rounds: usize) {
     // Every response is logged once it is finished or abandoned; waiting for
     // all lines means the abandoned download has been dealt with.
     let mut log_text = String::new();
-    let logged = poll_until(Duration::from_secs(10), || {
+    let logged = eventually(Duration::from_secs(10), || {
         log_text = std::fs::read_to_string(&access_log).unwrap_or_default();
         log_text.lines().count() >= expected_log_lines
     });

@@ -33,6 +33,7 @@
 //!   `If-Unmodified-Since` in the future needs no special case: the file was
 //!   not modified after it, so the request proceeds.
 
+use super::trim_ows;
 use std::time::UNIX_EPOCH;
 
 /// A strong entity-tag for a file, quoted: `"<mtime secs>-<mtime nanos>-<len>"`
@@ -334,17 +335,6 @@ fn take_tag<'a>(rest: &mut &'a [u8]) -> Option<EntityTag<'a>> {
     }
     *rest = &body[close + 1..];
     Some(EntityTag { weak, opaque })
-}
-
-/// Strips leading and trailing SP / HTAB.
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@
 //!   has a higher weight; [`Preference::identity_q`] lets a caller that
 //!   cares compare.
 
+use super::trim_ows;
+
 /// A content coding wharf can serve from a precompressed sidecar file.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Coding {
@@ -246,17 +248,6 @@ fn parse_qvalue(value: &[u8]) -> Option<u16> {
 /// RFC 9110 `tchar`.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// Strips leading and trailing SP / HTAB.
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 #[cfg(test)]

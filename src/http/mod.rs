@@ -14,5 +14,17 @@ pub mod serve;
 pub mod status;
 
 pub use request::{Method, ParseError, ParseLimits, Request};
+
+/// Strips leading and trailing optional whitespace (SP / HTAB, RFC 9110
+/// section 5.6.3) from a field value.
+pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
 pub use response::ResponseHead;
 pub use status::Status;

@@ -35,6 +35,7 @@
 //! - A zero-length representation satisfies no range, so any syntactically
 //!   valid `Range` on an empty file is [`RangeRequest::Unsatisfiable`].
 
+use super::trim_ows;
 use std::fmt::Write as _;
 
 /// One satisfiable byte range, both ends inclusive and within the file:
@@ -217,17 +218,6 @@ fn coalesce(ranges: &mut Vec<ByteRange>) {
         }
     }
     ranges.truncate(merged + 1);
-}
-
-/// Strips leading and trailing SP / HTAB.
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 /// Why a [`Multipart`] could not be built. All are caller bugs, not client

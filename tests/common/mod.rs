@@ -178,6 +178,22 @@ pub fn signal(child: &Child, signal: i32) {
     }
 }
 
+/// Polls `condition` every 20 ms until it holds or `timeout` passes: for
+/// conditions only observable from outside (descriptor counts, files), never
+/// as a stand-in for a condition that can be waited on.
+pub fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits for a child to exit, up to `timeout`.
 pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
