@@ -526,6 +526,10 @@ impl Conn {
     /// Routes a parsed request: answers it at once or sends it to the pool.
     fn handle_request(&mut self, svc: &mut Services, mut request: Request) {
         let keep_alive = Self::may_keep_alive(svc, &request);
+        #[cfg(debug_assertions)]
+        if request.target == "/__wharf_fault/panic-loop" && crate::io_pool::fault_injection() {
+            panic!("injected fault: a panic while handling a connection");
+        }
         if self.metrics_endpoint {
             return self.serve_metrics(svc, request, keep_alive);
         }
@@ -671,18 +675,31 @@ impl Conn {
                 self.queue(svc, &head, body, exchange.head_only);
                 self.enter_sending(svc, exchange, Body::Complete);
             }
-            Ok(Opened::Listing { body, json }) => {
+            Ok(Opened::Listing {
+                body,
+                json,
+                etag,
+                not_modified,
+            }) => {
+                let status = if not_modified {
+                    Status::NotModified
+                } else {
+                    Status::Ok
+                };
+                exchange.status = status;
                 let head = ResponseHead {
                     content_type: Some(if json { JSON_UTF8 } else { HTML_UTF8 }),
                     content_length: body.len() as u64,
+                    etag: Some(&etag),
                     vary: Some("Accept"),
                     cache_control: applied.cache_control,
                     extra: &applied.headers,
                     keep_alive: exchange.keep_alive,
                     minor_version: exchange.request.minor_version,
-                    ..ResponseHead::new(Status::Ok)
+                    ..ResponseHead::new(status)
                 };
-                self.queue(svc, &head, body, exchange.head_only);
+                let head_only = exchange.head_only || not_modified;
+                self.queue(svc, &head, body, head_only);
                 self.enter_sending(svc, exchange, Body::Complete);
             }
             Err(error) => {

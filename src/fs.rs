@@ -229,8 +229,14 @@ pub enum Opened {
     File(FileResponse),
     /// A directory asked for without its trailing slash.
     Redirect { location: String },
-    /// A rendered directory listing (HTML, or JSON when asked).
-    Listing { body: Vec<u8>, json: bool },
+    /// A rendered directory listing (HTML, or JSON when asked), with an
+    /// `ETag` over its bytes; `not_modified` when `If-None-Match` matched.
+    Listing {
+        body: Vec<u8>,
+        json: bool,
+        etag: String,
+        not_modified: bool,
+    },
 }
 
 /// Everything the loop needs to answer with a file.
@@ -379,14 +385,34 @@ pub fn open_target(
             } else {
                 listing::render_html(&url_path, &entries, omitted, &query)
             };
+            // A strong validator from the bytes themselves: a listing has
+            // no single mtime (editing a file does not touch its directory).
+            let etag = format!("\"l-{:016x}-{:x}\"", fnv1a(&body), body.len());
+            let not_modified = request
+                .headers
+                .if_none_match
+                .as_deref()
+                .and_then(conditional::TagList::parse)
+                .zip(conditional::EntityTag::parse(etag.as_bytes()))
+                .is_some_and(|(list, own)| list.matches_weak(&own));
             Ok(Opened::Listing {
                 body,
                 json: request.wants_json,
+                etag,
+                not_modified,
             })
         }
         // FIFOs, sockets and devices are never served.
         _ => Err(OpenError::NotFound),
     }
+}
+
+/// FNV-1a, 64 bits: a stable (across runs and machines) digest for
+/// listing validators.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn join(dir: &str, name: &str) -> String {

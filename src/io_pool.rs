@@ -28,6 +28,16 @@ use crate::config::HttpOptions;
 use crate::fs::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root};
 use crate::metrics::Metrics;
 
+/// Debug builds only: whether `WHARF_FAULT_INJECTION=1` asks for the test
+/// hooks that make a request panic on purpose (`/__wharf_fault/panic-loop`
+/// on the event loop, `/__wharf_fault/panic-pool` in an IO job), so tests
+/// can prove that a panic costs only its own connection.
+#[cfg(debug_assertions)]
+pub fn fault_injection() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os("WHARF_FAULT_INJECTION").is_some_and(|v| v == "1"))
+}
+
 /// Identifies a connection across the pool round trip: the slab slot plus a
 /// connection id that is never reused, so a completion for a connection that
 /// has closed can never be delivered to a newer one in the same slot.
@@ -253,6 +263,10 @@ impl IoHandle {
     /// Resolves and opens a request's target.
     pub fn open(&self, conn: ConnRef, request: OpenRequest) {
         self.spawn(conn, move |pool| {
+            #[cfg(debug_assertions)]
+            if request.relative == "__wharf_fault/panic-pool" && fault_injection() {
+                panic!("injected fault: a panic in an IO job");
+            }
             let site = pool.site();
             Outcome::Opened(fs::open_target(
                 &site.root,

@@ -429,3 +429,52 @@ fn symlink_policies() {
         assert_eq!(server.get("/hello.txt").status, 200);
     }
 }
+
+#[test]
+fn a_panic_costs_only_its_own_connection() {
+    // Debug builds (what `cargo test` runs) have fault-injection hooks.
+    if !cfg!(debug_assertions) {
+        eprintln!("skipping: fault injection exists in debug builds only");
+        return;
+    }
+    let site = site();
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("wharf.toml");
+    std::fs::write(&config, "[log]\naccess = \"off\"\n").unwrap();
+    let mut command = Command::new(WHARF);
+    command
+        .arg("-c")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .arg(site.path())
+        .env("WHARF_FAULT_INJECTION", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let server = TestServer::spawn(command, config_dir);
+    // A keep-alive connection that must survive the others' panics.
+    let mut bystander = server.connect();
+    bystander
+        .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut bystander, false).unwrap().status, 200);
+
+    // A panic on the event loop: that connection is closed, nothing else.
+    let mut victim = server.connect();
+    victim
+        .write_all(b"GET /__wharf_fault/panic-loop HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(read_to_close(&mut victim).is_empty());
+    // A panic in an IO job: 500 for that request.
+    let response = server.get("/__wharf_fault/panic-pool");
+    assert_eq!(response.status, 500);
+
+    bystander
+        .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let after = read_response(&mut bystander, false).unwrap();
+    assert_eq!(after.body, b"hello, world\n");
+    assert_eq!(server.get("/data.json").status, 200);
+    assert!(server.stderr.text().contains("panicked"));
+    assert!(server.stop().success());
+}

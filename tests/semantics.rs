@@ -2016,3 +2016,28 @@ fn method_not_allowed_carries_allow() {
         );
     }
 }
+
+#[test]
+fn listings_have_a_validator_and_answer_304() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "d/a.txt", b"a\n");
+    let server = TestServer::start(dir.path(), "");
+    let first = get(&server, "/d/", &[]);
+    check(&first, 200);
+    let etag = first.header("ETag").expect("a listing ETag").to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    // The JSON variant is another representation with another tag.
+    let json = get(&server, "/d/", &[("Accept", "application/json")]);
+    assert_ne!(json.header("ETag"), Some(etag.as_str()));
+    // Revalidation: 304 without a body, same tag, Vary kept.
+    let again = get(&server, "/d/", &[("If-None-Match", &etag)]);
+    check(&again, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("ETag"), Some(etag.as_str()));
+    assert_eq!(again.header("Vary"), Some("Accept"));
+    // A new entry changes the listing, hence the tag.
+    write(dir.path(), "d/b.txt", b"b\n");
+    let changed = get(&server, "/d/", &[("If-None-Match", &etag)]);
+    check(&changed, 200);
+    assert_ne!(changed.header("ETag"), Some(etag.as_str()));
+}
