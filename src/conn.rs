@@ -525,6 +525,14 @@ impl Conn {
 
     /// Routes a parsed request: answers it at once or sends it to the pool.
     fn handle_request(&mut self, svc: &mut Services, mut request: Request) {
+        if !request.host_is_valid() {
+            // RFC 9112 section 3.2: a missing or repeated Host is a bad
+            // request (and a classic ingredient of smuggling and cache
+            // poisoning through proxies).
+            self.close_reason = CloseReason::Error;
+            let exchange = Exchange::new(request, false, svc.now);
+            return self.start_status(svc, exchange, Status::BadRequest, false);
+        }
         let keep_alive = Self::may_keep_alive(svc, &request);
         #[cfg(debug_assertions)]
         if request.target == "/__wharf_fault/panic-loop" && crate::io_pool::fault_injection() {

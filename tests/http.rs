@@ -1188,3 +1188,23 @@ fn hidden_404_keeps_alive_like_other_404s() {
     send(&mut stream, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(next_response(&mut stream, false).body, HELLO);
 }
+
+#[test]
+fn host_header_is_required_once_in_http11() {
+    let site = site();
+    let server = TestServer::start(site.path(), "");
+    for raw in [
+        "GET /hello.txt HTTP/1.1\r\n\r\n",
+        "GET /hello.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET /hello.txt HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n",
+    ] {
+        let mut stream = server.connect();
+        stream.write_all(raw.as_bytes()).unwrap();
+        let response = read_response(&mut stream, false).expect("an answer");
+        assert_eq!(response.status, 400, "{raw:?}");
+        assert_eq!(response.header("Connection"), Some("close"), "{raw:?}");
+    }
+    // HTTP/1.0 may leave Host out.
+    let response = server.request("GET /hello.txt HTTP/1.0\r\n\r\n");
+    assert_eq!(response.status, 200);
+}

@@ -166,7 +166,7 @@ fn common_format_has_no_referer_or_agent() {
     assert_eq!(
         raw_request(
             &server,
-            b"GET /hello.txt HTTP/1.1\r\nUser-Agent: agent-x\r\nReferer: http://ref/\r\nConnection: close\r\n\r\n"
+            b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nUser-Agent: agent-x\r\nReferer: http://ref/\r\nConnection: close\r\n\r\n"
         ),
         200
     );

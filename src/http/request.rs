@@ -62,6 +62,9 @@ pub struct Request {
     pub file_headers: FileHeaders,
     /// `Accept` prefers `application/json` (for directory listings).
     pub wants_json: bool,
+    /// How many `Host` header lines the request had. RFC 9112 section 3.2:
+    /// an HTTP/1.1 request needs exactly one, and none may have two.
+    pub host_count: usize,
 }
 
 impl Request {
@@ -78,6 +81,16 @@ impl Request {
             referer: None,
             file_headers: FileHeaders::default(),
             wants_json: false,
+            host_count: 1,
+        }
+    }
+
+    /// Whether the `Host` header lines are as RFC 9112 requires: exactly
+    /// one in HTTP/1.1, at most one in HTTP/1.0.
+    pub fn host_is_valid(&self) -> bool {
+        match self.minor_version {
+            1 => self.host_count == 1,
+            _ => self.host_count <= 1,
         }
     }
 }
@@ -148,6 +161,7 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)
     let mut referer = None;
     let mut file_headers = FileHeaders::default();
     let mut wants_json = false;
+    let mut host_count = 0;
     for header in req.headers.iter() {
         if header
             .value
@@ -174,6 +188,8 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)
             user_agent = Some(String::from_utf8_lossy(header.value).into_owned());
         } else if name.eq_ignore_ascii_case("referer") {
             referer = Some(String::from_utf8_lossy(header.value).into_owned());
+        } else if name.eq_ignore_ascii_case("host") {
+            host_count += 1;
         } else if name.eq_ignore_ascii_case("accept") {
             wants_json |= prefers_json(header.value);
         } else if let Some(slot) = file_header_slot(&mut file_headers, name) {
@@ -212,6 +228,7 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)
             referer,
             file_headers,
             wants_json,
+            host_count,
         },
         consumed,
     )))
@@ -490,6 +507,22 @@ mod tests {
             let raw = format!("GET / HTTP/1.1\r\nAccept: {accept}\r\n\r\n");
             let (req, _) = parse_all(&raw).unwrap().unwrap();
             assert_eq!(req.wants_json, expected, "{accept}");
+        }
+    }
+
+    #[test]
+    fn host_rules() {
+        let table = [
+            ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            ("GET / HTTP/1.1\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", false),
+            ("GET / HTTP/1.0\r\n\r\n", true),
+            ("GET / HTTP/1.0\r\nHost: a\r\n\r\n", true),
+            ("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", false),
+        ];
+        for (input, valid) in table {
+            let (req, _) = parse_all(input).unwrap().unwrap();
+            assert_eq!(req.host_is_valid(), valid, "{input:?}");
         }
     }
 
