@@ -325,7 +325,14 @@ impl Conn {
     }
 
     /// The socket is readable or writable: make all the progress possible.
-    pub fn on_ready(&mut self, svc: &mut Services) -> Next {
+    /// `readable`: the event reported input (or the peer's close).
+    pub fn on_ready(&mut self, svc: &mut Services, readable: bool) -> Next {
+        if !readable && self.is_idle() && !self.peer_closed {
+            // Only writability, and nothing to write or read: a new or
+            // idle connection. Skip the read that would just say EAGAIN
+            // (every accepted socket reports writable once).
+            return Next::Keep;
+        }
         if let Phase::Sending(_, Body::Sendfile(send)) = &mut self.phase {
             if send.in_flight {
                 send.writable_during_job = true;

@@ -154,7 +154,9 @@ impl EventLoop {
                     LISTENER => self.accept_all(),
                     METRICS_LISTENER => self.accept_metrics(),
                     WAKER => {} // Completions are drained below in any case.
-                    Token(slot) => self.conn_ready(slot),
+                    Token(slot) => {
+                        self.conn_ready(slot, event.is_readable() || event.is_read_closed())
+                    }
                 }
             }
             if self.accept_paused_until.is_some_and(|t| t <= self.svc.now) {
@@ -317,15 +319,16 @@ impl EventLoop {
         let _ = socket.write(&bytes);
     }
 
-    fn conn_ready(&mut self, slot: usize) {
+    fn conn_ready(&mut self, slot: usize, readable: bool) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let svc = &mut self.svc;
-        let next = catch_unwind(AssertUnwindSafe(|| conn.on_ready(svc))).unwrap_or_else(|_| {
-            log::error!("a connection handler panicked; closing that connection");
-            Next::Close
-        });
+        let next =
+            catch_unwind(AssertUnwindSafe(|| conn.on_ready(svc, readable))).unwrap_or_else(|_| {
+                log::error!("a connection handler panicked; closing that connection");
+                Next::Close
+            });
         self.after_event(slot, next);
     }
 

@@ -383,7 +383,7 @@ fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.set_nonblocking(true)?;
     socket.set_cloexec(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(1024)?;
+    socket.listen(4096)?;
     Ok(socket.into())
 }
 
