@@ -127,6 +127,7 @@ impl IoPool {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("wharf-io-{i}"))
+            .start_handler(|_| lower_priority())
             .build()
             .map_err(io::Error::other)?;
         Ok(Arc::new(IoPool {
@@ -163,6 +164,18 @@ impl IoPool {
     /// Swaps in a new access-log destination (config reload, log reopen).
     pub fn replace_log(&self, sink: Option<LogSink>) {
         *self.log.lock().unwrap_or_else(|p| p.into_inner()) = sink;
+    }
+}
+
+/// Runs pool threads at a lower scheduling priority than the event loops
+/// (nice +5): a pool thread busy copying a large file with `sendfile`
+/// must not delay a loop that has cached answers to send. Best effort.
+fn lower_priority() {
+    // SAFETY: gettid and setpriority only read their arguments; the calling
+    // thread changes its own nice value.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 5);
     }
 }
 
