@@ -154,9 +154,10 @@ impl EventLoop {
                     LISTENER => self.accept_all(),
                     METRICS_LISTENER => self.accept_metrics(),
                     WAKER => {} // Completions are drained below in any case.
-                    Token(slot) => {
-                        self.conn_ready(slot, event.is_readable() || event.is_read_closed())
-                    }
+                    Token(slot) => self.conn_ready(
+                        slot,
+                        event.is_readable() || event.is_read_closed() || event.is_error(),
+                    ),
                 }
             }
             if self.accept_paused_until.is_some_and(|t| t <= self.svc.now) {
