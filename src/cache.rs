@@ -254,9 +254,15 @@ impl FileCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
         let parent = changed.rsplit_once('/').map_or("", |(dir, _)| dir);
+        // A precompressed sidecar appearing or changing changes how its
+        // original is answered (Vary, variants): drop the original too.
+        let original = [".br", ".zst", ".gz"]
+            .iter()
+            .find_map(|ext| changed.strip_suffix(ext));
         let mut freed = 0;
         entries.retain(|key, entry| {
             let affected = entry.file_path == changed
+                || original == Some(entry.file_path.as_str())
                 || entry
                     .file_path
                     .strip_prefix(changed)
@@ -271,6 +277,22 @@ impl FileCache {
             !affected
         });
         self.used_bytes.fetch_sub(freed, Ordering::AcqRel);
+    }
+
+    /// Refuses every insert whose read started before now (see
+    /// [`FileCache::insert`]): for the watcher, once new watches are in
+    /// place, since changes made before that raised no event.
+    pub fn bump_generation(&self) {
+        let _entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether `signal` is the watcher signal currently installed.
+    pub fn is_current_signal(&self, signal: &Arc<EventSignal>) -> bool {
+        let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+        events
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, signal))
     }
 
     /// Drops everything (events were lost, or the configuration changed).

@@ -326,7 +326,7 @@ impl Conn {
 
     /// The socket is readable or writable: make all the progress possible.
     /// `readable`: the event reported input (or the peer's close).
-    pub fn on_ready(&mut self, svc: &mut Services, readable: bool) -> Next {
+    pub fn on_ready(&mut self, svc: &mut Services, readable: bool, writable: bool) -> Next {
         if !readable && self.is_idle() && !self.peer_closed {
             // Only writability, and nothing to write or read: a new or
             // idle connection. Skip the read that would just say EAGAIN
@@ -334,10 +334,14 @@ impl Conn {
             return Next::Keep;
         }
         if let Phase::Sending(_, Body::Sendfile(send)) = &mut self.phase {
-            if send.in_flight {
-                send.writable_during_job = true;
-            } else {
-                send.blocked = false;
+            // Only writability says the socket has room again; input
+            // alone (a client trickling bytes) must not dispatch jobs.
+            if writable {
+                if send.in_flight {
+                    send.writable_during_job = true;
+                } else {
+                    send.blocked = false;
+                }
             }
         }
         self.advance(svc)
@@ -373,8 +377,16 @@ impl Conn {
             Outcome::Opened(result) => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
                 let Phase::Resolving(exchange) = phase else {
-                    // Not expecting an open: keep the state, drop the answer.
+                    // Not expecting an open: keep the state, drop the answer
+                    // (closing any file it carries on the pool).
                     self.phase = phase;
+                    let stray = crate::io_pool::Completion {
+                        conn: self.conn_ref,
+                        outcome: Outcome::Opened(result),
+                    };
+                    if let Some(file) = stray.into_file() {
+                        svc.io.release(file);
+                    }
                     return Next::Keep;
                 };
                 self.start_response(svc, exchange, result);
@@ -872,6 +884,11 @@ impl Conn {
             meta.content_type.to_string(),
             head_200.into_bytes(),
         );
+        // A reload published a new configuration this loop has not picked up
+        // yet: these headers were rendered with the old rules.
+        if !Arc::ptr_eq(&svc.config, &svc.shared.config()) {
+            return;
+        }
         svc.cache.insert(key, entry, cacheable.generation);
     }
 
@@ -1214,11 +1231,14 @@ impl Conn {
         let phase = std::mem::replace(&mut self.phase, Phase::Reading);
         if let Phase::Sending(exchange, body) = phase {
             self.log(svc, &exchange);
-            if let Body::Stream(Stream {
-                file: Some(file), ..
-            }) = body
-            {
-                svc.io.release(file);
+            match body {
+                Body::Stream(Stream {
+                    file: Some(file), ..
+                })
+                | Body::Sendfile(Sendfile {
+                    file: Some(file), ..
+                }) => svc.io.release(file),
+                _ => {}
             }
         }
     }

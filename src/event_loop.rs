@@ -154,10 +154,12 @@ impl EventLoop {
                     LISTENER => self.accept_all(),
                     METRICS_LISTENER => self.accept_metrics(),
                     WAKER => {} // Completions are drained below in any case.
-                    Token(slot) => self.conn_ready(
-                        slot,
-                        event.is_readable() || event.is_read_closed() || event.is_error(),
-                    ),
+                    Token(slot) => {
+                        let readable =
+                            event.is_readable() || event.is_read_closed() || event.is_error();
+                        let writable = event.is_writable() || event.is_write_closed();
+                        self.conn_ready(slot, readable, writable)
+                    }
                 }
             }
             if self.accept_paused_until.is_some_and(|t| t <= self.svc.now) {
@@ -320,13 +322,13 @@ impl EventLoop {
         let _ = socket.write(&bytes);
     }
 
-    fn conn_ready(&mut self, slot: usize, readable: bool) {
+    fn conn_ready(&mut self, slot: usize, readable: bool, writable: bool) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let svc = &mut self.svc;
-        let next =
-            catch_unwind(AssertUnwindSafe(|| conn.on_ready(svc, readable))).unwrap_or_else(|_| {
+        let next = catch_unwind(AssertUnwindSafe(|| conn.on_ready(svc, readable, writable)))
+            .unwrap_or_else(|_| {
                 log::error!("a connection handler panicked; closing that connection");
                 Next::Close
             });

@@ -348,7 +348,11 @@ pub fn open_target(
             serve_file(root, fd, &stat, target, request, options, cache)
         }
         FileType::Directory if !request.trailing_slash => {
-            let mut location = percent_encode_path(&format!("/{}/", request.relative));
+            let mut location = if request.relative.is_empty() {
+                "/".to_string()
+            } else {
+                percent_encode_path(&format!("/{}/", request.relative))
+            };
             if let Some(query) = &request.query {
                 location.push('?');
                 location.push_str(query);
@@ -527,7 +531,10 @@ fn serve_file(
     // A small file reached without symlinks and without variants is read
     // whole, for this response and for the cache. (An event names the path
     // that changed; for such a file that is the path the entry is kept by.)
+    // A file with other hard links can change through a path no watch
+    // covers, so it is not cached either.
     let cacheable = if !selected.has_variants
+        && selected.stat.st_nlink == 1
         && cache.wants(len)
         && root.open_beneath(relative, SymlinkPolicy::Deny).is_ok()
     {

@@ -144,22 +144,27 @@ impl ServerHandle {
         } else {
             None
         };
-        if let Some(site) = site {
-            self.pool.replace_site(site);
-            if new.root != old.root && new.cache.enabled {
-                let watch = watch::watch_root(&new.root, self.pool.cache().clone());
-                *self.watch.lock().unwrap_or_else(|p| p.into_inner()) = watch;
-            }
-        }
+        let rewatch = new.root != old.root && new.cache.enabled;
+        let new_root = new.root.clone();
         if let Some(log) = log {
             self.pool.replace_log(log);
         }
         access_log::set_format(new.access_log_format);
+        // Publish the configuration before the site: the cache refuses
+        // inserts rendered with a configuration no longer in force, and
+        // replacing the site clears whatever was cached before.
         *self
             .shared
             .config
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        if let Some(site) = site {
+            self.pool.replace_site(site);
+            if rewatch {
+                let watch = watch::watch_root(&new_root, self.pool.cache().clone());
+                *self.watch.lock().unwrap_or_else(|p| p.into_inner()) = watch;
+            }
+        }
         self.shared.config_generation.fetch_add(1, Ordering::AcqRel);
         self.shared.wake_all();
         Ok(ReloadReport { needs_restart })

@@ -113,8 +113,11 @@ pub fn watch_root(root: &Path, cache: Arc<FileCache>) -> Option<RootWatch> {
         .name("wharf-watch".to_string())
         .spawn(move || {
             watcher.run(&cache, &signal, &thread_stop);
-            cache.set_watching(false);
-            cache.clear();
+            // A watcher replaced by a reload leaves the new one in charge.
+            if cache.is_current_signal(&signal) {
+                cache.set_watching(false);
+                cache.clear();
+            }
             signal.stopped.store(true, Ordering::SeqCst);
         });
     match spawned {
@@ -176,12 +179,15 @@ impl Watcher {
         Ok(())
     }
 
-    /// Drops every watch and watches the whole tree again (after a
-    /// directory moved, which changes the paths below it).
+    /// Maps the whole tree again (after a directory moved, which changes
+    /// the paths below it, or after lost events). Watches are re-added, not
+    /// removed: adding a watch to a watched directory returns its existing
+    /// descriptor, and removing thousands would queue as many `IN_IGNORED`
+    /// events, overflow the queue and trigger another rebuild. Watches on
+    /// directories that left the tree stay, unmapped, and their events are
+    /// ignored.
     fn rebuild(&mut self) -> std::io::Result<()> {
-        for wd in std::mem::take(&mut self.dirs).into_keys() {
-            let _ = self.inotify.watches().remove(wd);
-        }
+        self.dirs.clear();
         self.add_tree("")
     }
 
@@ -256,10 +262,14 @@ impl Watcher {
             }
             if rebuild {
                 self.rebuild()?;
-            } else {
+                cache.clear();
+            } else if !new_dirs.is_empty() {
                 for dir in new_dirs {
                     self.add_tree(&dir)?;
                 }
+                // Files written in a new directory before its watch existed
+                // raised no event: refuse inserts read before this point.
+                cache.bump_generation();
             }
         }
     }

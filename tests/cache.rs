@@ -159,3 +159,19 @@ fn the_cache_can_be_turned_off() {
     // Without a cache the very next request reads the file.
     assert_eq!(server.get("/hello.txt").body, b"changed\n");
 }
+
+#[test]
+fn a_hard_linked_file_is_not_cached() {
+    // A change through another link raises no event for this path, so such
+    // files must always be read from the disk.
+    let outside = tempfile::tempdir().unwrap();
+    let original = write(outside.path(), "original.txt", b"v1\n");
+    let site = site();
+    std::fs::hard_link(&original, site.path().join("linked.txt")).unwrap();
+    let server = TestServer::start(site.path(), CONFIG);
+    warm(&server, "/linked.txt", b"v1\n");
+    std::fs::write(&original, b"v2, written through the other link\n").unwrap();
+    next_request(&server, "/linked.txt", |r| {
+        r.body == b"v2, written through the other link\n"
+    });
+}

@@ -1208,3 +1208,13 @@ fn host_header_is_required_once_in_http11() {
     let response = server.request("GET /hello.txt HTTP/1.0\r\n\r\n");
     assert_eq!(response.status, 200);
 }
+
+#[test]
+fn the_root_without_its_slash_redirects_to_slash() {
+    let site = site();
+    let server = TestServer::start(site.path(), "");
+    // `/%2e` decodes to the root itself, named without a trailing slash.
+    let response = server.get("/%2e?x=1");
+    assert_eq!(response.status, 301);
+    assert_eq!(response.header("Location"), Some("/?x=1"));
+}

@@ -471,7 +471,10 @@ fn run_scenario(extra_rounds: usize) {
     let config = base_path.join("wharf.toml");
     std::fs::write(
         &config,
-        format!("[log]\naccess = \"{}\"\n", access_log.display()),
+        format!(
+            "[log]\naccess = \"{}\"\n[limits]\nsend_timeout_secs = 1\n",
+            access_log.display()
+        ),
     )
     .unwrap();
     let trace_path = base_path.join("trace.txt");
@@ -523,6 +526,11 @@ fn run_scenario(extra_rounds: usize) {
     for _ in 0..extra_rounds {
         expected_log_lines += concurrent_big_downloads(&traced.server, &big, 6);
     }
+    // A download whose client never reads (tiny receive buffer): the send
+    // timeout abandons it while its file is held between sendfile jobs, and
+    // that file must be closed on the pool, not the loop.
+    let stalled = stalled_download(traced.server.addr);
+    expected_log_lines += 1;
 
     // Every response is logged once it is finished or abandoned; waiting for
     // all lines means the abandoned download has been dealt with.
@@ -536,6 +544,8 @@ fn run_scenario(extra_rounds: usize) {
         "access log has {} of {expected_log_lines} lines:\n{log_text}",
         log_text.lines().count()
     );
+
+    drop(stalled);
 
     // Threads seen now too (none should be new).
     names.extend(threads(wharf_pid));
@@ -563,6 +573,19 @@ fn run_scenario(extra_rounds: usize) {
         eprintln!("trace kept in {}", Path::new(&keep).display());
     }
     check_trace(&trace, wharf_pid, &names, &root, &access_log);
+}
+
+/// Requests big.bin on a socket with a 4 KiB receive buffer and never
+/// reads, so the server's writes stall.
+fn stalled_download(addr: std::net::SocketAddr) -> socket2::Socket {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.try_clone().unwrap().into();
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    socket
 }
 
 /// Downloads the big file on `n` connections at once; returns `n`.
