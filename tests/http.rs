@@ -68,26 +68,8 @@ fn parse_responses(mut bytes: &[u8]) -> Vec<Response> {
             .unwrap_or_else(|| panic!("incomplete head: {:?}", String::from_utf8_lossy(bytes)))
             + 4;
         let head = String::from_utf8(bytes[..end].to_vec()).expect("ASCII head");
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let headers: Vec<(String, String)> = lines
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                let (n, v) = l.split_once(':').unwrap();
-                (n.trim().to_string(), v.trim().to_string())
-            })
-            .collect();
-        let length: usize = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .map_or(0, |(_, v)| v.parse().unwrap());
+        let (status, headers) = parse_head(&head);
+        let length = content_length(&headers);
         assert!(bytes.len() >= end + length, "truncated body in {head:?}");
         let body = bytes[end..end + length].to_vec();
         bytes = &bytes[end + length..];

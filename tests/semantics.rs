@@ -101,22 +101,7 @@ fn split_response(all: &[u8]) -> Response {
         .unwrap_or_else(|| panic!("no complete head in {:?}", String::from_utf8_lossy(all)))
         + 4;
     let head = String::from_utf8(all[..end].to_vec()).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (n, v) = l.split_once(':').expect("header line with a colon");
-            (n.trim().to_string(), v.trim().to_string())
-        })
-        .collect();
+    let (status, headers) = parse_head(&head);
     Response {
         status,
         head,

@@ -242,20 +242,8 @@ pub fn read_response(stream: &mut TcpStream, head_only: bool) -> Option<Response
         }
     }
     let head = String::from_utf8(head).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_string(), v.trim().to_string())
-        })
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .map_or(0, |(_, v)| v.parse().unwrap());
+    let (status, headers) = parse_head(&head);
+    let length = content_length(&headers);
     let mut body = vec![0; if head_only { 0 } else { length }];
     stream.read_exact(&mut body).ok()?;
     Some(Response {
@@ -264,6 +252,33 @@ pub fn read_response(stream: &mut TcpStream, head_only: bool) -> Option<Response
         headers,
         body,
     })
+}
+
+/// The status code and the header fields of a response head.
+pub fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (n, v) = l.split_once(':').expect("header line with a colon");
+            (n.trim().to_string(), v.trim().to_string())
+        })
+        .collect();
+    (status, headers)
+}
+
+/// The `Content-Length` among `headers`, 0 when absent.
+pub fn content_length(headers: &[(String, String)]) -> usize {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().unwrap())
 }
 
 /// Reads until the peer closes; returns everything read.
