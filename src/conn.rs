@@ -655,11 +655,7 @@ impl Conn {
         exchange.status = Status::NoContent;
         let config = svc.config.clone();
         // Rule headers matter here: a CORS preflight is an OPTIONS request.
-        let applied = exchange
-            .path
-            .as_deref()
-            .map(|path| rules::apply(&config.http.rules, None, path))
-            .unwrap_or_default();
+        let applied = rule_headers(&config, &exchange);
         let head = ResponseHead {
             allow: true,
             extra: &applied.headers,
@@ -1017,11 +1013,7 @@ impl Conn {
             None => (error_body(status), Cow::Borrowed(HTML_UTF8)),
         };
         let config = svc.config.clone();
-        let applied = exchange
-            .path
-            .as_deref()
-            .map(|path| rules::apply(&config.http.rules, None, path))
-            .unwrap_or_default();
+        let applied = rule_headers(&config, &exchange);
         let head = ResponseHead {
             content_type: Some(&content_type),
             content_length: body.len() as u64,
@@ -1263,6 +1255,17 @@ impl Conn {
             elapsed,
         );
     }
+}
+
+/// The `[[http.rules]]` headers for a response that carries no
+/// `Cache-Control` of its own (errors, OPTIONS); none before the path
+/// passed its checks.
+fn rule_headers<'a>(config: &'a Config, exchange: &Exchange) -> rules::Applied<'a> {
+    exchange
+        .path
+        .as_deref()
+        .map(|path| rules::apply(&config.http.rules, None, path))
+        .unwrap_or_default()
 }
 
 /// The status each parse error is answered with.
