@@ -114,6 +114,29 @@ impl CachedFile {
     }
 }
 
+/// One event loop's record of when it last saw no filesystem event
+/// pending, so that one check (a `poll(2)` on the inotify descriptor) can
+/// vouch for every request read before it.
+///
+/// The client that edits a file and then asks for it has finished the edit
+/// before its request left; so once that request is in wharf's memory, a
+/// check made afterwards that finds the watcher's queue empty proves the
+/// edit's invalidation was applied. Reads are numbered; a check records the
+/// number of the last read it covers.
+#[derive(Debug, Default)]
+pub struct EventCheck {
+    reads: u64,
+    clean_through: u64,
+}
+
+impl EventCheck {
+    /// Numbers a socket read that returned request bytes.
+    pub fn note_read(&mut self) -> u64 {
+        self.reads += 1;
+        self.reads
+    }
+}
+
 /// Counters, for diagnostics and tests.
 #[derive(Debug, Default)]
 pub struct CacheStats {
@@ -177,8 +200,14 @@ impl FileCache {
         }
     }
 
-    /// The entry for `key`, if present and trustworthy.
-    pub fn get(&self, key: &str) -> Option<Arc<CachedFile>> {
+    /// The entry for `key`, if present and trustworthy, for a request whose
+    /// bytes were read by the socket read `read_stamp` of `check`'s loop.
+    pub fn get(
+        &self,
+        key: &str,
+        check: &mut EventCheck,
+        read_stamp: u64,
+    ) -> Option<Arc<CachedFile>> {
         if !self.config.enabled {
             return None;
         }
@@ -186,9 +215,16 @@ impl FileCache {
         let entry = entries.get(key)?;
         let fresh = if self.watching.load(Ordering::Acquire) {
             // A change not yet applied could concern this entry: let the
-            // pool answer from the disk this time.
-            let events = self.events.read().unwrap_or_else(|p| p.into_inner());
-            !events.as_ref().is_some_and(|signal| signal.pending())
+            // pool answer from the disk this time. A check made after the
+            // request was read already answered that.
+            check.clean_through >= read_stamp || {
+                let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+                let pending = events.as_ref().is_some_and(|signal| signal.pending());
+                if !pending {
+                    check.clean_through = check.reads;
+                }
+                !pending
+            }
         } else {
             entry.inserted.elapsed() < self.config.revalidate
         };
@@ -356,6 +392,13 @@ mod tests {
         )
     }
 
+    /// A lookup for a request read just now (so the events are checked).
+    fn get(cache: &FileCache, key: &str) -> Option<Arc<CachedFile>> {
+        let mut check = EventCheck::default();
+        let stamp = check.note_read();
+        cache.get(key, &mut check, stamp)
+    }
+
     fn watching_cache(max_total_bytes: u64) -> FileCache {
         let cache = FileCache::new(config(max_total_bytes));
         cache.set_watching(true);
@@ -369,12 +412,12 @@ mod tests {
         cache.insert("a/b.txt".into(), entry("a/b.txt", 10), g);
         cache.insert("a/".into(), entry("a/index.html", 10), cache.generation());
         cache.insert("c.txt".into(), entry("c.txt", 10), cache.generation());
-        assert!(cache.get("a/b.txt").is_some());
+        assert!(get(&cache, "a/b.txt").is_some());
         cache.invalidate("a/b.txt");
-        assert!(cache.get("a/b.txt").is_none());
+        assert!(get(&cache, "a/b.txt").is_none());
         // A change in a/ also drops a/'s directory-index entry.
-        assert!(cache.get("a/").is_none());
-        assert!(cache.get("c.txt").is_some());
+        assert!(get(&cache, "a/").is_none());
+        assert!(get(&cache, "c.txt").is_some());
         assert_eq!(cache.used_bytes(), 10);
     }
 
@@ -385,9 +428,9 @@ mod tests {
             cache.insert(path.into(), entry(path, 1), cache.generation());
         }
         cache.invalidate("d");
-        assert!(cache.get("d/x").is_none());
-        assert!(cache.get("d/e/y").is_none());
-        assert!(cache.get("dd/z").is_some());
+        assert!(get(&cache, "d/x").is_none());
+        assert!(get(&cache, "d/e/y").is_none());
+        assert!(get(&cache, "dd/z").is_some());
     }
 
     #[test]
@@ -396,7 +439,7 @@ mod tests {
         let before_read = cache.generation();
         cache.invalidate("x.txt"); // The file changed while the pool read it.
         cache.insert("x.txt".into(), entry("x.txt", 5), before_read);
-        assert!(cache.get("x.txt").is_none());
+        assert!(get(&cache, "x.txt").is_none());
     }
 
     #[test]
@@ -404,11 +447,11 @@ mod tests {
         let cache = watching_cache(25);
         cache.insert("a".into(), entry("a", 10), cache.generation());
         cache.insert("b".into(), entry("b", 10), cache.generation());
-        assert!(cache.get("a").is_some()); // a is now more recent than b.
+        assert!(get(&cache, "a").is_some()); // a is now more recent than b.
         cache.insert("c".into(), entry("c", 10), cache.generation());
-        assert!(cache.get("b").is_none());
-        assert!(cache.get("a").is_some());
-        assert!(cache.get("c").is_some());
+        assert!(get(&cache, "b").is_none());
+        assert!(get(&cache, "a").is_some());
+        assert!(get(&cache, "c").is_some());
         assert!(cache.used_bytes() <= 25);
     }
 
@@ -419,9 +462,9 @@ mod tests {
             ..config(1000)
         });
         cache.insert("a".into(), entry("a", 1), cache.generation());
-        assert!(cache.get("a").is_none());
+        assert!(get(&cache, "a").is_none());
         cache.set_watching(true);
-        assert!(cache.get("a").is_some());
+        assert!(get(&cache, "a").is_some());
     }
 
     #[test]
@@ -431,6 +474,6 @@ mod tests {
             ..config(1000)
         });
         assert!(!cache.wants(1));
-        assert!(cache.get("a").is_none());
+        assert!(get(&cache, "a").is_none());
     }
 }

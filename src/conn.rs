@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::net::TcpStream;
 
 use crate::access_log::{AccessLog, LogRecord};
-use crate::cache::{CachedFile, FileCache};
+use crate::cache::{CachedFile, EventCheck, FileCache};
 use crate::config::Config;
 use crate::fs::{
     self, Cacheable, FileBody, FileMeta, FileResponse, OpenError, OpenRequest, Opened,
@@ -80,6 +80,9 @@ pub struct Services {
     pub now_secs: u64,
     /// The hot-file cache, shared with the other loops and the pool.
     pub cache: Arc<FileCache>,
+    /// This loop's numbering of socket reads against its last check for
+    /// pending filesystem events (see [`EventCheck`]).
+    pub event_check: EventCheck,
     pub metrics: Arc<Metrics>,
     /// State shared by all loops (open connections, for the metrics page).
     pub shared: Arc<Shared>,
@@ -116,6 +119,11 @@ pub struct Conn {
     inbuf: Vec<u8>,
     /// The client has shut its write side.
     peer_closed: bool,
+    /// The last read came back short: the socket holds no more input until
+    /// the next readable edge, so reading again would only say EAGAIN.
+    drained: bool,
+    /// The [`EventCheck`] number of the last read that returned bytes.
+    last_read: u64,
     phase: Phase,
     out: OutBuf,
     deadline: Option<(Instant, DeadlineKind)>,
@@ -300,6 +308,8 @@ impl Conn {
             peer,
             inbuf: Vec::new(),
             peer_closed: false,
+            drained: false,
+            last_read: 0,
             phase: Phase::Reading,
             out: OutBuf::default(),
             deadline,
@@ -322,6 +332,57 @@ impl Conn {
     /// so shutdown may close it at once.
     pub fn is_idle(&self) -> bool {
         matches!(self.phase, Phase::Reading) && self.inbuf.is_empty() && self.out.is_empty()
+    }
+
+    /// First step for a readiness event: a readable edge means new input,
+    /// which a connection waiting for a request reads at once. The loop
+    /// does this for every event of a batch before running any state
+    /// machine, so that one check for pending filesystem events (made by
+    /// the first cache hit) covers all the requests of the batch.
+    pub fn prefetch(&mut self, svc: &mut Services, readable: bool) {
+        if !readable {
+            return;
+        }
+        self.drained = false;
+        if matches!(self.phase, Phase::Reading) && !self.peer_closed {
+            // An error is met again, and handled, by the next read.
+            let _ = self.read_socket(svc);
+        }
+    }
+
+    /// One read from the socket into `inbuf`. `Ok(true)`: bytes or the
+    /// peer's close arrived; `Ok(false)`: nothing to read now.
+    fn read_socket(&mut self, svc: &mut Services) -> io::Result<bool> {
+        loop {
+            return match self.socket.read(&mut svc.scratch) {
+                Ok(0) => {
+                    self.peer_closed = true;
+                    Ok(true)
+                }
+                Ok(n) => {
+                    if self.inbuf.is_empty() {
+                        // First bytes of a new request: the header timeout
+                        // runs from here, however slowly the rest trickles.
+                        self.deadline = Some((
+                            svc.now + svc.config.limits.header_timeout,
+                            DeadlineKind::Header,
+                        ));
+                    }
+                    // A short read emptied the socket's queue; new input
+                    // raises a new edge (the same rule tokio applies).
+                    self.drained = n < svc.scratch.len();
+                    self.last_read = svc.event_check.note_read();
+                    self.inbuf.extend_from_slice(&svc.scratch[..n]);
+                    Ok(true)
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.drained = true;
+                    Ok(false)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+        }
     }
 
     /// The socket is readable or writable: make all the progress possible.
@@ -517,21 +578,12 @@ impl Conn {
             if self.peer_closed {
                 return Err(Next::Close);
             }
-            match self.socket.read(&mut svc.scratch) {
-                Ok(0) => self.peer_closed = true,
-                Ok(n) => {
-                    if self.inbuf.is_empty() {
-                        // First bytes of a new request: the header timeout
-                        // runs from here, however slowly the rest trickles.
-                        self.deadline = Some((
-                            svc.now + svc.config.limits.header_timeout,
-                            DeadlineKind::Header,
-                        ));
-                    }
-                    self.inbuf.extend_from_slice(&svc.scratch[..n]);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            if self.drained {
+                return Ok(None);
+            }
+            match self.read_socket(svc) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
                 Err(_) => return Err(Next::Close),
             }
         }
@@ -592,7 +644,7 @@ impl Conn {
             ..
         } = safe;
         let key = FileCache::key(&relative, trailing_slash);
-        let cached = svc.cache.get(&key);
+        let cached = svc.cache.get(&key, &mut svc.event_check, self.last_read);
         exchange.cache_key = Some(key);
         if let Some(entry) = cached {
             let is_get = method == Method::Get;

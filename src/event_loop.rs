@@ -51,6 +51,12 @@ const EMFILE_LOG_INTERVAL: Duration = Duration::from_secs(5);
 /// Size of the per-loop socket read buffer.
 const SCRATCH_SIZE: usize = 16 * 1024;
 
+/// Whether an event reports input, the peer's close or an error (which
+/// the next read reports).
+fn is_readable(event: &mio::event::Event) -> bool {
+    event.is_readable() || event.is_read_closed() || event.is_error()
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -119,6 +125,7 @@ impl EventLoop {
                 now: Instant::now(),
                 now_secs: unix_now(),
                 cache,
+                event_check: Default::default(),
                 metrics,
                 shared,
                 shutting_down: false,
@@ -149,16 +156,24 @@ impl EventLoop {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             self.pick_up_reload();
+            // Input first, for the whole batch: then the first cache hit's
+            // check for pending filesystem events covers every request
+            // read here (see `cache::EventCheck`).
+            for event in events.iter() {
+                // (The listener and waker tokens name no slot.)
+                let Token(slot) = event.token();
+                if let Some(conn) = self.conns.get_mut(slot) {
+                    conn.prefetch(&mut self.svc, is_readable(event));
+                }
+            }
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     METRICS_LISTENER => self.accept_metrics(),
                     WAKER => {} // Completions are drained below in any case.
                     Token(slot) => {
-                        let readable =
-                            event.is_readable() || event.is_read_closed() || event.is_error();
                         let writable = event.is_writable() || event.is_write_closed();
-                        self.conn_ready(slot, readable, writable)
+                        self.conn_ready(slot, is_readable(event), writable)
                     }
                 }
             }

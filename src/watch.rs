@@ -5,9 +5,12 @@
 //!
 //! Freshness is immediate, not "soon": a change queues its inotify event
 //! before the writing syscall returns, and the loops ask [`EventSignal`]
-//! before every cache hit whether events are queued or being applied (a
+//! before a cache hit whether events are queued or being applied (a
 //! zero-timeout `poll` on the inotify descriptor, an in-memory flag). If so,
-//! the request is answered from the disk through the pool instead.
+//! the request is answered from the disk through the pool instead. One
+//! such check vouches for every request read before it
+//! ([`crate::cache::EventCheck`]), so a loop checks about once per batch of
+//! readiness events rather than once per hit.
 //!
 //! Only modifications are watched (no `IN_OPEN`/`IN_ACCESS`), so wharf's
 //! own reads cause no events. When watches cannot be set up (no inotify,
