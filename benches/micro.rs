@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of wharf's pure per-request code: the request
-//! parser, response-head rendering, path sanitising, range parsing and the
-//! conditional/range decision (`serve::plan`).
+//! parser, response-head rendering, path sanitising, range parsing, the
+//! conditional/range decision (`serve::plan`) and the hot-file cache's
+//! lookup, insert and invalidation at 100k entries.
 //!
 //! Run with `cargo bench --bench micro` (about a minute). Each benchmark
 //! measures for 2 s after a 0.5 s warm-up with 20 samples (and a lighter
@@ -8,9 +9,13 @@
 //! `cargo bench --bench micro -- --measurement-time 10 parse`.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+use wharf::cache::{CacheConfig, CachedFile, EventCheck, FileCache};
 
 use wharf::http::conditional::{self, Validators};
 use wharf::http::range::parse_range;
@@ -202,9 +207,121 @@ fn bench_plan(c: &mut Criterion) {
     g.finish();
 }
 
+/// Entries in the cache benchmarks: a site of many tiny files, where the
+/// cost of anything linear in the number of entries shows.
+const CACHE_ENTRIES: usize = 100_000;
+/// Files per directory in the cache benchmarks (1000 directories).
+const FILES_PER_DIR: usize = 100;
+
+/// A cached file of `body` plus a 200-byte rendered head (the size of a
+/// typical one), as the pool would insert it.
+fn cache_entry(path: String, body: &Arc<[u8]>) -> CachedFile {
+    CachedFile::new(
+        path,
+        body.clone(),
+        "\"6553f100-75bcd15-40\"".to_string(),
+        UNIX_EPOCH,
+        1_700_000_000,
+        "text/plain".to_string(),
+        vec![b'h'; 200],
+    )
+}
+
+/// A watching cache holding `CACHE_ENTRIES` files `d{i}/f{j}.txt` plus
+/// every directory's index (`d{i}/` → `d{i}/index.html`). With `full`, its
+/// budget is exactly what they use, so one more file forces an eviction;
+/// otherwise it has room for anything.
+fn cache_of_100k(body: &Arc<[u8]>, full: bool) -> FileCache {
+    let dirs = CACHE_ENTRIES / FILES_PER_DIR;
+    let used = ((CACHE_ENTRIES + dirs) * (body.len() + 200)) as u64;
+    let cache = FileCache::new(CacheConfig {
+        enabled: true,
+        max_file_bytes: 1024 * 1024,
+        max_total_bytes: if full { used } else { u64::MAX },
+        revalidate: Duration::from_secs(60),
+        zero_copy: false,
+    });
+    cache.set_watching(true);
+    for d in 0..dirs {
+        for f in 0..FILES_PER_DIR {
+            let path = format!("d{d}/f{f}.txt");
+            cache.insert(path.clone(), cache_entry(path, body), cache.generation());
+        }
+        let index = cache_entry(format!("d{d}/index.html"), body);
+        cache.insert(format!("d{d}/"), index, cache.generation());
+    }
+    assert_eq!(cache.len(), CACHE_ENTRIES + dirs);
+    assert_eq!(cache.used_bytes() as u64, used);
+    cache
+}
+
+fn bench_cache(c: &mut Criterion) {
+    let body: Arc<[u8]> = Arc::from(vec![b'x'; 64]);
+    let dirs = CACHE_ENTRIES / FILES_PER_DIR;
+    let mut g = c.benchmark_group("cache");
+
+    // A hit as a loop makes it: the event check already vouches for this
+    // read, so this is the read lock, the lookup and the stamp. The keys
+    // are spread over the whole cache, as a real mix of requests is.
+    let cache = cache_of_100k(&body, true);
+    let keys: Vec<String> = (0..4096)
+        .map(|i| format!("d{}/f{}.txt", (i * 7919) % dirs, i % FILES_PER_DIR))
+        .collect();
+    g.bench_function("get_hit_100k", |b| {
+        let mut check = EventCheck::default();
+        let stamp = check.note_read();
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            cache.get(black_box(&keys[i]), &mut check, stamp)
+        })
+    });
+    assert_eq!(cache.stats.misses.load(Ordering::Relaxed), 0);
+
+    // A file new to the full cache: every insert evicts one entry. The key
+    // and the entry are built outside the timing.
+    let mut n = 0u64;
+    g.bench_function("insert_evicting_100k", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                let path = format!("new/{n}.txt");
+                (path.clone(), cache_entry(path, &body))
+            },
+            |(key, entry)| cache.insert(key, entry, cache.generation()),
+            BatchSize::SmallInput,
+        )
+    });
+    assert!(cache.used_bytes() as u64 <= cache.config().max_total_bytes);
+    drop(cache);
+
+    // The watcher reporting one changed file: the file and its directory's
+    // index are dropped. Outside the timing both are put back first (the
+    // cache has room: no eviction), so every invalidation drops two.
+    let cache = cache_of_100k(&body, false);
+    let mut n = 0usize;
+    g.bench_function("invalidate_file_100k", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                let d = (n * 7919) % dirs;
+                let path = format!("d{d}/f{}.txt", n % FILES_PER_DIR);
+                let entry = cache_entry(path.clone(), &body);
+                cache.insert(path.clone(), entry, cache.generation());
+                let index = cache_entry(format!("d{d}/index.html"), &body);
+                cache.insert(format!("d{d}/"), index, cache.generation());
+                path
+            },
+            |path| cache.invalidate(&path),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = micro;
     config = quick();
-    targets = bench_parse, bench_render, bench_sanitize, bench_range, bench_plan
+    targets = bench_parse, bench_render, bench_sanitize, bench_range, bench_plan, bench_cache
 }
 criterion_main!(micro);

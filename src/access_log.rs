@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::http::date::clf_timestamp;
+use crate::http::date::{clf_timestamp, Formatted};
 
 /// A pending batch is dropped (and counted) beyond this size, so a stuck
 /// sink cannot make the loop's memory grow without bound.
@@ -169,9 +169,13 @@ impl AccessLog {
         Some(std::mem::take(&mut self.pending))
     }
 
-    /// The in-flight batch has been written.
-    pub fn batch_written(&mut self) {
+    /// The in-flight batch has been written; `buf` is its buffer, kept for
+    /// the next batch so steady logging allocates nothing.
+    pub fn batch_written(&mut self, buf: Vec<u8>) {
         self.in_flight = false;
+        if self.pending.capacity() == 0 && buf.capacity() <= MAX_PENDING_BYTES * 2 {
+            self.pending = buf;
+        }
     }
 
     /// Whether lines are still waiting to be written.
@@ -309,18 +313,21 @@ pub fn json_string(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// `2000-10-10T12:55:36.000Z`: RFC 3339, UTC, milliseconds. Times before
 /// 1970 (a badly set clock) are written as the epoch.
-pub fn rfc3339_millis(time: SystemTime) -> String {
+pub fn rfc3339_millis(time: SystemTime) -> impl std::fmt::Display {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (year, month, day) = civil_from_days(secs / 86_400);
     let rem = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+    Formatted(move |f: &mut std::fmt::Formatter<'_>| {
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60,
+            since.subsec_millis()
+        )
+    })
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
@@ -429,7 +436,7 @@ mod tests {
         #[test]
         fn rfc3339_matches_clf_date(secs in 0u64..8_000_000_000) {
             let time = UNIX_EPOCH + Duration::from_secs(secs);
-            let rfc = rfc3339_millis(time);
+            let rfc = rfc3339_millis(time).to_string();
             let parsed = httpdate::fmt_http_date(time);
             // "Tue, 10 Oct 2000 12:55:36 GMT" against "2000-10-10T12:55:36.000Z"
             const MONTHS: [&str; 12] = [
@@ -447,13 +454,16 @@ mod tests {
 
     #[test]
     fn rfc3339_known_dates() {
-        assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         assert_eq!(
-            rfc3339_millis(UNIX_EPOCH + Duration::from_millis(951_782_400_999)),
+            rfc3339_millis(UNIX_EPOCH).to_string(),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339_millis(UNIX_EPOCH + Duration::from_millis(951_782_400_999)).to_string(),
             "2000-02-29T00:00:00.999Z"
         );
         assert_eq!(
-            rfc3339_millis(UNIX_EPOCH - Duration::from_secs(5)),
+            rfc3339_millis(UNIX_EPOCH - Duration::from_secs(5)).to_string(),
             "1970-01-01T00:00:00.000Z"
         );
     }
@@ -467,7 +477,7 @@ mod tests {
         // One batch in flight at a time.
         log.record_timed(&record, UNIX_EPOCH, Duration::from_millis(1));
         assert!(log.take_batch().is_none());
-        log.batch_written();
+        log.batch_written(Vec::new());
         assert!(log.take_batch().is_some());
     }
 

@@ -172,6 +172,7 @@ impl Default for Raw {
                 max_file_bytes: 128 * 1024,
                 max_total_bytes: 64 * 1024 * 1024,
                 revalidate: Duration::from_secs(2),
+                zero_copy: false,
             },
             metrics_listen: None,
             summary_on_exit: false,
@@ -411,6 +412,7 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                     "max_file_bytes",
                     "max_total_bytes",
                     "revalidate_secs",
+                    "zero_copy",
                 ])?;
                 let cache = &mut raw.cache;
                 if let Some(b) = section.boolean("enabled")? {
@@ -424,6 +426,9 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                 }
                 if let Some(n) = section.integer("revalidate_secs", 0, 86_400)? {
                     cache.revalidate = Duration::from_secs(n);
+                }
+                if let Some(b) = section.boolean("zero_copy")? {
+                    cache.zero_copy = b;
                 }
             }
             "metrics" => {

@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -43,7 +43,8 @@ use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
 use crate::io_pool::{ConnRef, IoHandle, Outcome};
 use crate::metrics::{CloseReason, Metrics};
-use crate::path::{self, SafePath};
+use crate::path::{self, PathFacts};
+use crate::recycle::Recycler;
 use crate::rules;
 use crate::server::Shared;
 
@@ -80,6 +81,17 @@ pub struct Services {
     pub now_secs: u64,
     /// The hot-file cache, shared with the other loops and the pool.
     pub cache: Arc<FileCache>,
+    /// The pipe cached bodies pass through on their way to a socket
+    /// ([`crate::splice`]); `None` when no pipe could be had.
+    pub splice: Option<crate::splice::ScratchPipe>,
+    /// Free lists of buffers, so a cache hit allocates nothing.
+    pub recycler: Recycler,
+    /// Scratch space for decoding a request's path.
+    pub decoded: Vec<u8>,
+    /// The decoded path of the request being routed, relative to the root.
+    pub relative: String,
+    /// Scratch space for rendering response-head lines.
+    pub head_text: String,
     /// This loop's numbering of socket reads against its last check for
     /// pending filesystem events (see [`EventCheck`]).
     pub event_check: EventCheck,
@@ -372,6 +384,9 @@ impl Conn {
                     // raises a new edge (the same rule tokio applies).
                     self.drained = n < svc.scratch.len();
                     self.last_read = svc.event_check.note_read();
+                    if self.inbuf.capacity() == 0 {
+                        self.inbuf = svc.recycler.bytes();
+                    }
                     self.inbuf.extend_from_slice(&svc.scratch[..n]);
                     Ok(true)
                 }
@@ -524,7 +539,7 @@ impl Conn {
                     }
                 }
             }
-            Outcome::LogWritten => {}
+            Outcome::LogWritten(_) => {}
         }
         self.advance(svc)
     }
@@ -561,7 +576,8 @@ impl Conn {
         };
         loop {
             if !self.inbuf.is_empty() {
-                match http::request::parse(&self.inbuf, &limits) {
+                let parsed = http::request::parse_reusing(&self.inbuf, &limits, &mut svc.recycler);
+                match parsed {
                     Ok(Some((request, used))) => {
                         self.inbuf.drain(..used);
                         return Ok(Some(request));
@@ -613,17 +629,19 @@ impl Conn {
             return self.serve_metrics(svc, request, keep_alive);
         }
         let method = request.method;
-        let safe = path::sanitize(&request.target);
+        // Into the loop's scratch buffers: a hit needs no owned copy.
+        let safe = path::sanitize_into(&request.target, &mut svc.decoded, &mut svc.relative);
         let file_headers = std::mem::take(&mut request.file_headers);
         let wants_json = request.wants_json;
         let mut exchange = Exchange::new(request, keep_alive, svc.now);
-        if let Ok(safe) = &safe {
-            let slash = if safe.trailing_slash && !safe.relative.is_empty() {
-                "/"
-            } else {
-                ""
-            };
-            exchange.path = Some(format!("/{}{slash}", safe.relative));
+        if let Ok(facts) = &safe {
+            let mut path = svc.recycler.string();
+            path.push('/');
+            path.push_str(&svc.relative);
+            if facts.trailing_slash && !svc.relative.is_empty() {
+                path.push('/');
+            }
+            exchange.path = Some(path);
         }
         match method {
             Method::Other => {
@@ -632,36 +650,38 @@ impl Conn {
             Method::Options => return self.start_options(svc, exchange),
             Method::Get | Method::Head => {}
         }
-        let Ok(safe) = safe else {
+        let Ok(PathFacts {
+            trailing_slash,
+            hidden,
+        }) = safe
+        else {
             return self.start_status(svc, exchange, Status::BadRequest, false);
         };
-        if safe.hidden && !svc.config.http.hidden_files {
+        if hidden && !svc.config.http.hidden_files {
             return self.start_status(svc, exchange, Status::NotFound, keep_alive);
         }
-        let SafePath {
-            relative,
-            trailing_slash,
-            ..
-        } = safe;
-        let key = FileCache::key(&relative, trailing_slash);
-        let cached = svc.cache.get(&key, &mut svc.event_check, self.last_read);
-        exchange.cache_key = Some(key);
+        let key = cache_key(exchange.path.as_deref().unwrap_or("/"));
+        let cached = svc.cache.get(key, &mut svc.event_check, self.last_read);
         if let Some(entry) = cached {
             let is_get = method == Method::Get;
             let max_ranges = svc.config.limits.max_ranges;
             let plan = entry.plan(&file_headers, is_get, svc.now_secs, max_ranges);
             // A multi-range answer is assembled on the pool, like a miss.
             if !matches!(plan, Plan::Multipart(_)) {
+                for field in file_headers.into_fields() {
+                    svc.recycler.give_bytes(field);
+                }
                 return self.start_cached(svc, exchange, &entry, plan);
             }
         }
+        exchange.cache_key = Some(key.to_string());
         let query = path::split_query(&exchange.request.target)
             .1
             .map(String::from);
         svc.io.open(
             self.conn_ref,
             OpenRequest {
-                relative,
+                relative: svc.relative.clone(),
                 trailing_slash,
                 query,
                 is_get: method == Method::Get,
@@ -923,7 +943,12 @@ impl Conn {
             .modified
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let entry = CachedFile::new(
+        let pipe = svc
+            .splice
+            .as_ref()
+            .filter(|_| svc.config.cache.zero_copy)
+            .and_then(|_| crate::splice::BodyPipe::new(&cacheable.bytes));
+        let mut entry = CachedFile::new(
             cacheable.file_path,
             cacheable.bytes,
             meta.etag.clone(),
@@ -932,6 +957,7 @@ impl Conn {
             meta.content_type.to_string(),
             head_200.into_bytes(),
         );
+        entry.pipe = pipe;
         // A reload published a new configuration this loop has not picked up
         // yet: these headers were rendered with the old rules.
         if !Arc::ptr_eq(&svc.config, &svc.shared.config()) {
@@ -951,20 +977,25 @@ impl Conn {
     ) {
         let len = entry.body.len();
         if plan == Plan::Full {
-            let mut head = String::with_capacity(128 + entry.head_200.len());
-            http::response::render_start(Status::Ok, svc.date.header_value(), &mut head);
+            let head = &mut svc.head_text;
+            head.clear();
+            http::response::render_start(Status::Ok, svc.date.header_value(), head);
             self.out.clear();
+            if self.out.head.capacity() == 0 {
+                self.out.head = svc.recycler.bytes();
+            }
             self.out.head.extend_from_slice(head.as_bytes());
             self.out.head.extend_from_slice(&entry.head_200);
             head.clear();
-            http::response::render_end(
-                exchange.keep_alive,
-                exchange.request.minor_version,
-                &mut head,
-            );
+            http::response::render_end(exchange.keep_alive, exchange.request.minor_version, head);
             self.out.head.extend_from_slice(head.as_bytes());
             if !exchange.head_only && len > 0 {
                 self.out.body = BodyBytes::Shared(entry.body.clone(), 0..len);
+                let zero_copy = svc.config.cache.zero_copy;
+                if let (Some(pipe), Some(through), true) = (&entry.pipe, &svc.splice, zero_copy) {
+                    let sent = self.send_spliced(through, pipe, &mut svc.scratch);
+                    exchange.body_bytes_sent = sent as u64;
+                }
             }
             exchange.status = Status::Ok;
             return self.enter_sending(svc, exchange, Body::Complete);
@@ -1004,6 +1035,25 @@ impl Conn {
             path,
         );
         self.start_file(svc, exchange, file, &applied);
+    }
+
+    /// Sends the queued head and then the body from its pipe, without
+    /// copying the body ([`crate::splice`]). Whatever the socket does not
+    /// take is left in `out` for the ordinary writes. Returns the body
+    /// bytes sent.
+    fn send_spliced(
+        &mut self,
+        through: &crate::splice::ScratchPipe,
+        pipe: &crate::splice::BodyPipe,
+        drain: &mut [u8],
+    ) -> usize {
+        let head = &self.out.head[self.out.head_pos..];
+        let head_len = head.len();
+        let sent = through.send(head, pipe, self.socket.as_raw_fd(), drain);
+        let from_head = sent.min(head_len);
+        self.out.head_pos += from_head;
+        self.out.body_pos += sent - from_head;
+        sent - from_head
     }
 
     /// Queues a head and an in-memory body (dropped for HEAD).
@@ -1216,8 +1266,9 @@ impl Conn {
             return Some(Next::Keep);
         };
         self.log(svc, &exchange);
-        self.out = OutBuf::default();
-        if exchange.keep_alive && !svc.shutting_down {
+        let (status, keep_alive) = (exchange.status, exchange.keep_alive);
+        self.recycle(svc, exchange);
+        if keep_alive && !svc.shutting_down {
             let limits = &svc.config.limits;
             self.deadline = Some(if self.inbuf.is_empty() {
                 (svc.now + limits.keepalive_timeout, DeadlineKind::Idle)
@@ -1228,13 +1279,13 @@ impl Conn {
         }
         self.close_reason = if svc.shutting_down {
             CloseReason::Shutdown
-        } else if exchange.status.code() >= 400 && self.close_reason == CloseReason::Error {
+        } else if status.code() >= 400 && self.close_reason == CloseReason::Error {
             CloseReason::Error
         } else {
             CloseReason::Done
         };
         let unread_input = !self.inbuf.is_empty();
-        if (exchange.status.code() >= 400 || unread_input) && !self.peer_closed {
+        if (status.code() >= 400 || unread_input) && !self.peer_closed {
             // Closing with unread input makes the kernel send a reset, which
             // can destroy the response before the client reads it: shut the
             // write side and drain for a moment instead (nginx's lingering
@@ -1246,6 +1297,25 @@ impl Conn {
             return None;
         }
         Some(Next::Close)
+    }
+
+    /// Gives the finished exchange's buffers, the response head's and, when
+    /// nothing is buffered, the input buffer back to the loop for reuse:
+    /// between requests a connection holds no buffer.
+    fn recycle(&mut self, svc: &mut Services, exchange: Exchange) {
+        let out = std::mem::take(&mut self.out);
+        svc.recycler.give_bytes(out.head);
+        if self.inbuf.is_empty() {
+            svc.recycler.give_bytes(std::mem::take(&mut self.inbuf));
+        }
+        let request = exchange.request;
+        svc.recycler.give_string(request.target);
+        for text in [request.user_agent, request.referer, exchange.path]
+            .into_iter()
+            .flatten()
+        {
+            svc.recycler.give_string(text);
+        }
     }
 
     /// Discards input until the client closes, or enough was drained.
@@ -1309,6 +1379,16 @@ impl Conn {
     }
 }
 
+/// The hot-file cache key of a request for `path` (the decoded path with
+/// its leading `/`, see [`Exchange::path`]): what [`FileCache::key`] makes
+/// of the relative path, without building it again.
+fn cache_key(path: &str) -> &str {
+    match path.strip_prefix('/') {
+        Some("") | None => "/",
+        Some(relative) => relative,
+    }
+}
+
 /// The `[[http.rules]]` headers for a response that carries no
 /// `Cache-Control` of its own (errors, OPTIONS); none before the path
 /// passed its checks.
@@ -1327,5 +1407,26 @@ fn parse_error_status(error: ParseError) -> Status {
         ParseError::UnsupportedVersion => Status::VersionNotSupported,
         ParseError::HeadTooLarge => Status::HeaderFieldsTooLarge,
         ParseError::TargetTooLong => Status::UriTooLong,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_key_from_the_path_is_the_one_the_cache_builds() {
+        for target in ["/", "/a", "/a/", "/a/b.txt", "/a/b/", "/%2e/x", "//a//b/"] {
+            let safe = path::sanitize(target).unwrap();
+            let mut path = format!("/{}", safe.relative);
+            if safe.trailing_slash && !safe.relative.is_empty() {
+                path.push('/');
+            }
+            assert_eq!(
+                cache_key(&path),
+                FileCache::key(&safe.relative, safe.trailing_slash),
+                "{target}"
+            );
+        }
     }
 }

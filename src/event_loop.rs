@@ -30,7 +30,7 @@ use crate::conn::{Conn, Next, Services};
 use crate::http::date::DateCache;
 use crate::http::response::{error_body, HTML_UTF8};
 use crate::http::{ResponseHead, Status};
-use crate::io_pool::{Completions, ConnRef, IoHandle, IoPool};
+use crate::io_pool::{Completions, ConnRef, IoHandle, IoPool, Outcome};
 use crate::server::Shared;
 use crate::timers::Timers;
 
@@ -126,6 +126,11 @@ impl EventLoop {
                 now_secs: unix_now(),
                 cache,
                 event_check: Default::default(),
+                recycler: Default::default(),
+                decoded: Vec::new(),
+                relative: String::new(),
+                head_text: String::new(),
+                splice: crate::splice::ScratchPipe::new(),
                 metrics,
                 shared,
                 shutting_down: false,
@@ -354,7 +359,9 @@ impl EventLoop {
         self.completions.begin_drain();
         while let Some(completion) = self.completions.try_next() {
             if completion.conn == LOG_REF {
-                self.svc.log.batch_written();
+                if let Outcome::LogWritten(buf) = completion.outcome {
+                    self.svc.log.batch_written(buf);
+                }
                 continue;
             }
             let slot = completion.conn.slot;
@@ -450,7 +457,11 @@ impl EventLoop {
             self.flush_log();
             self.completions.begin_drain();
             match self.completions.recv_until(give_up) {
-                Some(completion) if completion.conn == LOG_REF => self.svc.log.batch_written(),
+                Some(completion) if completion.conn == LOG_REF => {
+                    if let Outcome::LogWritten(buf) = completion.outcome {
+                        self.svc.log.batch_written(buf);
+                    }
+                }
                 Some(completion) => {
                     if let Some(file) = completion.into_file() {
                         self.svc.io.release(file);

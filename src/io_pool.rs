@@ -77,7 +77,8 @@ pub enum Outcome {
     /// `None` to use the built-in page.
     ErrorPage(Option<(Vec<u8>, Cow<'static, str>)>),
     /// An access-log batch was written; the loop may send the next one.
-    LogWritten,
+    /// Carries the batch's buffer back, emptied, for reuse.
+    LogWritten(Vec<u8>),
     /// The job panicked; the connection is closed.
     Panicked,
 }
@@ -337,7 +338,7 @@ impl IoHandle {
 
     /// Writes a batch of access-log lines, then reports
     /// [`Outcome::LogWritten`] to `conn` (the loop's own pseudo-reference).
-    pub fn write_log(&self, conn: ConnRef, batch: Vec<u8>) {
+    pub fn write_log(&self, conn: ConnRef, mut batch: Vec<u8>) {
         self.spawn(conn, move |pool| {
             let mut sink = pool
                 .log
@@ -348,7 +349,8 @@ impl IoHandle {
                     log::error!("cannot write the access log: {e}");
                 }
             }
-            Outcome::LogWritten
+            batch.clear();
+            Outcome::LogWritten(batch)
         });
     }
 }

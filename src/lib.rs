@@ -42,8 +42,10 @@ pub mod io_pool;
 pub mod listing;
 pub mod metrics;
 pub mod path;
+pub mod recycle;
 pub mod rules;
 pub mod server;
+pub mod splice;
 pub mod timers;
 pub mod watch;
 

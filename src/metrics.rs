@@ -366,6 +366,7 @@ mod tests {
             max_file_bytes: 10,
             max_total_bytes: 10,
             revalidate: Duration::ZERO,
+            zero_copy: false,
         })
     }
 

@@ -76,17 +76,41 @@ pub fn split_query(target: &str) -> (&str, Option<&str>) {
 
 /// Checks and decodes a request target. See the module docs for the rules.
 pub fn sanitize(target: &str) -> Result<SafePath, PathError> {
+    let mut relative = String::new();
+    let facts = sanitize_into(target, &mut Vec::new(), &mut relative)?;
+    Ok(SafePath {
+        relative,
+        trailing_slash: facts.trailing_slash,
+        hidden: facts.hidden,
+    })
+}
+
+/// What [`sanitize_into`] finds out besides the relative path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathFacts {
+    pub trailing_slash: bool,
+    pub hidden: bool,
+}
+
+/// [`sanitize`] into caller-owned buffers (the event loop reuses them, so
+/// a request allocates nothing here): `relative` receives the path relative
+/// to the root, `decoded` is scratch space.
+pub fn sanitize_into(
+    target: &str,
+    decoded: &mut Vec<u8>,
+    relative: &mut String,
+) -> Result<PathFacts, PathError> {
+    relative.clear();
     let (raw_path, _query) = split_query(target);
     if !raw_path.starts_with('/') {
         return Err(PathError::NotOriginForm);
     }
-    let decoded = percent_decode(raw_path.as_bytes())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
+    percent_decode(raw_path.as_bytes(), decoded)?;
+    let decoded = std::str::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
     if decoded.chars().any(|c| c.is_control() || c == '\\') {
         return Err(PathError::ForbiddenByte);
     }
 
-    let mut relative = String::with_capacity(decoded.len());
     let mut hidden = false;
     for segment in decoded.split('/') {
         match segment {
@@ -103,17 +127,17 @@ pub fn sanitize(target: &str) -> Result<SafePath, PathError> {
         }
         relative.push_str(segment);
     }
-    Ok(SafePath {
+    Ok(PathFacts {
         trailing_slash: decoded.ends_with('/'),
-        relative,
         hidden,
     })
 }
 
-/// Decodes `%XX` escapes once. `+` is left alone: it means a space only in
-/// form bodies, never in a path.
-fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
-    let mut out = Vec::with_capacity(input.len());
+/// Decodes `%XX` escapes once, into `out`. `+` is left alone: it means a
+/// space only in form bodies, never in a path.
+fn percent_decode(input: &[u8], out: &mut Vec<u8>) -> Result<(), PathError> {
+    out.clear();
+    out.reserve(input.len());
     let mut i = 0;
     while i < input.len() {
         if input[i] == b'%' {
@@ -129,7 +153,7 @@ fn percent_decode(input: &[u8]) -> Result<Vec<u8>, PathError> {
             i += 1;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn hex_value(b: u8) -> Option<u8> {

@@ -1,6 +1,7 @@
 //! Date formatting: the `Date` header, rendered at most once a second, and
 //! the Common Log Format timestamp used by the access log.
 
+use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The current `Date` header value, re-rendered only when the second changes.
@@ -49,22 +50,36 @@ pub fn http_date(time: SystemTime) -> String {
 
 /// Formats `[10/Oct/2000:13:55:36 +0000]`-style timestamps (UTC) for the
 /// Common Log Format, without the brackets.
-pub fn clf_timestamp(time: SystemTime) -> String {
+/// Returned as a `Display` value, so a log line is formatted without an
+/// intermediate `String`.
+pub fn clf_timestamp(time: SystemTime) -> impl fmt::Display {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let secs = unix_seconds(time);
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    format!(
-        "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    Formatted(move |f: &mut fmt::Formatter<'_>| {
+        write!(
+            f,
+            "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
+            day,
+            MONTHS[(month - 1) as usize],
+            year,
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        )
+    })
+}
+
+/// A value displayed by a closure: formatting without allocating.
+pub struct Formatted<F>(pub F);
+
+impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Formatted<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
+    }
 }
 
 /// A UTC calendar time broken into fields.
@@ -128,10 +143,16 @@ mod tests {
     #[test]
     fn clf_known_dates() {
         let t = UNIX_EPOCH + Duration::from_secs(971_182_536);
-        assert_eq!(clf_timestamp(t), "10/Oct/2000:12:55:36 +0000");
-        assert_eq!(clf_timestamp(UNIX_EPOCH), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(clf_timestamp(t).to_string(), "10/Oct/2000:12:55:36 +0000");
+        assert_eq!(
+            clf_timestamp(UNIX_EPOCH).to_string(),
+            "01/Jan/1970:00:00:00 +0000"
+        );
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(clf_timestamp(leap), "29/Feb/2000:00:00:00 +0000");
+        assert_eq!(
+            clf_timestamp(leap).to_string(),
+            "29/Feb/2000:00:00:00 +0000"
+        );
     }
 
     #[test]

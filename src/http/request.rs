@@ -6,7 +6,10 @@
 //! GET and HEAD: a request that carries a body (or could be read as carrying
 //! one) is refused, so a body can never be mistaken for a second request.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use crate::recycle::Recycler;
 
 /// Most header lines a request may have.
 pub const MAX_HEADERS: usize = 64;
@@ -49,8 +52,9 @@ pub struct FileHeaders {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: Method,
-    /// The method exactly as sent, for the access log.
-    pub method_text: String,
+    /// The method exactly as sent, for the access log (borrowed for the
+    /// methods wharf knows, so parsing them allocates nothing).
+    pub method_text: Cow<'static, str>,
     /// The request-target exactly as sent.
     pub target: String,
     /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
@@ -67,13 +71,30 @@ pub struct Request {
     pub host_count: usize,
 }
 
+impl FileHeaders {
+    /// The values present, for reuse of their buffers.
+    pub fn into_fields(self) -> impl Iterator<Item = Vec<u8>> {
+        [
+            self.if_match,
+            self.if_none_match,
+            self.if_modified_since,
+            self.if_unmodified_since,
+            self.if_range,
+            self.range,
+            self.accept_encoding,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
 impl Request {
     /// Stands in for a request whose head could not be parsed, so the error
     /// response and its log line have something to describe.
     pub fn placeholder() -> Request {
         Request {
             method: Method::Get,
-            method_text: "-".to_string(),
+            method_text: Cow::Borrowed("-"),
             target: "-".to_string(),
             minor_version: 1,
             keep_alive: false,
@@ -130,6 +151,16 @@ impl fmt::Display for ParseError {
 /// `Ok(None)` when more bytes are needed, and an error when the bytes can
 /// never become an acceptable request.
 pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)>, ParseError> {
+    parse_reusing(buf, limits, &mut Recycler::default())
+}
+
+/// [`parse`], building the request's owned strings in buffers from
+/// `recycler`, so that a typical request allocates nothing.
+pub fn parse_reusing(
+    buf: &[u8],
+    limits: &ParseLimits,
+    recycler: &mut Recycler,
+) -> Result<Option<(Request, usize)>, ParseError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let status = req.parse(buf).map_err(|e| classify(e, buf))?;
@@ -185,15 +216,15 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(ParseError::BadFraming);
         } else if name.eq_ignore_ascii_case("user-agent") {
-            user_agent = Some(String::from_utf8_lossy(header.value).into_owned());
+            user_agent = Some(recycled_text(recycler, header.value));
         } else if name.eq_ignore_ascii_case("referer") {
-            referer = Some(String::from_utf8_lossy(header.value).into_owned());
+            referer = Some(recycled_text(recycler, header.value));
         } else if name.eq_ignore_ascii_case("host") {
             host_count += 1;
         } else if name.eq_ignore_ascii_case("accept") {
             wants_json |= prefers_json(header.value);
         } else if let Some(slot) = file_header_slot(&mut file_headers, name) {
-            append_field(slot, header.value);
+            append_field(slot, header.value, recycler);
         }
     }
     if let Some(value) = content_length {
@@ -207,12 +238,14 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)
         }
     }
 
-    let method = match method_text {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "OPTIONS" => Method::Options,
-        _ => Method::Other,
+    let (method, method_text) = match method_text {
+        "GET" => (Method::Get, Cow::Borrowed("GET")),
+        "HEAD" => (Method::Head, Cow::Borrowed("HEAD")),
+        "OPTIONS" => (Method::Options, Cow::Borrowed("OPTIONS")),
+        other => (Method::Other, Cow::Owned(other.to_string())),
     };
+    let mut target_text = recycler.string();
+    target_text.push_str(target);
     let keep_alive = match minor_version {
         1 => !connection_close,
         _ => connection_keep_alive && !connection_close,
@@ -220,8 +253,8 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Request, usize)
     Ok(Some((
         Request {
             method,
-            method_text: method_text.to_string(),
-            target: target.to_string(),
+            method_text,
+            target: target_text,
             minor_version,
             keep_alive,
             user_agent,
@@ -253,14 +286,28 @@ fn file_header_slot<'a>(
 }
 
 /// Stores a field value, joining a repeated field with `, `.
-fn append_field(slot: &mut Option<Vec<u8>>, value: &[u8]) {
+fn append_field(slot: &mut Option<Vec<u8>>, value: &[u8], recycler: &mut Recycler) {
     match slot {
         Some(existing) => {
             existing.extend_from_slice(b", ");
             existing.extend_from_slice(value);
         }
-        None => *slot = Some(value.to_vec()),
+        None => {
+            let mut field = recycler.bytes();
+            field.extend_from_slice(value);
+            *slot = Some(field);
+        }
     }
+}
+
+/// A header value as text (invalid UTF-8 replaced), in a recycled buffer.
+fn recycled_text(recycler: &mut Recycler, value: &[u8]) -> String {
+    let mut text = recycler.string();
+    match std::str::from_utf8(value) {
+        Ok(valid) => text.push_str(valid),
+        Err(_) => text.push_str(&String::from_utf8_lossy(value)),
+    }
+    text
 }
 
 /// Whether an `Accept` value ranks `application/json` above `text/html`

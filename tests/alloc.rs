@@ -1,0 +1,165 @@
+//! The hot path allocates nothing: a real wharf, in this process so that a
+//! counting global allocator sees every allocation of every thread, serves
+//! cache hits over a real keep-alive socket while the count is taken.
+//!
+//! The client side allocates nothing in the measured window either (fixed
+//! request bytes, a fixed read buffer), so the count is the server's. A few
+//! allocations are allowed for once-per-second work (the `Date` value).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wharf::config::{Config, Overrides};
+use wharf::Server;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: defers to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// Starts wharf in this process on port 0 with `access` as its access-log
+/// setting, serving a temp dir with a 1 KiB and a 16 KiB file.
+fn start(
+    access: &str,
+) -> (
+    tempfile::TempDir,
+    std::net::SocketAddr,
+    wharf::server::ServerHandle,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("small.txt"), vec![b's'; 1024]).unwrap();
+    std::fs::write(root.join("medium.bin"), vec![b'm'; 16 * 1024]).unwrap();
+    let config_file = dir.path().join("wharf.toml");
+    std::fs::write(
+        &config_file,
+        format!("[server]\nworkers = 1\n[cache]\nzero_copy = true\n[log]\naccess = {access:?}\n"),
+    )
+    .unwrap();
+    let overrides = Overrides {
+        root: Some(root),
+        listen: Some("127.0.0.1:0".to_string()),
+        ..Overrides::default()
+    };
+    let config = Config::load(Some(&config_file), &overrides).unwrap();
+    let server = Server::bind(config, overrides).unwrap();
+    let addr = server.local_addr();
+    let handle = server.handle();
+    std::thread::spawn(move || server.run());
+    (dir, addr, handle)
+}
+
+/// Sends `count` requests for `path` (with `extra_headers`) on one keep-alive connection and reads
+/// each whole response, allocating nothing after the first response.
+fn fetch_many(stream: &mut TcpStream, path: &str, extra_headers: &str, count: usize) {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: test\r\nUser-Agent: alloc-test\r\n{extra_headers}\r\n"
+    );
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut response_len = None;
+    for _ in 0..count {
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut got = 0;
+        loop {
+            let n = stream.read(&mut buf[got..]).unwrap();
+            assert!(n > 0, "the server closed the connection");
+            got += n;
+            let want = *response_len.get_or_insert_with(|| whole_response_len(&buf[..got]));
+            match want {
+                Some(want) if got >= want => {
+                    assert_eq!(got, want, "more bytes than one response");
+                    break;
+                }
+                _ => response_len = None,
+            }
+        }
+        assert!(buf.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        // Each file is one repeated byte: a stray head byte would show.
+        let body_start = got - body_len(&buf[..got]);
+        let body = &buf[body_start..got];
+        assert!(body.iter().all(|&b| b == body[0]), "corrupt body");
+    }
+}
+
+/// The body length of the whole response in `bytes`.
+fn body_len(bytes: &[u8]) -> usize {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    bytes.len() - head_end
+}
+
+/// The length of the response at the start of `bytes`, once its head is in.
+fn whole_response_len(bytes: &[u8]) -> Option<usize> {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&bytes[..head_end]).ok()?;
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("Content-Length: "))?
+        .trim()
+        .parse::<usize>()
+        .ok()?;
+    Some(head_end + length)
+}
+
+/// Allowance for once-per-second work during a run (the `Date` header
+/// value is formatted once a second).
+const PER_RUN_ALLOWANCE: u64 = 20;
+
+/// One test, so that no other test's server allocates during the count.
+#[test]
+fn cache_hits_allocate_nothing() {
+    let (dir, addr, handle) = start("off");
+    let hits = 20_000;
+    let cases = [
+        ("plain 1 KiB hit", "/small.txt", ""),
+        // 16 KiB goes through the pipe path (`[cache] zero_copy`).
+        ("16 KiB hit", "/medium.bin", ""),
+        (
+            "hit with a referer",
+            "/small.txt",
+            "Referer: http://example.test/page\r\n",
+        ),
+        (
+            "conditional hit",
+            "/small.txt",
+            "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\nAccept-Encoding: gzip\r\n",
+        ),
+    ];
+    let mut report = Vec::new();
+    for (name, path, extra) in cases {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        // Warm up: the first request fills the cache, the next ones fill
+        // the loop's free lists and grow buffers to their working sizes.
+        fetch_many(&mut stream, path, extra, 2_000);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        fetch_many(&mut stream, path, extra, hits);
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        report.push(format!("{name}: {allocations} allocations for {hits} hits"));
+        assert!(allocations <= PER_RUN_ALLOWANCE, "{report:?}");
+    }
+    handle.shutdown();
+    drop(dir);
+}
