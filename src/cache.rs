@@ -90,6 +90,11 @@ pub struct CachedFile {
     /// The body again, in a pipe, for zero-copy sends ([`crate::splice`]);
     /// set by the inserting loop when the body's size suits.
     pub pipe: Option<crate::splice::BodyPipe>,
+    /// For a file too large to keep in memory: its open descriptor, sent
+    /// from by the pool (`body` is then empty).
+    pub file: Option<crate::fs::SharedFile>,
+    /// The file's length (the body's, for an in-memory entry).
+    pub len: u64,
 }
 
 impl CachedFile {
@@ -104,6 +109,7 @@ impl CachedFile {
         content_type: String,
         head_200: Vec<u8>,
     ) -> CachedFile {
+        let body_len = body.len() as u64;
         CachedFile {
             file_path,
             body,
@@ -115,6 +121,8 @@ impl CachedFile {
             inserted: Instant::now(),
             last_used: AtomicU64::new(0),
             pipe: None,
+            file: None,
+            len: body_len,
         }
     }
 
@@ -131,14 +139,7 @@ impl CachedFile {
             etag: &self.etag,
             last_modified_secs: self.last_modified_secs,
         };
-        serve::plan(
-            headers,
-            &validators,
-            self.body.len() as u64,
-            is_get,
-            now_secs,
-            max_ranges,
-        )
+        serve::plan(headers, &validators, self.len, is_get, now_secs, max_ranges)
     }
 }
 
@@ -185,10 +186,20 @@ pub const EVICTION_SAMPLES: usize = 8;
 /// about the cost of the sample.
 pub const EXACT_EVICTION_MAX: usize = 32;
 
+/// What a descriptor entry counts against the memory budget: a stand-in
+/// that bounds how many descriptors the cache holds (1024 with the default
+/// 64 MiB budget, as nginx's `open_file_cache max=1024`).
+pub const DESCRIPTOR_COST: usize = 64 * 1024;
+
 /// The bytes an entry counts against the budget: the body held twice when
 /// it also sits in a pipe (kernel memory, but memory all the same).
 fn cost(entry: &CachedFile) -> usize {
-    entry.body.len() + entry.head_200.len() + entry.pipe.as_ref().map_or(0, |pipe| pipe.len())
+    let held = if entry.file.is_some() {
+        DESCRIPTOR_COST
+    } else {
+        entry.body.len()
+    };
+    held + entry.head_200.len() + entry.pipe.as_ref().map_or(0, |pipe| pipe.len())
 }
 
 /// An entry as the key index holds it.
@@ -346,6 +357,14 @@ impl FileCache {
     }
 
     /// Whether a file of `len` bytes may be cached at all.
+    /// Whether a file of `len` bytes, too large for [`FileCache::wants`],
+    /// may have its open descriptor and metadata cached.
+    pub fn wants_descriptor(&self, len: u64) -> bool {
+        self.config.enabled
+            && len > self.config.max_file_bytes
+            && DESCRIPTOR_COST as u64 <= self.config.max_total_bytes
+    }
+
     pub fn wants(&self, len: u64) -> bool {
         self.config.enabled
             && len <= self.config.max_file_bytes

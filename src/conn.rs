@@ -20,7 +20,6 @@
 //!   than a reset.
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -33,7 +32,7 @@ use crate::access_log::{AccessLog, LogRecord};
 use crate::cache::{CachedFile, EventCheck, FileCache};
 use crate::config::Config;
 use crate::fs::{
-    self, Cacheable, FileBody, FileMeta, FileResponse, OpenError, OpenRequest, Opened,
+    self, Cacheable, FileBody, FileMeta, FileResponse, OpenError, OpenRequest, Opened, SharedFile,
 };
 use crate::http::date::{http_date, DateCache};
 use crate::http::encoding::Coding;
@@ -204,7 +203,7 @@ enum Body {
 /// dispatches the next job. No file data passes through wharf's memory.
 struct Sendfile {
     /// The file, while no job is in flight.
-    file: Option<File>,
+    file: Option<SharedFile>,
     /// A duplicate of the socket descriptor for the jobs: it stays open
     /// until the last job holding it ends, so a job never writes to a
     /// descriptor number the loop has closed and reused.
@@ -224,7 +223,7 @@ struct Sendfile {
 
 struct Stream {
     /// The file, while no read is in flight.
-    file: Option<File>,
+    file: Option<SharedFile>,
     /// Offset of the next chunk to request.
     next_offset: u64,
     /// Bytes not yet requested from the pool.
@@ -903,7 +902,13 @@ impl Conn {
     }
 
     /// A body streamed in chunks: the first read is requested at once.
-    fn start_stream(conn: ConnRef, svc: &Services, file: File, offset: u64, len: u64) -> Body {
+    fn start_stream(
+        conn: ConnRef,
+        svc: &Services,
+        file: SharedFile,
+        offset: u64,
+        len: u64,
+    ) -> Body {
         let mut stream = Stream {
             file: Some(file),
             next_offset: offset,
@@ -929,7 +934,7 @@ impl Conn {
         let last_modified = http_date(meta.modified);
         let head = ResponseHead {
             content_type: Some(&meta.content_type),
-            content_length: cacheable.bytes.len() as u64,
+            content_length: cacheable.len,
             etag: Some(&meta.etag),
             last_modified: Some(&last_modified),
             accept_ranges: true,
@@ -958,6 +963,8 @@ impl Conn {
             head_200.into_bytes(),
         );
         entry.pipe = pipe;
+        entry.len = cacheable.len;
+        entry.file = cacheable.file;
         // A reload published a new configuration this loop has not picked up
         // yet: these headers were rendered with the old rules.
         if !Arc::ptr_eq(&svc.config, &svc.shared.config()) {
@@ -976,7 +983,7 @@ impl Conn {
         plan: Plan,
     ) {
         let len = entry.body.len();
-        if plan == Plan::Full {
+        if plan == Plan::Full && entry.file.is_none() {
             let head = &mut svc.head_text;
             head.clear();
             http::response::render_start(Status::Ok, svc.date.header_value(), head);
@@ -1002,20 +1009,34 @@ impl Conn {
         }
         let content_length = match &plan {
             Plan::Partial(range) => range.len(),
+            Plan::Full => entry.len,
             _ => 0,
         };
-        let body = match &plan {
-            Plan::Partial(range) if !exchange.head_only => FileBody::Shared {
+        // A descriptor entry: the pool sends from the cached descriptor,
+        // with no open and no stat.
+        let body = match (&plan, &entry.file) {
+            _ if exchange.head_only || content_length == 0 => FileBody::Empty,
+            (Plan::Partial(range), None) => FileBody::Shared {
                 bytes: entry.body.clone(),
                 start: range.start as usize,
                 len: range.len() as usize,
+            },
+            (Plan::Partial(range), Some(file)) => FileBody::Stream {
+                file: file.clone(),
+                offset: range.start,
+                len: range.len(),
+            },
+            (Plan::Full, Some(file)) => FileBody::Stream {
+                file: file.clone(),
+                offset: 0,
+                len: entry.len,
             },
             _ => FileBody::Empty,
         };
         let file = FileResponse {
             plan,
             meta: FileMeta {
-                len: len as u64,
+                len: entry.len,
                 modified: entry.modified,
                 etag: entry.etag.clone(),
                 content_type: Cow::Owned(entry.content_type.clone()),

@@ -144,6 +144,7 @@ impl EventLoop {
 
     /// Runs until shutdown has drained every connection.
     pub fn run(mut self) {
+        crate::io_pool::mark_loop_thread();
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout();

@@ -279,7 +279,11 @@ pub enum FileBody {
     /// The whole (small) body, already read; the file is closed.
     InMemory(Vec<u8>),
     /// `len` bytes from `offset`, streamed with [`read_chunk`] jobs.
-    Stream { file: File, offset: u64, len: u64 },
+    Stream {
+        file: SharedFile,
+        offset: u64,
+        len: u64,
+    },
     /// `len` bytes from `start` of a whole file read for the cache.
     Shared {
         bytes: Arc<[u8]>,
@@ -288,10 +292,53 @@ pub enum FileBody {
     },
 }
 
+/// An open file that may be shared: by the hot-file cache's descriptor
+/// entries and the responses sending from them. Its descriptor is never
+/// closed on an event loop: when the last reference goes there (an entry
+/// evicted by a loop's insert, say), the file is handed to the closer thread
+/// instead ([`crate::io_pool::close_off_loop`]).
+pub type SharedFile = Arc<OffLoopFile>;
+
+/// See [`SharedFile`].
+#[derive(Debug)]
+pub struct OffLoopFile(Option<File>);
+
+impl OffLoopFile {
+    pub fn shared(file: File) -> SharedFile {
+        Arc::new(OffLoopFile(Some(file)))
+    }
+}
+
+impl std::ops::Deref for OffLoopFile {
+    type Target = File;
+
+    fn deref(&self) -> &File {
+        // Some until drop.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("file taken before drop"))
+    }
+}
+
+impl Drop for OffLoopFile {
+    fn drop(&mut self) {
+        if let Some(file) = self.0.take() {
+            crate::io_pool::close_off_loop(file);
+        }
+    }
+}
+
 /// A whole small file the loop may put in the hot-file cache.
 #[derive(Debug)]
 pub struct Cacheable {
+    /// The whole file; empty for a descriptor entry.
     pub bytes: Arc<[u8]>,
+    /// A file too large to keep in memory: its open descriptor (a duplicate
+    /// of the response's), kept with its metadata so the next request skips
+    /// the open and the stat.
+    pub file: Option<SharedFile>,
+    /// The file's length.
+    pub len: u64,
     /// The file's own path relative to the root (for an index file, not
     /// the directory's), for invalidation.
     pub file_path: String,
@@ -533,15 +580,27 @@ fn serve_file(
     // that changed; for such a file that is the path the entry is kept by.)
     // A file with other hard links can change through a path no watch
     // covers, so it is not cached either.
-    let cacheable = if !selected.has_variants
+    // Larger files of the same kind have their descriptor and metadata
+    // cached instead.
+    let cache_eligible = !selected.has_variants
         && selected.stat.st_nlink == 1
-        && cache.wants(len)
-        && root.open_beneath(relative, SymlinkPolicy::Deny).is_ok()
-    {
+        && (cache.wants(len) || cache.wants_descriptor(len))
+        && root.open_beneath(relative, SymlinkPolicy::Deny).is_ok();
+    let cacheable = if cache_eligible && cache.wants(len) {
         let mut data = Vec::with_capacity(len as usize);
         read_chunk(&file, 0, len as usize, &mut data).map_err(|e| OpenError::from_io(&e))?;
         (data.len() as u64 == len).then(|| Cacheable {
             bytes: Arc::from(data),
+            file: None,
+            len,
+            file_path: relative.to_string(),
+            generation: target.generation,
+        })
+    } else if cache_eligible {
+        file.try_clone().ok().map(|copy| Cacheable {
+            bytes: Arc::from(Vec::new()),
+            file: Some(OffLoopFile::shared(copy)),
+            len,
             file_path: relative.to_string(),
             generation: target.generation,
         })
@@ -560,7 +619,7 @@ fn serve_file(
             let body = multipart_body(&file, &multipart)?;
             (multipart.total_len(), FileBody::InMemory(body))
         }
-        (plan, Some(cached)) => {
+        (plan, Some(cached)) if cached.file.is_none() => {
             let (start, length) = match plan {
                 Plan::Partial(range) => (range.start, range.len()),
                 _ => (0, len),
@@ -576,11 +635,11 @@ fn serve_file(
             };
             (length, body)
         }
-        (Plan::Partial(range), None) => (
+        (Plan::Partial(range), _) => (
             range.len(),
             file_body(file, range.start, range.len(), request.is_get)?,
         ),
-        (_, None) => (len, file_body(file, 0, len, request.is_get)?),
+        (_, _) => (len, file_body(file, 0, len, request.is_get)?),
     };
     let meta = FileMeta {
         len,
@@ -606,7 +665,11 @@ fn file_body(file: File, offset: u64, len: u64, want_body: bool) -> Result<FileB
         return Ok(FileBody::Empty);
     }
     if len > SMALL_FILE_MAX {
-        return Ok(FileBody::Stream { file, offset, len });
+        return Ok(FileBody::Stream {
+            file: OffLoopFile::shared(file),
+            offset,
+            len,
+        });
     }
     let mut data = Vec::with_capacity(len as usize);
     read_chunk(&file, offset, len as usize, &mut data).map_err(|e| OpenError::from_io(&e))?;

@@ -25,7 +25,7 @@ use mio::Waker;
 
 use crate::cache::FileCache;
 use crate::config::HttpOptions;
-use crate::fs::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root};
+use crate::fs::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root, SharedFile};
 use crate::metrics::Metrics;
 
 /// Debug builds only: whether `WHARF_FAULT_INJECTION=1` asks for the test
@@ -54,6 +54,48 @@ pub struct Completion {
     pub outcome: Outcome,
 }
 
+thread_local! {
+    /// Set on event-loop threads: files must not be closed there.
+    static ON_LOOP_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as an event loop (see [`close_off_loop`]).
+pub fn mark_loop_thread() {
+    ON_LOOP_THREAD.with(|on_loop| on_loop.set(true));
+}
+
+/// Closes `file` now, unless the caller is an event loop: then the file goes
+/// to the `wharf-closer` thread, so that no loop ever makes the `close`
+/// call of a file. The loops hand files to the pool explicitly
+/// ([`IoHandle::release`]); this catches the drops that cannot be routed
+/// that way, such as a descriptor entry of the hot-file cache evicted by a
+/// loop's insert.
+pub fn close_off_loop(file: File) {
+    if !ON_LOOP_THREAD.with(|on_loop| on_loop.get()) {
+        return drop(file);
+    }
+    static CLOSER: std::sync::OnceLock<Option<crossbeam_channel::Sender<File>>> =
+        std::sync::OnceLock::new();
+    let closer = CLOSER.get_or_init(|| {
+        let (tx, rx) = crossbeam_channel::unbounded::<File>();
+        std::thread::Builder::new()
+            .name("wharf-closer".to_string())
+            .spawn(move || rx.iter().for_each(drop))
+            .ok()
+            .map(|_| tx)
+    });
+    match closer {
+        Some(tx) => {
+            if let Err(unsent) = tx.send(file) {
+                // The closer is gone; leaking the descriptor beats closing
+                // it here.
+                std::mem::forget(unsent.into_inner());
+            }
+        }
+        None => std::mem::forget(file),
+    }
+}
+
 /// What a job produced.
 #[derive(Debug)]
 pub enum Outcome {
@@ -62,14 +104,14 @@ pub enum Outcome {
     /// The answer to [`IoHandle::read_chunk`]: the file comes back with the
     /// buffer so the next chunk can be requested.
     Chunk {
-        file: File,
+        file: SharedFile,
         buf: Vec<u8>,
         result: io::Result<usize>,
     },
     /// The answer to [`IoHandle::send_file`]: the file comes back for the
     /// next job, with how much was sent and why the job stopped.
     Sent {
-        file: File,
+        file: SharedFile,
         sent: u64,
         stop: fs::SendStop,
     },
@@ -86,7 +128,7 @@ pub enum Outcome {
 impl Completion {
     /// Takes out any file the completion carries, so that a completion for a
     /// connection that has gone can have its file closed on the pool.
-    pub fn into_file(self) -> Option<File> {
+    pub fn into_file(self) -> Option<SharedFile> {
         match self.outcome {
             Outcome::Chunk { file, .. } | Outcome::Sent { file, .. } => Some(file),
             Outcome::Opened(Ok(Opened::File(FileResponse {
@@ -305,7 +347,14 @@ impl IoHandle {
     }
 
     /// Reads the next chunk of a streamed file into `buf`.
-    pub fn read_chunk(&self, conn: ConnRef, file: File, offset: u64, len: usize, mut buf: Vec<u8>) {
+    pub fn read_chunk(
+        &self,
+        conn: ConnRef,
+        file: SharedFile,
+        offset: u64,
+        len: usize,
+        mut buf: Vec<u8>,
+    ) {
         self.spawn(conn, move |_| {
             let result = fs::read_chunk(&file, offset, len, &mut buf);
             Outcome::Chunk { file, buf, result }
@@ -320,7 +369,7 @@ impl IoHandle {
         &self,
         conn: ConnRef,
         socket: Arc<OwnedFd>,
-        file: File,
+        file: SharedFile,
         offset: u64,
         count: u64,
     ) {
@@ -332,7 +381,7 @@ impl IoHandle {
 
     /// Closes a file on the pool: closing is the last filesystem call a
     /// file needs, and it does not belong on the loop either.
-    pub fn release(&self, file: File) {
+    pub fn release(&self, file: SharedFile) {
         self.pool.pool.spawn(move || drop(file));
     }
 

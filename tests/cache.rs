@@ -175,3 +175,73 @@ fn a_hard_linked_file_is_not_cached() {
         r.body == b"v2, written through the other link\n"
     });
 }
+
+/// Every non-empty file is "large" here, so it gets a descriptor entry
+/// (its open descriptor and metadata) instead of its bytes in memory.
+const DESCRIPTOR_CONFIG: &str = "[cache]\nrevalidate_secs = 3600\nmax_file_bytes = 0\n\
+                                 [metrics]\nlisten = \"127.0.0.1:0\"\n";
+
+fn cache_hits(server: &TestServer) -> u64 {
+    let metrics = scrape(&metrics_addr(server), "/metrics");
+    sample(&metrics.text(), "wharf_cache_hits_total")
+}
+
+#[test]
+fn descriptor_entries_are_used_and_never_stale() {
+    let site = site();
+    let server = TestServer::start(site.path(), DESCRIPTOR_CONFIG);
+    warm(&server, "/hello.txt", b"hello, world\n");
+    let hits = cache_hits(&server);
+    assert_eq!(server.get("/hello.txt").body, b"hello, world\n");
+    assert_eq!(cache_hits(&server), hits + 1, "not answered from the cache");
+
+    // Edited in place, through the very descriptor the cache holds.
+    let mut file = std::fs::File::options()
+        .write(true)
+        .truncate(true)
+        .open(site.path().join("hello.txt"))
+        .unwrap();
+    file.write_all(b"HELLO, WORLD\n").unwrap();
+    drop(file);
+    next_request(&server, "/hello.txt", |r| r.body == b"HELLO, WORLD\n");
+    stays(&server, "/hello.txt", 200, b"HELLO, WORLD\n");
+
+    // Replaced atomically: the cached descriptor still reads the old inode.
+    let staged = write(site.path(), ".staged", b"replaced\n");
+    std::fs::rename(&staged, site.path().join("hello.txt")).unwrap();
+    next_request(&server, "/hello.txt", |r| r.body == b"replaced\n");
+    stays(&server, "/hello.txt", 200, b"replaced\n");
+
+    // Deleted (the descriptor would still read it), then recreated.
+    std::fs::remove_file(site.path().join("hello.txt")).unwrap();
+    next_request(&server, "/hello.txt", |r| r.status == 404);
+    write(site.path(), "hello.txt", b"born again\n");
+    next_request(&server, "/hello.txt", |r| r.body == b"born again\n");
+    stays(&server, "/hello.txt", 200, b"born again\n");
+}
+
+#[test]
+fn large_files_are_sent_from_cached_descriptors_whole_and_in_ranges() {
+    let site = site();
+    let big: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    write(site.path(), "big.bin", &big);
+    let server = TestServer::start(site.path(), DESCRIPTOR_CONFIG);
+    assert_eq!(server.get("/big.bin").body, big);
+    let hits = cache_hits(&server);
+    for _ in 0..3 {
+        let response = server.get("/big.bin");
+        assert_eq!(response.status, 200);
+        assert!(
+            response.body == big,
+            "wrong bytes from the cached descriptor"
+        );
+    }
+    let ranged =
+        server.request("GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-1999\r\n\r\n");
+    assert_eq!(ranged.status, 206);
+    assert!(ranged.body == big[1000..2000]);
+    let head = server.request("HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(head.header("content-length"), Some("1048576"));
+    assert!(head.body.is_empty());
+    assert_eq!(cache_hits(&server), hits + 5);
+}

@@ -5,46 +5,7 @@ mod common;
 use common::*;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::time::Duration;
-
-/// The metrics URL's address, from the `metrics on http://.../metrics` line.
-fn metrics_addr(server: &TestServer) -> String {
-    assert!(server
-        .stdout
-        .wait_for(Duration::from_secs(5), |t| t.contains("/metrics")));
-    let text = server.stdout.text();
-    let url = text
-        .split_whitespace()
-        .find(|w| w.ends_with("/metrics"))
-        .unwrap()
-        .to_string();
-    url.trim_start_matches("http://")
-        .trim_end_matches("/metrics")
-        .to_string()
-}
-
-fn scrape(addr: &str, path: &str) -> Response {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    read_response(&mut stream, false).unwrap()
-}
-
-/// The value of a sample line `name value`.
-fn sample(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
-        .parse()
-        .unwrap()
-}
 
 #[test]
 fn metrics_count_what_was_served() {
