@@ -240,6 +240,7 @@ fn cache_of_100k(body: &Arc<[u8]>, full: bool) -> FileCache {
         max_total_bytes: if full { used } else { u64::MAX },
         revalidate: Duration::from_secs(60),
         zero_copy: false,
+        descriptors: false,
     });
     cache.set_watching(true);
     for d in 0..dirs {

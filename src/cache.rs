@@ -67,6 +67,9 @@ pub struct CacheConfig {
     /// Send cached bodies of the [`crate::splice`] sizes from pipes, with
     /// `tee` and `splice`, instead of copying them.
     pub zero_copy: bool,
+    /// Keep descriptor entries (open descriptor and metadata) for files
+    /// larger than `max_file_bytes`.
+    pub descriptors: bool,
 }
 
 /// A cached file: its bytes and everything its response headers need.
@@ -361,6 +364,7 @@ impl FileCache {
     /// may have its open descriptor and metadata cached.
     pub fn wants_descriptor(&self, len: u64) -> bool {
         self.config.enabled
+            && self.config.descriptors
             && len > self.config.max_file_bytes
             && DESCRIPTOR_COST as u64 <= self.config.max_total_bytes
     }
@@ -586,6 +590,7 @@ mod tests {
             max_total_bytes,
             revalidate: Duration::from_secs(60),
             zero_copy: false,
+            descriptors: true,
         }
     }
 

@@ -173,6 +173,7 @@ impl Default for Raw {
                 max_total_bytes: 64 * 1024 * 1024,
                 revalidate: Duration::from_secs(2),
                 zero_copy: false,
+                descriptors: false,
             },
             metrics_listen: None,
             summary_on_exit: false,
@@ -413,6 +414,7 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                     "max_total_bytes",
                     "revalidate_secs",
                     "zero_copy",
+                    "descriptors",
                 ])?;
                 let cache = &mut raw.cache;
                 if let Some(b) = section.boolean("enabled")? {
@@ -429,6 +431,9 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                 }
                 if let Some(b) = section.boolean("zero_copy")? {
                     cache.zero_copy = b;
+                }
+                if let Some(b) = section.boolean("descriptors")? {
+                    cache.descriptors = b;
                 }
             }
             "metrics" => {

@@ -367,6 +367,7 @@ mod tests {
             max_total_bytes: 10,
             revalidate: Duration::ZERO,
             zero_copy: false,
+            descriptors: false,
         })
     }
 

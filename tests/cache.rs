@@ -178,7 +178,8 @@ fn a_hard_linked_file_is_not_cached() {
 
 /// Every non-empty file is "large" here, so it gets a descriptor entry
 /// (its open descriptor and metadata) instead of its bytes in memory.
-const DESCRIPTOR_CONFIG: &str = "[cache]\nrevalidate_secs = 3600\nmax_file_bytes = 0\n\
+const DESCRIPTOR_CONFIG: &str =
+    "[cache]\nrevalidate_secs = 3600\nmax_file_bytes = 0\ndescriptors = true\n\
                                  [metrics]\nlisten = \"127.0.0.1:0\"\n";
 
 fn cache_hits(server: &TestServer) -> u64 {

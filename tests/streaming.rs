@@ -326,13 +326,11 @@ fn client_disconnects_release_descriptors() {
     drop(stream);
 
     // Release is asynchronous (the loop must notice each reset; files are
-    // closed on the IO pool): poll, bounded. One descriptor stays: the
-    // cache's own for big.bin (like nginx's open_file_cache), shared by
-    // all the downloads rather than one per download.
+    // closed on the IO pool): poll, bounded.
     let mut last = 0;
     let released = poll_until(Duration::from_secs(5), || {
         last = fd_count(pid);
-        last == baseline + 1
+        last == baseline
     });
     assert!(
         released,
