@@ -635,11 +635,7 @@ impl Conn {
         let mut exchange = Exchange::new(request, keep_alive, svc.now);
         if let Ok(facts) = &safe {
             let mut path = svc.recycler.string();
-            path.push('/');
-            path.push_str(&svc.relative);
-            if facts.trailing_slash && !svc.relative.is_empty() {
-                path.push('/');
-            }
+            push_request_path(&mut path, &svc.relative, facts.trailing_slash);
             exchange.path = Some(path);
         }
         match method {
@@ -1400,6 +1396,16 @@ impl Conn {
     }
 }
 
+/// Appends the decoded path with its leading `/` (and a trailing one for
+/// a directory other than the root), as [`Exchange::path`] holds it.
+fn push_request_path(out: &mut String, relative: &str, trailing_slash: bool) {
+    out.push('/');
+    out.push_str(relative);
+    if trailing_slash && !relative.is_empty() {
+        out.push('/');
+    }
+}
+
 /// The hot-file cache key of a request for `path` (the decoded path with
 /// its leading `/`, see [`Exchange::path`]): what [`FileCache::key`] makes
 /// of the relative path, without building it again.
@@ -1439,10 +1445,8 @@ mod tests {
     fn the_cache_key_from_the_path_is_the_one_the_cache_builds() {
         for target in ["/", "/a", "/a/", "/a/b.txt", "/a/b/", "/%2e/x", "//a//b/"] {
             let safe = path::sanitize(target).unwrap();
-            let mut path = format!("/{}", safe.relative);
-            if safe.trailing_slash && !safe.relative.is_empty() {
-                path.push('/');
-            }
+            let mut path = String::new();
+            push_request_path(&mut path, &safe.relative, safe.trailing_slash);
             assert_eq!(
                 cache_key(&path),
                 FileCache::key(&safe.relative, safe.trailing_slash),

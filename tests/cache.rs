@@ -27,6 +27,17 @@ fn next_request(server: &TestServer, path: &str, accept: impl Fn(&Response) -> b
     response
 }
 
+/// Rewrites a file through the same inode (truncate and write), the way
+/// an editor saving in place does.
+fn edit_in_place(path: &std::path::Path, content: &[u8]) {
+    let mut file = std::fs::File::options()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .unwrap();
+    file.write_all(content).unwrap();
+}
+
 /// Makes `path` hot: requested until two answers in a row are equal.
 fn warm(server: &TestServer, path: &str, expected: &[u8]) {
     for _ in 0..3 {
@@ -53,13 +64,7 @@ fn a_file_edited_in_place_is_served_fresh() {
     let server = TestServer::start(site.path(), CONFIG);
     warm(&server, "/hello.txt", b"hello, world\n");
     // Same length, so only the content (and mtime) tell the versions apart.
-    let mut file = std::fs::File::options()
-        .write(true)
-        .truncate(true)
-        .open(site.path().join("hello.txt"))
-        .unwrap();
-    file.write_all(b"HELLO, WORLD\n").unwrap();
-    drop(file);
+    edit_in_place(&site.path().join("hello.txt"), b"HELLO, WORLD\n");
     next_request(&server, "/hello.txt", |r| r.body == b"HELLO, WORLD\n");
     stays(&server, "/hello.txt", 200, b"HELLO, WORLD\n");
 }
@@ -197,13 +202,7 @@ fn descriptor_entries_are_used_and_never_stale() {
     assert_eq!(cache_hits(&server), hits + 1, "not answered from the cache");
 
     // Edited in place, through the very descriptor the cache holds.
-    let mut file = std::fs::File::options()
-        .write(true)
-        .truncate(true)
-        .open(site.path().join("hello.txt"))
-        .unwrap();
-    file.write_all(b"HELLO, WORLD\n").unwrap();
-    drop(file);
+    edit_in_place(&site.path().join("hello.txt"), b"HELLO, WORLD\n");
     next_request(&server, "/hello.txt", |r| r.body == b"HELLO, WORLD\n");
     stays(&server, "/hello.txt", 200, b"HELLO, WORLD\n");
 
