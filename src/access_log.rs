@@ -316,7 +316,9 @@ pub fn json_string(out: &mut Vec<u8>, bytes: &[u8]) {
 pub fn rfc3339_millis(time: SystemTime) -> impl std::fmt::Display {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
-    let (year, month, day) = civil_from_days(secs / 86_400);
+    // (u64::MAX seconds is about 2e14 days: always fits.)
+    let days = i64::try_from(secs / 86_400).unwrap_or_default();
+    let (year, month, day) = crate::http::date::civil_from_days(days);
     let rem = secs % 86_400;
     Formatted(move |f: &mut std::fmt::Formatter<'_>| {
         write!(
@@ -328,21 +330,6 @@ pub fn rfc3339_millis(time: SystemTime) -> impl std::fmt::Display {
             since.subsec_millis()
         )
     })
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -122,8 +122,8 @@ fn unix_seconds(time: SystemTime) -> u64 {
 }
 
 /// Days since 1970-01-01 to (year, month 1-12, day 1-31), after Howard
-/// Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// Hinnant's `civil_from_days`. Shared with the access log's timestamps.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
