@@ -490,8 +490,10 @@ fn zero_length_file() {
     assert_eq!(response.body, b"1");
 }
 
-/// Sizes around the in-memory threshold (64 KiB) and the stream chunk size
-/// (256 KiB), and a few multiples.
+/// Sizes around the in-memory threshold (64 KiB), the stream chunk and
+/// `sendfile` job size (256 KiB), a few multiples, and the 8 MiB line
+/// between mid-size bodies (256 KiB jobs, head sent with `MSG_MORE`) and
+/// large ones (jobs until the socket is full).
 const BOUNDARY_SIZES: &[u64] = &[
     1,
     64 * KIB - 1,
@@ -503,6 +505,8 @@ const BOUNDARY_SIZES: &[u64] = &[
     512 * KIB,
     512 * KIB + 1,
     768 * KIB - 1,
+    8 * MIB - 1,
+    8 * MIB,
 ];
 
 fn boundary_site() -> tempfile::TempDir {
