@@ -377,18 +377,32 @@ fn slow_reader_gets_correct_data_with_bounded_memory() {
 
 #[test]
 fn shrinking_file_ends_the_connection_without_padding() {
-    const LEN: u64 = 32 * MIB;
+    // Large class: `sendfile` jobs until the socket is full.
+    shrink_during_download(32 * MIB);
+}
+
+#[test]
+fn shrinking_mid_size_file_ends_the_connection_without_padding() {
+    // Mid-size class: 256 KiB jobs, head sent with `MSG_MORE`.
+    shrink_during_download(7 * MIB);
+}
+
+/// Downloads a `len`-byte file through a small window, shrinks it to 2 MiB
+/// after the first MiB has arrived, and checks that the connection ends
+/// after real content only: no padding, no hang, not the whole length.
+fn shrink_during_download(len: u64) {
+    const LEN_AFTER: u64 = 2 * MIB;
     const SEED: u64 = 0x5471_4e4b;
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "small.txt", SMALL);
     let path = dir.path().join("shrink.bin");
-    write_large(&path, LEN, SEED);
+    write_large(&path, len, SEED);
     let server = TestServer::start(dir.path(), "");
 
     let mut stream = connect_small_window(&server);
     let head = start_get(&mut stream, "/shrink.bin");
     assert_eq!(head.status, 200);
-    assert_eq!(content_length(&head), LEN);
+    assert_eq!(content_length(&head), len);
     let mut check = PatternCheck::new(SEED);
     read_body(&mut stream, MIB, |piece| check.check(piece));
 
@@ -396,7 +410,7 @@ fn shrinking_file_ends_the_connection_without_padding() {
         .write(true)
         .open(&path)
         .unwrap()
-        .set_len(2 * MIB)
+        .set_len(LEN_AFTER)
         .unwrap();
 
     // Read until the server closes. The 10 s read timeout firing means the
@@ -407,7 +421,7 @@ fn shrinking_file_ends_the_connection_without_padding() {
             Ok(0) => break,
             Ok(n) => {
                 assert!(
-                    check.offset + n as u64 <= LEN,
+                    check.offset + n as u64 <= len,
                     "more than Content-Length arrived"
                 );
                 // Every byte is the file's real content: never zero padding.
@@ -418,8 +432,8 @@ fn shrinking_file_ends_the_connection_without_padding() {
         }
     }
     assert!(
-        check.offset < LEN,
-        "the whole Content-Length arrived ({LEN}) although the file shrank to 2 MiB"
+        check.offset < len,
+        "the whole Content-Length arrived ({len}) although the file shrank to 2 MiB"
     );
     assert!(check.offset >= MIB);
     assert_small_ok(&server);
