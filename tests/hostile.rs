@@ -8,6 +8,7 @@ use common::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -344,9 +345,10 @@ fn ten_thousand_concurrent_connections() {
     }
 }
 
-#[test]
-fn sighup_reloads_and_keeps_the_old_config_when_the_new_one_is_bad() {
-    let site = site();
+/// Starts wharf on `root` with a config file of its own (access log off)
+/// and `env` set; returns the server and the config file's path, for tests
+/// that rewrite it.
+fn spawn_with_config_file(root: &Path, env: &[(&str, &str)]) -> (TestServer, PathBuf) {
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("wharf.toml");
     std::fs::write(&config, "[log]\naccess = \"off\"\n").unwrap();
@@ -355,11 +357,18 @@ fn sighup_reloads_and_keeps_the_old_config_when_the_new_one_is_bad() {
         .arg("-c")
         .arg(&config)
         .args(["--listen", "127.0.0.1:0"])
-        .arg(site.path())
+        .arg(root)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, config_dir);
+    (TestServer::spawn(command, config_dir), config)
+}
+
+#[test]
+fn sighup_reloads_and_keeps_the_old_config_when_the_new_one_is_bad() {
+    let site = site();
+    let (server, config) = spawn_with_config_file(site.path(), &[]);
     // A keep-alive connection opened before the reload must survive it.
     let mut kept = server.connect();
     kept.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -438,20 +447,7 @@ fn a_panic_costs_only_its_own_connection() {
         return;
     }
     let site = site();
-    let config_dir = tempfile::tempdir().unwrap();
-    let config = config_dir.path().join("wharf.toml");
-    std::fs::write(&config, "[log]\naccess = \"off\"\n").unwrap();
-    let mut command = Command::new(WHARF);
-    command
-        .arg("-c")
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0"])
-        .arg(site.path())
-        .env("WHARF_FAULT_INJECTION", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, config_dir);
+    let (server, _config) = spawn_with_config_file(site.path(), &[("WHARF_FAULT_INJECTION", "1")]);
     // A keep-alive connection that must survive the others' panics.
     let mut bystander = server.connect();
     bystander
