@@ -17,9 +17,11 @@
 //!   exhausted, queue overflow), entries are trusted for only
 //!   `[cache] revalidate_secs`; after that a request goes to the pool again,
 //!   which re-reads the file.
-//! - Only files reached without any symlink and without precompressed
-//!   variants are cached: an event names the path that changed, and for
-//!   those files that path is the one the entry is keyed by.
+//! - Only files reached without any symlink are cached: an event names
+//!   the path that changed, and for those files that path is the one the
+//!   entry is kept by. A file's precompressed sidecars (`name.br`, ...) live
+//!   in its entry; an event for one drops the whole entry, so that a
+//!   sidecar appearing, changing or going away is seen at once.
 //!
 //! Eviction: when an insert would exceed the memory budget, entries go
 //! least recently used first; approximately so in a large cache. A lookup
@@ -50,6 +52,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::http::encoding::{self, Coding};
 use crate::http::request::FileHeaders;
 use crate::http::serve::{self, Plan};
 use crate::watch::EventSignal;
@@ -98,6 +101,14 @@ pub struct CachedFile {
     pub file: Option<crate::fs::SharedFile>,
     /// The file's length (the body's, for an in-memory entry).
     pub len: u64,
+    /// The coding of a precompressed sidecar (`None`: the file itself).
+    pub encoding: Option<Coding>,
+    /// The file has precompressed sidecars: answers carry
+    /// `Vary: Accept-Encoding` (`head_200` already does).
+    pub has_variants: bool,
+    /// The file's sidecars, in [`Coding::ALL`] order, each a whole entry
+    /// of its own (kept and dropped with the file's).
+    pub variants: Vec<CachedFile>,
 }
 
 impl CachedFile {
@@ -126,7 +137,24 @@ impl CachedFile {
             pipe: None,
             file: None,
             len: body_len,
+            encoding: None,
+            has_variants: false,
+            variants: Vec::new(),
         }
+    }
+
+    /// The representation to answer a request with `Accept-Encoding:
+    /// accept_encoding` from: a sidecar or the file itself, chosen by the
+    /// same rule as the pool's ([`crate::http::encoding::Preference::choose`]).
+    pub fn representation(&self, accept_encoding: Option<&[u8]>) -> &CachedFile {
+        if self.variants.is_empty() {
+            return self;
+        }
+        let available = self.variants.iter().filter_map(|v| v.encoding);
+        encoding::preference(accept_encoding)
+            .choose(available)
+            .and_then(|coding| self.variants.iter().find(|v| v.encoding == Some(coding)))
+            .unwrap_or(self)
     }
 
     /// Decides the answer to a request from the cached validators (the same
@@ -194,15 +222,17 @@ pub const EXACT_EVICTION_MAX: usize = 32;
 /// 64 MiB budget, as nginx's `open_file_cache max=1024`).
 pub const DESCRIPTOR_COST: usize = 64 * 1024;
 
-/// The bytes an entry counts against the budget: the body held twice when
-/// it also sits in a pipe (kernel memory, but memory all the same).
+/// The bytes an entry counts against the budget, its sidecars' included:
+/// a body held twice when it also sits in a pipe (kernel memory, but
+/// memory all the same).
 fn cost(entry: &CachedFile) -> usize {
     let held = if entry.file.is_some() {
         DESCRIPTOR_COST
     } else {
         entry.body.len()
     };
-    held + entry.head_200.len() + entry.pipe.as_ref().map_or(0, |pipe| pipe.len())
+    let own = held + entry.head_200.len() + entry.pipe.as_ref().map_or(0, |pipe| pipe.len());
+    own + entry.variants.iter().map(cost).sum::<usize>()
 }
 
 /// An entry as the key index holds it.

@@ -674,6 +674,7 @@ impl Conn {
         let key = cache_key(exchange.path.as_deref().unwrap_or("/"));
         let cached = svc.cache.get(key, &mut svc.event_check, self.last_read);
         if let Some(entry) = cached {
+            let entry = entry.representation(file_headers.accept_encoding.as_deref());
             let is_get = method == Method::Get;
             let max_ranges = svc.config.limits.max_ranges;
             let plan = entry.plan(&file_headers, is_get, svc.now_secs, max_ranges);
@@ -682,7 +683,7 @@ impl Conn {
                 for field in file_headers.into_fields() {
                     svc.recycler.give_bytes(field);
                 }
-                return self.start_cached(svc, exchange, &entry, plan);
+                return self.start_cached(svc, exchange, entry, plan);
             }
         }
         exchange.cache_key = Some(key.to_string());
@@ -842,7 +843,7 @@ impl Conn {
             cacheable,
         } = file;
         if let (Some(cacheable), Some(key)) = (cacheable, exchange.cache_key.take()) {
-            Self::cache_insert(svc, key, &meta, cacheable, applied);
+            Self::cache_insert(svc, key, *cacheable, applied);
         }
         let status = match &plan {
             Plan::Full => Status::Ok,
@@ -939,22 +940,50 @@ impl Conn {
         Body::Stream(stream)
     }
 
-    /// Puts a file the pool read whole into the hot-file cache, with its
-    /// 200 header fields rendered once.
-    fn cache_insert(
+    /// Puts a file the pool read whole (with its sidecars), or its
+    /// descriptor, into the hot-file cache, with the 200 header fields of
+    /// each representation rendered once.
+    fn cache_insert(svc: &Services, key: String, cacheable: Cacheable, applied: &rules::Applied) {
+        let Cacheable {
+            bytes,
+            file,
+            meta,
+            variants,
+            file_path,
+            generation,
+        } = cacheable;
+        let mut entry = Self::cached_representation(svc, &meta, bytes, &file_path, applied);
+        entry.file = file;
+        entry.variants = variants
+            .into_iter()
+            .map(|v| Self::cached_representation(svc, &v.meta, v.bytes, &file_path, applied))
+            .collect();
+        // A reload published a new configuration this loop has not picked up
+        // yet: these headers were rendered with the old rules.
+        if !Arc::ptr_eq(&svc.config, &svc.shared.config()) {
+            return;
+        }
+        svc.cache.insert(key, entry, generation);
+    }
+
+    /// One representation's cache entry (`bytes` empty for a descriptor
+    /// entry, whose length is `meta.len`).
+    fn cached_representation(
         svc: &Services,
-        key: String,
         meta: &FileMeta,
-        cacheable: Cacheable,
+        bytes: Arc<[u8]>,
+        file_path: &str,
         applied: &rules::Applied,
-    ) {
+    ) -> CachedFile {
         let last_modified = http_date(meta.modified);
         let head = ResponseHead {
             content_type: Some(&meta.content_type),
-            content_length: cacheable.len,
+            content_length: meta.len,
+            content_encoding: meta.encoding.map(Coding::token),
             etag: Some(&meta.etag),
             last_modified: Some(&last_modified),
             accept_ranges: true,
+            vary: meta.has_variants.then_some("Accept-Encoding"),
             cache_control: applied.cache_control,
             extra: &applied.headers,
             ..ResponseHead::new(Status::Ok)
@@ -969,10 +998,10 @@ impl Conn {
             .splice
             .as_ref()
             .filter(|_| svc.config.cache.zero_copy)
-            .and_then(|_| crate::splice::BodyPipe::new(&cacheable.bytes));
+            .and_then(|_| crate::splice::BodyPipe::new(&bytes));
         let mut entry = CachedFile::new(
-            cacheable.file_path,
-            cacheable.bytes,
+            file_path.to_string(),
+            bytes,
             meta.etag.clone(),
             meta.modified,
             last_modified_secs,
@@ -980,14 +1009,10 @@ impl Conn {
             head_200.into_bytes(),
         );
         entry.pipe = pipe;
-        entry.len = cacheable.len;
-        entry.file = cacheable.file;
-        // A reload published a new configuration this loop has not picked up
-        // yet: these headers were rendered with the old rules.
-        if !Arc::ptr_eq(&svc.config, &svc.shared.config()) {
-            return;
-        }
-        svc.cache.insert(key, entry, cacheable.generation);
+        entry.len = meta.len;
+        entry.encoding = meta.encoding;
+        entry.has_variants = meta.has_variants;
+        entry
     }
 
     /// Answers from the hot-file cache: no pool round trip, no filesystem
@@ -1057,8 +1082,8 @@ impl Conn {
                 modified: entry.modified,
                 etag: entry.etag.clone(),
                 content_type: Cow::Owned(entry.content_type.clone()),
-                encoding: None,
-                has_variants: false,
+                encoding: entry.encoding,
+                has_variants: entry.has_variants,
             },
             content_length,
             multipart_type: None,

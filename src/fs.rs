@@ -250,8 +250,8 @@ pub struct FileResponse {
     /// `multipart/byteranges; boundary=...` for a multi-range answer.
     pub multipart_type: Option<String>,
     pub body: FileBody,
-    /// Set when the file may be cached.
-    pub cacheable: Option<Cacheable>,
+    /// Set when the file may be cached (boxed: it is large, and rare).
+    pub cacheable: Option<Box<Cacheable>>,
 }
 
 /// The headers' view of the representation sent, all from one `fstat` of
@@ -328,7 +328,8 @@ impl Drop for OffLoopFile {
     }
 }
 
-/// A whole small file the loop may put in the hot-file cache.
+/// A whole small file (and its sidecars), or a large file's descriptor,
+/// that the loop may put in the hot-file cache.
 #[derive(Debug)]
 pub struct Cacheable {
     /// The whole file; empty for a descriptor entry.
@@ -337,13 +338,40 @@ pub struct Cacheable {
     /// of the response's), kept with its metadata so the next request skips
     /// the open and the stat.
     pub file: Option<SharedFile>,
-    /// The file's length.
-    pub len: u64,
+    /// The file's own metadata (not a sidecar's, whichever was sent).
+    pub meta: FileMeta,
+    /// Its precompressed sidecars, whole, in [`Coding::ALL`] order.
+    pub variants: Vec<CacheableVariant>,
     /// The file's own path relative to the root (for an index file, not
     /// the directory's), for invalidation.
     pub file_path: String,
     /// The cache generation read before the file was opened.
     pub generation: u64,
+}
+
+/// A precompressed sidecar read whole for the cache.
+#[derive(Debug)]
+pub struct CacheableVariant {
+    pub meta: FileMeta,
+    pub bytes: Arc<[u8]>,
+}
+
+impl Cacheable {
+    /// The bytes of the representation with `encoding` (`None`: the file
+    /// itself), if they were read.
+    fn bytes_for(&self, encoding: Option<Coding>) -> Option<Arc<[u8]>> {
+        if self.file.is_some() {
+            return None;
+        }
+        match encoding {
+            None => Some(self.bytes.clone()),
+            Some(coding) => self
+                .variants
+                .iter()
+                .find(|v| v.meta.encoding == Some(coding))
+                .map(|v| v.bytes.clone()),
+        }
+    }
 }
 
 /// Why a request's target could not be served.
@@ -474,61 +502,100 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
-/// The representation chosen for a file: the file itself or a sidecar.
-struct Selected {
-    fd: OwnedFd,
+/// One representation of a file: the file itself or a precompressed
+/// sidecar of it, open, with its `fstat`.
+struct Representation {
+    file: File,
     stat: rustix::fs::Stat,
+    /// `None` for the file itself.
     encoding: Option<Coding>,
-    has_variants: bool,
 }
 
-/// Picks the precompressed sidecar (`name.br`, `name.zst`, `name.gz`) the
-/// client prefers, if one exists and the client rates it at least as high
-/// as the uncompressed file; ties go to br, then zstd, then gzip.
-fn select_representation(
-    root: &Root,
-    fd: OwnedFd,
-    stat: &rustix::fs::Stat,
-    relative: &str,
-    request: &OpenRequest,
-    options: &HttpOptions,
-) -> Selected {
-    let mut selected = Selected {
-        fd,
-        stat: *stat,
-        encoding: None,
-        has_variants: false,
-    };
-    if !options.precompressed {
-        return selected;
+impl Representation {
+    fn len(&self) -> u64 {
+        self.stat.st_size as u64
     }
-    let preference = encoding::preference(request.headers.accept_encoding.as_deref());
-    let mut best: Option<(u16, Coding, OwnedFd, rustix::fs::Stat)> = None;
-    for coding in Coding::ALL {
-        let sidecar = format!("{relative}.{}", coding.extension());
-        let Ok(sidecar_fd) = root.open_beneath(&sidecar, options.symlinks) else {
-            continue;
-        };
-        let Ok(sidecar_stat) = rustix::fs::fstat(&sidecar_fd) else {
-            continue;
-        };
-        if FileType::from_raw_mode(sidecar_stat.st_mode) != FileType::RegularFile {
-            continue;
-        }
-        selected.has_variants = true;
-        let q = preference.q(coding);
-        if q > 0 && best.as_ref().is_none_or(|(best_q, ..)| q > *best_q) {
-            best = Some((q, coding, sidecar_fd, sidecar_stat));
+
+    /// Its path relative to the root, given the file's.
+    fn path(&self, relative: &str) -> String {
+        match self.encoding {
+            None => relative.to_string(),
+            Some(coding) => format!("{relative}.{}", coding.extension()),
         }
     }
-    if let Some((q, coding, fd, stat)) = best {
-        if q >= preference.identity_q() {
-            selected.fd = fd;
-            selected.stat = stat;
-            selected.encoding = Some(coding);
+
+    /// The headers' view of it; `has_variants` when sidecars exist.
+    fn meta(&self, has_variants: bool, content_type: Cow<'static, str>, now_secs: u64) -> FileMeta {
+        let (mtime_secs, mtime_nanos) = modified_parts(&self.stat);
+        let len = self.len();
+        let etag = conditional::etag(
+            len,
+            mtime_secs,
+            mtime_nanos,
+            self.encoding.map(Coding::extension),
+        );
+        let last_modified_secs = conditional::effective_last_modified(mtime_secs, now_secs);
+        FileMeta {
+            len,
+            modified: UNIX_EPOCH + Duration::from_secs(last_modified_secs),
+            etag,
+            content_type,
+            encoding: self.encoding,
+            has_variants,
         }
     }
-    selected
+}
+
+/// A file and the precompressed sidecars (`name.br`, `name.zst`,
+/// `name.gz`) found beside it, in [`Coding::ALL`] order.
+struct Representations {
+    plain: Representation,
+    sidecars: Vec<Representation>,
+}
+
+impl Representations {
+    /// Opens the sidecars of the file at `relative` (none when
+    /// `[http] precompressed` is off).
+    fn find(
+        root: &Root,
+        plain: Representation,
+        relative: &str,
+        options: &HttpOptions,
+    ) -> Representations {
+        let mut sidecars = Vec::new();
+        if options.precompressed {
+            for coding in Coding::ALL {
+                let sidecar = format!("{relative}.{}", coding.extension());
+                let Ok(fd) = root.open_beneath(&sidecar, options.symlinks) else {
+                    continue;
+                };
+                let Ok(stat) = rustix::fs::fstat(&fd) else {
+                    continue;
+                };
+                if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
+                    sidecars.push(Representation {
+                        file: File::from(fd),
+                        stat,
+                        encoding: Some(coding),
+                    });
+                }
+            }
+        }
+        Representations { plain, sidecars }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Representation> {
+        std::iter::once(&self.plain).chain(&self.sidecars)
+    }
+
+    /// The representation with `encoding` (`None`: the plain file).
+    fn take(self, encoding: Option<Coding>) -> Representation {
+        let Representations { plain, sidecars } = self;
+        sidecars
+            .into_iter()
+            .find(|r| encoding.is_some() && r.encoding == encoding)
+            .unwrap_or(plain)
+    }
 }
 
 /// The file being served: its path relative to the root, and the cache
@@ -548,22 +615,30 @@ fn serve_file(
     cache: &FileCache,
 ) -> Result<Opened, OpenError> {
     let relative = target.relative;
-    let selected = select_representation(root, fd, stat, relative, request, options);
-    let len = selected.stat.st_size as u64;
-    let (mtime_secs, mtime_nanos) = modified_parts(&selected.stat);
+    let plain = Representation {
+        file: File::from(fd),
+        stat: *stat,
+        encoding: None,
+    };
+    let representations = Representations::find(root, plain, relative, options);
+    let has_variants = !representations.sidecars.is_empty();
+    // The sidecar the client prefers, if it rates it at least as high as
+    // the plain file; ties go to br, then zstd, then gzip.
+    let encoding = encoding::preference(request.headers.accept_encoding.as_deref())
+        .choose(representations.sidecars.iter().filter_map(|r| r.encoding));
     let now_secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let etag = conditional::etag(
-        len,
-        mtime_secs,
-        mtime_nanos,
-        selected.encoding.map(Coding::extension),
-    );
-    let last_modified_secs = conditional::effective_last_modified(mtime_secs, now_secs);
+    let content_type = content_type(relative);
+    let cacheable = read_for_cache(root, &representations, &target, cache, |r| {
+        r.meta(has_variants, content_type.clone(), now_secs)
+    })?;
+    let chosen = representations.take(encoding);
+    let meta = chosen.meta(has_variants, content_type, now_secs);
+    let len = meta.len;
     let validators = Validators {
-        etag: &etag,
-        last_modified_secs,
+        etag: &meta.etag,
+        last_modified_secs: unix_secs(meta.modified),
     };
     let plan = serve::plan(
         &request.headers,
@@ -573,60 +648,28 @@ fn serve_file(
         now_secs,
         request.max_ranges,
     );
-    let content_type = content_type(relative);
-    let file = File::from(selected.fd);
-    // A small file reached without symlinks and without variants is read
-    // whole, for this response and for the cache. (An event names the path
-    // that changed; for such a file that is the path the entry is kept by.)
-    // A file with other hard links can change through a path no watch
-    // covers, so it is not cached either.
-    // Larger files of the same kind have their descriptor and metadata
-    // cached instead.
-    let cache_eligible = !selected.has_variants
-        && selected.stat.st_nlink == 1
-        && (cache.wants(len) || cache.wants_descriptor(len))
-        && root.open_beneath(relative, SymlinkPolicy::Deny).is_ok();
-    let cacheable = if cache_eligible && cache.wants(len) {
-        let mut data = Vec::with_capacity(len as usize);
-        read_chunk(&file, 0, len as usize, &mut data).map_err(|e| OpenError::from_io(&e))?;
-        (data.len() as u64 == len).then(|| Cacheable {
-            bytes: Arc::from(data),
-            file: None,
-            len,
-            file_path: relative.to_string(),
-            generation: target.generation,
-        })
-    } else if cache_eligible {
-        file.try_clone().ok().map(|copy| Cacheable {
-            bytes: Arc::from(Vec::new()),
-            file: Some(OffLoopFile::shared(copy)),
-            len,
-            file_path: relative.to_string(),
-            generation: target.generation,
-        })
-    } else {
-        None
-    };
+    let file = chosen.file;
+    let cached_bytes = cacheable.as_ref().and_then(|c| c.bytes_for(encoding));
     let mut multipart_type = None;
-    let (content_length, body) = match (&plan, &cacheable) {
+    let (content_length, body) = match (&plan, cached_bytes) {
         (Plan::NotModified | Plan::PreconditionFailed | Plan::Unsatisfiable, _) => {
             (0, FileBody::Empty)
         }
         (Plan::Multipart(ranges), _) => {
-            let multipart = Multipart::new(ranges, len, &content_type, &serve::boundary())
+            let multipart = Multipart::new(ranges, len, &meta.content_type, &serve::boundary())
                 .map_err(|e| OpenError::Io(io::Error::other(format!("{e:?}"))))?;
             multipart_type = Some(multipart.content_type());
             let body = multipart_body(&file, &multipart)?;
             (multipart.total_len(), FileBody::InMemory(body))
         }
-        (plan, Some(cached)) if cached.file.is_none() => {
+        (plan, Some(bytes)) => {
             let (start, length) = match plan {
                 Plan::Partial(range) => (range.start, range.len()),
                 _ => (0, len),
             };
             let body = if request.is_get && length > 0 {
                 FileBody::Shared {
-                    bytes: cached.bytes.clone(),
+                    bytes,
                     start: start as usize,
                     len: length as usize,
                 }
@@ -635,19 +678,11 @@ fn serve_file(
             };
             (length, body)
         }
-        (Plan::Partial(range), _) => (
+        (Plan::Partial(range), None) => (
             range.len(),
             file_body(file, range.start, range.len(), request.is_get)?,
         ),
-        (_, _) => (len, file_body(file, 0, len, request.is_get)?),
-    };
-    let meta = FileMeta {
-        len,
-        modified: UNIX_EPOCH + Duration::from_secs(last_modified_secs),
-        etag,
-        content_type,
-        encoding: selected.encoding,
-        has_variants: selected.has_variants,
+        (_, None) => (len, file_body(file, 0, len, request.is_get)?),
     };
     Ok(Opened::File(FileResponse {
         plan,
@@ -657,6 +692,82 @@ fn serve_file(
         body,
         cacheable,
     }))
+}
+
+/// Reads a file and its sidecars whole for the hot-file cache, or
+/// duplicates its descriptor for a descriptor entry, when they may be
+/// cached:
+/// - every representation is reached without a symlink and has no other
+///   hard link (an event names the path that changed; for such files that
+///   is the path the entry is kept by, or, for a sidecar, the file's own
+///   path plus the extension the cache strips again);
+/// - every representation fits `[cache] max_file_bytes` (descriptor
+///   entries: only for large files without sidecars).
+fn read_for_cache(
+    root: &Root,
+    representations: &Representations,
+    target: &Target,
+    cache: &FileCache,
+    meta_of: impl Fn(&Representation) -> FileMeta,
+) -> Result<Option<Box<Cacheable>>, OpenError> {
+    let relative = target.relative;
+    let plain = &representations.plain;
+    let in_memory = representations.all().all(|r| cache.wants(r.len()));
+    let descriptor = representations.sidecars.is_empty() && cache.wants_descriptor(plain.len());
+    let eligible = (in_memory || descriptor)
+        && representations.all().all(|r| {
+            r.stat.st_nlink == 1
+                && root
+                    .open_beneath(&r.path(relative), SymlinkPolicy::Deny)
+                    .is_ok()
+        });
+    if !eligible {
+        return Ok(None);
+    }
+    if !in_memory {
+        return Ok(plain.file.try_clone().ok().map(|copy| {
+            Box::new(Cacheable {
+                bytes: Arc::from(Vec::new()),
+                file: Some(OffLoopFile::shared(copy)),
+                meta: meta_of(plain),
+                variants: Vec::new(),
+                file_path: relative.to_string(),
+                generation: target.generation,
+            })
+        }));
+    }
+    let read_whole = |r: &Representation| -> Result<Option<Arc<[u8]>>, OpenError> {
+        let mut data = Vec::with_capacity(r.len() as usize);
+        read_chunk(&r.file, 0, r.len() as usize, &mut data).map_err(|e| OpenError::from_io(&e))?;
+        // Shorter: the file shrank since the fstat; not kept.
+        Ok((data.len() as u64 == r.len()).then(|| Arc::from(data)))
+    };
+    let Some(bytes) = read_whole(plain)? else {
+        return Ok(None);
+    };
+    let mut variants = Vec::with_capacity(representations.sidecars.len());
+    for sidecar in &representations.sidecars {
+        let Some(bytes) = read_whole(sidecar)? else {
+            return Ok(None);
+        };
+        variants.push(CacheableVariant {
+            meta: meta_of(sidecar),
+            bytes,
+        });
+    }
+    Ok(Some(Box::new(Cacheable {
+        bytes,
+        file: None,
+        meta: meta_of(plain),
+        variants,
+        file_path: relative.to_string(),
+        generation: target.generation,
+    })))
+}
+
+/// Unix seconds of a time (0 before the epoch).
+fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The body for `len` bytes at `offset`: read now when small, else streamed.

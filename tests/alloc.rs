@@ -54,6 +54,9 @@ fn start(
     std::fs::create_dir(&root).unwrap();
     std::fs::write(root.join("small.txt"), vec![b's'; 1024]).unwrap();
     std::fs::write(root.join("medium.bin"), vec![b'm'; 16 * 1024]).unwrap();
+    std::fs::write(root.join("app.js"), vec![b'j'; 4096]).unwrap();
+    std::fs::write(root.join("app.js.br"), vec![b'b'; 900]).unwrap();
+    std::fs::write(root.join("app.js.gz"), vec![b'g'; 1000]).unwrap();
     let config_file = dir.path().join("wharf.toml");
     std::fs::write(
         &config_file,
@@ -146,6 +149,12 @@ fn cache_hits_allocate_nothing() {
             "conditional hit",
             "/small.txt",
             "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\nAccept-Encoding: gzip\r\n",
+        ),
+        // Negotiated by the loop among the cached sidecars.
+        (
+            "precompressed hit",
+            "/app.js",
+            "Accept-Encoding: gzip, deflate, br, zstd\r\n",
         ),
     ];
     let mut report = Vec::new();

@@ -245,3 +245,91 @@ fn large_files_are_sent_from_cached_descriptors_whole_and_in_ranges() {
     assert!(head.body.is_empty());
     assert_eq!(cache_hits(&server), hits + 5);
 }
+
+/// Requests `path` with `Accept-Encoding: accept`.
+fn get_encoded(server: &TestServer, path: &str, accept: &str) -> Response {
+    server.request(&format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nAccept-Encoding: {accept}\r\n\r\n"
+    ))
+}
+
+const SIDECAR_CONFIG: &str =
+    "[cache]\nrevalidate_secs = 3600\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
+
+#[test]
+fn precompressed_sidecars_are_answered_from_the_cache_and_never_stale() {
+    let site = site();
+    write(site.path(), "app.js", b"plain js\n");
+    write(site.path(), "app.js.br", b"BR v1");
+    write(site.path(), "app.js.gz", b"GZ v1");
+    let server = TestServer::start(site.path(), SIDECAR_CONFIG);
+    assert_eq!(get_encoded(&server, "/app.js", "br").body, b"BR v1");
+
+    // One read fills the entry for every representation: what follows are
+    // all hits, each negotiated by the loop as the pool would.
+    let hits = cache_hits(&server);
+    let br = get_encoded(&server, "/app.js", "gzip, br");
+    assert_eq!(br.body, b"BR v1");
+    assert_eq!(br.header("Content-Encoding"), Some("br"));
+    assert_eq!(br.header("Vary"), Some("Accept-Encoding"));
+    let gzip = get_encoded(&server, "/app.js", "gzip");
+    assert_eq!(gzip.body, b"GZ v1");
+    assert_eq!(gzip.header("Content-Encoding"), Some("gzip"));
+    let plain = get_encoded(&server, "/app.js", "identity");
+    assert_eq!(plain.body, b"plain js\n");
+    assert_eq!(plain.header("Content-Encoding"), None);
+    assert_eq!(plain.header("Vary"), Some("Accept-Encoding"));
+    let range = server.request(
+        "GET /app.js HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\nRange: bytes=1-2\r\n\r\n",
+    );
+    assert_eq!((range.status, range.body.as_slice()), (206, &b"Z "[..]));
+    assert_eq!(range.header("Content-Encoding"), Some("gzip"));
+    let tag = br.header("ETag").unwrap().to_string();
+    let not_modified = server.request(&format!(
+        "GET /app.js HTTP/1.1\r\nHost: t\r\nAccept-Encoding: br\r\nIf-None-Match: {tag}\r\n\r\n"
+    ));
+    assert_eq!(not_modified.status, 304);
+    assert_eq!(not_modified.header("Vary"), Some("Accept-Encoding"));
+    assert_eq!(cache_hits(&server), hits + 5, "not answered from the cache");
+
+    // A sidecar edited in place, deleted, recreated; the file itself edited.
+    edit_in_place(&site.path().join("app.js.br"), b"BR v2");
+    let fresh = |r: &Response, body: &[u8]| r.status == 200 && r.body == body;
+    let response = get_encoded(&server, "/app.js", "br");
+    assert!(fresh(&response, b"BR v2"), "stale: {:?}", response.text());
+    warm_encoded(&server, "/app.js", "br", b"BR v2");
+
+    std::fs::remove_file(site.path().join("app.js.br")).unwrap();
+    let response = get_encoded(&server, "/app.js", "br, gzip");
+    assert!(fresh(&response, b"GZ v1"), "stale: {:?}", response.text());
+    warm_encoded(&server, "/app.js", "br, gzip", b"GZ v1");
+
+    write(site.path(), "app.js.br", b"BR v3");
+    let response = get_encoded(&server, "/app.js", "br, gzip");
+    assert!(fresh(&response, b"BR v3"), "stale: {:?}", response.text());
+    warm_encoded(&server, "/app.js", "br, gzip", b"BR v3");
+
+    let staged = write(site.path(), ".staged", b"GZ v2");
+    std::fs::rename(&staged, site.path().join("app.js.gz")).unwrap();
+    let response = get_encoded(&server, "/app.js", "gzip");
+    assert!(fresh(&response, b"GZ v2"), "stale: {:?}", response.text());
+
+    edit_in_place(&site.path().join("app.js"), b"plain v2\n");
+    let response = get_encoded(&server, "/app.js", "identity");
+    assert!(
+        fresh(&response, b"plain v2\n"),
+        "stale: {:?}",
+        response.text()
+    );
+    warm_encoded(&server, "/app.js", "identity", b"plain v2\n");
+}
+
+/// Requests `path` a few times with `Accept-Encoding: accept` (hits, once
+/// the first has refilled the cache), all answered with `expected`.
+fn warm_encoded(server: &TestServer, path: &str, accept: &str, expected: &[u8]) {
+    for _ in 0..5 {
+        let response = get_encoded(server, path, accept);
+        assert_eq!(response.status, 200);
+        assert_eq!(response.text(), String::from_utf8_lossy(expected));
+    }
+}

@@ -1101,8 +1101,16 @@ fn assert_js_type(response: &Response) {
 
 #[test]
 fn precompressed_sidecars_are_negotiated() {
+    // From the disk by the pool, and from the hot-file cache by the loop
+    // (every request after a file's first is a hit there).
+    for config in ["[cache]\nenabled = false\n", ""] {
+        negotiate_precompressed(config);
+    }
+}
+
+fn negotiate_precompressed(config: &str) {
     let site = precompressed_site();
-    let server = TestServer::start(site.path(), "");
+    let server = TestServer::start(site.path(), config);
     // (path, Accept-Encoding, expected Content-Encoding, expected bytes)
     type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
     let cases: &[Case] = &[
@@ -1139,7 +1147,7 @@ fn precompressed_sidecars_are_negotiated() {
         assert_eq!(
             response.header("Content-Encoding"),
             coding,
-            "{path} Accept-Encoding: {accept:?}"
+            "{path} Accept-Encoding: {accept:?} with {config:?}"
         );
         assert_js_type(&response);
         assert_eq!(

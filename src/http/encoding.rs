@@ -119,6 +119,24 @@ impl Preference {
     pub fn identity_acceptable(&self) -> bool {
         self.identity_q > 0
     }
+
+    /// Which of the `available` sidecar codings to serve, or `None` for the
+    /// plain file: the one the client rates highest (ties go to the first
+    /// in `available`, so pass them in [`Coding::ALL`] order), provided the
+    /// client rates it at least as high as the plain file. The pool (for a
+    /// file read from disk) and the loop (for a cached one) both decide
+    /// with this, so they cannot disagree.
+    pub fn choose(&self, available: impl IntoIterator<Item = Coding>) -> Option<Coding> {
+        let mut best: Option<(u16, Coding)> = None;
+        for coding in available {
+            let q = self.q(coding);
+            if q > 0 && best.is_none_or(|(best_q, _)| q > best_q) {
+                best = Some((q, coding));
+            }
+        }
+        best.filter(|&(q, _)| q >= self.identity_q)
+            .map(|(_, coding)| coding)
+    }
 }
 
 /// What an element names.
@@ -257,6 +275,36 @@ mod tests {
 
     fn codings(p: &Preference) -> Vec<Coding> {
         p.iter().collect()
+    }
+
+    #[test]
+    fn choose_picks_the_best_available_sidecar_unless_plain_is_rated_higher() {
+        // (Accept-Encoding, sidecars available, expected choice)
+        let all = [BR, ZS, GZ];
+        let cases: &[(Option<&str>, &[Coding], Option<Coding>)] = &[
+            (None, &all, None),
+            (Some("gzip"), &all, Some(GZ)),
+            (Some("gzip, br"), &all, Some(BR)),
+            (Some("gzip, br"), &[ZS, GZ], Some(GZ)),
+            (Some("zstd"), &[BR, GZ], None),
+            // Unnamed, the plain file keeps weight 1 and wins over both.
+            (Some("br;q=0.5, gzip;q=0.8"), &all, None),
+            (Some("br;q=0.5, gzip;q=0.8, identity;q=0.1"), &all, Some(GZ)),
+            (
+                Some("br;q=0.5, gzip;q=0.8, identity;q=0.1"),
+                &[BR],
+                Some(BR),
+            ),
+            (Some("gzip;q=0.5, identity"), &all, None),
+            (Some("gzip;q=0.5, identity;q=0.5"), &all, Some(GZ)),
+            (Some("*"), &[ZS, GZ], Some(ZS)),
+            (Some("*;q=0, gzip"), &[BR], None),
+            (Some("gzip, br"), &[], None),
+        ];
+        for &(header, available, expected) in cases {
+            let choice = preference(header.map(str::as_bytes)).choose(available.iter().copied());
+            assert_eq!(choice, expected, "{header:?} with {available:?}");
+        }
     }
 
     #[test]
