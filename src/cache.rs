@@ -368,6 +368,11 @@ pub struct FileCache {
     /// Asked before every hit whether filesystem events are still on their
     /// way to [`FileCache::invalidate`] (see [`crate::watch`]).
     events: RwLock<Option<Arc<EventSignal>>>,
+    /// Descriptor entries held now, and the most allowed (a share of the
+    /// process's descriptor limit, so that cached files never starve
+    /// connections; see [`FileCache::set_descriptor_limit`]).
+    descriptor_entries: AtomicUsize,
+    descriptor_limit: AtomicUsize,
     pub stats: CacheStats,
 }
 
@@ -381,7 +386,24 @@ impl FileCache {
             watching: AtomicBool::new(false),
             clock: AtomicU64::new(0),
             events: RwLock::new(None),
+            descriptor_entries: AtomicUsize::new(0),
+            descriptor_limit: AtomicUsize::new(usize::MAX),
             stats: CacheStats::default(),
+        }
+    }
+
+    /// Caps the descriptor entries at `limit` (the server passes a quarter
+    /// of `RLIMIT_NOFILE`; the memory budget caps them too, at 1024 by
+    /// default).
+    pub fn set_descriptor_limit(&self, limit: usize) {
+        self.descriptor_limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// Counts the descriptor entries among `removed`, which left the cache.
+    fn forget_descriptors<'a>(&self, removed: impl IntoIterator<Item = &'a Arc<CachedFile>>) {
+        let gone = removed.into_iter().filter(|e| e.file.is_some()).count();
+        if gone > 0 {
+            self.descriptor_entries.fetch_sub(gone, Ordering::Relaxed);
         }
     }
 
@@ -397,6 +419,8 @@ impl FileCache {
             && self.config.descriptors
             && len > self.config.max_file_bytes
             && DESCRIPTOR_COST as u64 <= self.config.max_total_bytes
+            && self.descriptor_entries.load(Ordering::Relaxed)
+                < self.descriptor_limit.load(Ordering::Relaxed)
     }
 
     pub fn wants(&self, len: u64) -> bool {
@@ -499,8 +523,12 @@ impl FileCache {
             self.used_bytes.fetch_sub(size, Ordering::AcqRel);
             self.stats.evictions.fetch_add(1, Ordering::Relaxed);
         } else {
+            if entry.file.is_some() {
+                self.descriptor_entries.fetch_add(1, Ordering::Relaxed);
+            }
             entries.add(key, entry);
         }
+        self.forget_descriptors(&evicted);
         self.stats.inserts.fetch_add(1, Ordering::Relaxed);
         drop(entries);
         drop(evicted);
@@ -550,6 +578,7 @@ impl FileCache {
                 .collect()
         };
         let freed = dropped.iter().map(|e| cost(e)).sum();
+        self.forget_descriptors(&dropped);
         self.used_bytes.fetch_sub(freed, Ordering::AcqRel);
         drop(entries);
         drop(dropped);
@@ -577,6 +606,7 @@ impl FileCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
         let dropped = entries.take_all();
         self.used_bytes.store(0, Ordering::Release);
+        self.forget_descriptors(dropped.iter().map(|(_, e)| e));
         drop(entries);
         drop(dropped);
     }

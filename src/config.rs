@@ -173,7 +173,7 @@ impl Default for Raw {
                 max_total_bytes: 64 * 1024 * 1024,
                 revalidate: Duration::from_secs(2),
                 zero_copy: false,
-                descriptors: false,
+                descriptors: true,
             },
             metrics_listen: None,
             summary_on_exit: false,

@@ -220,7 +220,7 @@ impl Server {
     /// A one-line [`StartError`] when the address cannot be bound, the root
     /// cannot be opened or the log file cannot be opened.
     pub fn bind(config: Config, overrides: Overrides) -> Result<Server, StartError> {
-        raise_fd_limit();
+        let fd_limit = raise_fd_limit();
         tune_allocator(config.workers + config.io_threads + 4);
         let listeners = bind_listeners(config.listen, config.workers)?;
         let local_addr = listeners[0]
@@ -239,6 +239,9 @@ impl Server {
             http: config.http.clone(),
         };
         let cache = Arc::new(FileCache::new(config.cache.clone()));
+        // Cached descriptors may take at most a quarter of the descriptors:
+        // the rest are for connections and the files being sent.
+        cache.set_descriptor_limit(fd_limit / 4);
         let watch = if config.cache.enabled {
             watch::watch_root(&config.root, cache.clone())
         } else {
@@ -413,20 +416,30 @@ fn bind_error(addr: SocketAddr, error: &io::Error) -> StartError {
 
 /// Raises the soft descriptor limit to the hard limit, as nginx's
 /// `worker_rlimit_nofile` would: each connection needs a descriptor, and the
-/// common soft default of 1024 is far below `max_connections`.
-fn raise_fd_limit() {
+/// common soft default of 1024 is far below `max_connections`. Returns the
+/// soft limit in force afterwards.
+fn raise_fd_limit() -> usize {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit only read and write the struct passed.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            // Unknown: assume the common soft default.
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                ..limit
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
         }
     }
+    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
 }
 
 /// Opens the access-log destination. Start-up and reload only.
