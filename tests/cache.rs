@@ -336,9 +336,6 @@ fn warm_encoded(server: &TestServer, path: &str, accept: &str, expected: &[u8]) 
 
 #[test]
 fn cached_descriptors_take_at_most_a_quarter_of_the_descriptor_limit() {
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
-
     let site = site();
     let files = 40;
     for i in 0..files {
@@ -346,38 +343,8 @@ fn cached_descriptors_take_at_most_a_quarter_of_the_descriptor_limit() {
     }
     // Every file is "large" (a descriptor entry each), and the process may
     // hold 128 descriptors: at most 32 for the cache.
-    let config_dir = tempfile::tempdir().unwrap();
-    let config = config_dir.path().join("wharf.toml");
-    std::fs::write(
-        &config,
-        "[log]\naccess = \"off\"\n[cache]\nrevalidate_secs = 3600\nmax_file_bytes = 0\n\
-         descriptors = true\n",
-    )
-    .unwrap();
-    let mut command = Command::new(WHARF);
-    command
-        .arg("-c")
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0"])
-        .arg(site.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 128,
-                rlim_max: 128,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    let server = TestServer::spawn(command, config_dir);
+    let config = "[cache]\nrevalidate_secs = 3600\nmax_file_bytes = 0\ndescriptors = true\n";
+    let server = TestServer::start_with_fd_limit(site.path(), config, &[], 128);
     let baseline = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
         .unwrap()
         .count();

@@ -7,7 +7,6 @@ use common::*;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -225,39 +224,8 @@ fn max_connections_refuses_with_503_and_recovers() {
 #[test]
 fn descriptor_exhaustion_does_not_spin_and_recovers() {
     let site = site();
-    let config_dir = tempfile::tempdir().unwrap();
-    let config = config_dir.path().join("wharf.toml");
-    std::fs::write(&config, "[log]\naccess = \"off\"\n").unwrap();
-    let mut command = Command::new(WHARF);
-    command
-        .arg("-c")
-        .arg(&config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--io-threads",
-            "2",
-        ])
-        .arg(site.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: setrlimit is async-signal-safe; it only limits the child.
-    unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: 48,
-                rlim_max: 48,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let server = TestServer::spawn(command, config_dir);
+    let args = ["--workers", "1", "--io-threads", "2"];
+    let server = TestServer::start_with_fd_limit(site.path(), "", &args, 48);
     let pid = server.pid();
     // More connections than descriptors: the backlog holds the rest.
     let mut flood: Vec<TcpStream> = (0..80).map(|_| server.connect()).collect();

@@ -69,6 +69,38 @@ impl TestServer {
     }
 
     pub fn start_with_args(root: &Path, extra_toml: &str, args: &[&str]) -> TestServer {
+        let (command, config_dir) = Self::command(root, extra_toml, args);
+        Self::spawn(command, config_dir)
+    }
+
+    /// As [`TestServer::start_with_args`], with the process's descriptor
+    /// limit (soft and hard, so wharf cannot raise it) set to `max_fds`.
+    pub fn start_with_fd_limit(
+        root: &Path,
+        extra_toml: &str,
+        args: &[&str],
+        max_fds: u64,
+    ) -> TestServer {
+        use std::os::unix::process::CommandExt;
+        let (mut command, config_dir) = Self::command(root, extra_toml, args);
+        // SAFETY: setrlimit is async-signal-safe; it only limits the child.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: max_fds,
+                    rlim_max: max_fds,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Self::spawn(command, config_dir)
+    }
+
+    /// The command that runs wharf on `root` with a config file of its own.
+    fn command(root: &Path, extra_toml: &str, args: &[&str]) -> (Command, tempfile::TempDir) {
         let config_dir = tempfile::tempdir().unwrap();
         let config_path = config_dir.path().join("wharf.toml");
         let mut toml = String::new();
@@ -88,7 +120,7 @@ impl TestServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        Self::spawn(command, config_dir)
+        (command, config_dir)
     }
 
     /// Spawns a prepared command and waits for its URL line.
