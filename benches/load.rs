@@ -35,7 +35,7 @@
 //! from the page cache (`posix_fadvise(DONTNEED)`, again before each
 //! download) while wrk measures the latency of a small cached file on other
 //! connections; reports p99 idle against p99 under the cold downloads
-//! (`OUT/isolation.md`).
+//! (`OUT/isolation.md`). The servers take turns round by round.
 //!
 //! Every process it starts is killed at the end, also on a panic or Ctrl-C
 //! (guards with `Drop`, and `PR_SET_PDEATHSIG` in case this process itself
@@ -2063,22 +2063,32 @@ fn run_isolation(opts: &Opts, dir: &Path) -> Result<()> {
             eprintln!("load: skipping pinned mode: needs 2 CPUs and taskset");
             continue;
         }
+        // All servers run for the whole mode and take turns round by
+        // round, as in the load scenario: whatever the first cold round
+        // of a run costs (first opens, the disk's state) is not charged
+        // to whichever server happens to go first.
+        let mut servers = Vec::new();
         for &kind in &kinds {
-            let server = match start_server(kind, opts, mode, dir, &root) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("load: skipping {}: {e}", kind.name());
-                    continue;
+            match start_server(kind, opts, mode, dir, &root) {
+                Ok(server) => {
+                    verify(&server, std::slice::from_ref(&small))?;
+                    servers.push(server);
                 }
-            };
-            verify(&server, std::slice::from_ref(&small))?;
-            let url = server.url(&small.file());
-            let pid = server.guard.pid();
-            for &conns in &opts.connections {
-                if opts.warmup > 0 {
-                    run_wrk(pid, &url, conns, opts.warmup, mode)?;
+                Err(e) => eprintln!("load: skipping {}: {e}", kind.name()),
+            }
+        }
+        for &conns in &opts.connections {
+            if opts.warmup > 0 {
+                for server in &servers {
+                    let url = server.url(&small.file());
+                    run_wrk(server.guard.pid(), &url, conns, opts.warmup, mode)?;
                 }
-                for round in 0..opts.repeat {
+            }
+            for round in 0..opts.repeat {
+                for server in &servers {
+                    let kind = server.kind;
+                    let url = server.url(&small.file());
+                    let pid = server.guard.pid();
                     let idle = measured_run(opts, pid, &url, conns, mode)?;
                     wait_quiet(opts.max_other);
                     for (_, path) in &cold {
@@ -2122,8 +2132,8 @@ fn run_isolation(opts: &Opts, dir: &Path) -> Result<()> {
                         });
                 }
             }
-            drop(server);
         }
+        drop(servers);
     }
 
     let mut md = String::from("# wharf latency isolation under cold-disk downloads\n\n");
@@ -2136,7 +2146,8 @@ fn run_isolation(opts: &Opts, dir: &Path) -> Result<()> {
         md,
         "- method: wrk measures a cached 1 KiB file (`wrk -t1 -cN -d{}s --latency`) idle, then while {} \
          clients each download a {} MiB file evicted from the page cache (`posix_fadvise(DONTNEED)` before \
-         every download) over and over, each reading at {} at nice {}; median of {} rounds. Page-cache \
+         every download) over and over, each reading at {} at nice {}; median of {} rounds, servers \
+         interleaved round by round. Page-cache \
          residency of the cold files right after eviction: at most {:.1}% (mincore).\n",
         opts.duration,
         opts.cold_files,
