@@ -392,7 +392,7 @@ fn shrinking_file_ends_the_connection_without_padding() {
 
 #[test]
 fn shrinking_mid_size_file_ends_the_connection_without_padding() {
-    // Mid-size class: 256 KiB jobs, head sent with `MSG_MORE`.
+    // Mid-size class: 512 KiB jobs, head sent with `MSG_MORE`.
     shrink_during_download(7 * MIB);
 }
 
@@ -514,9 +514,10 @@ fn zero_length_file() {
 }
 
 /// Sizes around the in-memory threshold (64 KiB), the stream chunk and
-/// `sendfile` job size (256 KiB), a few multiples, and the 8 MiB line
-/// between mid-size bodies (256 KiB jobs, head sent with `MSG_MORE`) and
-/// large ones (jobs until the socket is full).
+/// `sendfile` threshold (256 KiB), the `sendfile` job size (512 KiB) and a
+/// few multiples, and the 8 MiB line between mid-size bodies (512 KiB
+/// jobs, head sent with `MSG_MORE`) and large ones (jobs until the socket
+/// is full).
 const BOUNDARY_SIZES: &[u64] = &[
     1,
     64 * KIB - 1,
@@ -525,9 +526,13 @@ const BOUNDARY_SIZES: &[u64] = &[
     256 * KIB - 1,
     256 * KIB,
     256 * KIB + 1,
+    512 * KIB - 1,
     512 * KIB,
     512 * KIB + 1,
     768 * KIB - 1,
+    MIB - 1,
+    MIB,
+    MIB + 1,
     8 * MIB - 1,
     8 * MIB,
 ];
