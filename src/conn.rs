@@ -947,6 +947,11 @@ impl Conn {
     /// descriptor, into the hot-file cache, with the 200 header fields of
     /// each representation rendered once.
     fn cache_insert(svc: &Services, key: String, cacheable: Cacheable, applied: &rules::Applied) {
+        // A reload published a new configuration this loop has not picked up
+        // yet: headers rendered now would follow the old rules.
+        if !Arc::ptr_eq(&svc.config, &svc.shared.config()) {
+            return;
+        }
         let Cacheable {
             bytes,
             file,
@@ -961,11 +966,6 @@ impl Conn {
             .into_iter()
             .map(|v| Self::cached_representation(svc, &v.meta, v.bytes, &file_path, applied))
             .collect();
-        // A reload published a new configuration this loop has not picked up
-        // yet: these headers were rendered with the old rules.
-        if !Arc::ptr_eq(&svc.config, &svc.shared.config()) {
-            return;
-        }
         svc.cache.insert(key, entry, generation);
     }
 

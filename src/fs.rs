@@ -520,7 +520,7 @@ impl Representation {
     fn path(&self, relative: &str) -> String {
         match self.encoding {
             None => relative.to_string(),
-            Some(coding) => format!("{relative}.{}", coding.extension()),
+            Some(coding) => sidecar_path(relative, coding),
         }
     }
 
@@ -546,6 +546,11 @@ impl Representation {
     }
 }
 
+/// The path of the file at `relative`'s sidecar for `coding`.
+fn sidecar_path(relative: &str, coding: Coding) -> String {
+    format!("{relative}.{}", coding.extension())
+}
+
 /// A file and the precompressed sidecars (`name.br`, `name.zst`,
 /// `name.gz`) found beside it, in [`Coding::ALL`] order.
 struct Representations {
@@ -565,8 +570,8 @@ impl Representations {
         let mut sidecars = Vec::new();
         if options.precompressed {
             for coding in Coding::ALL {
-                let sidecar = format!("{relative}.{}", coding.extension());
-                let Ok(fd) = root.open_beneath(&sidecar, options.symlinks) else {
+                let Ok(fd) = root.open_beneath(&sidecar_path(relative, coding), options.symlinks)
+                else {
                     continue;
                 };
                 let Ok(stat) = rustix::fs::fstat(&fd) else {
@@ -630,7 +635,7 @@ fn serve_file(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let content_type = content_type(relative);
-    let cacheable = read_for_cache(root, &representations, &target, cache, |r| {
+    let cacheable = read_for_cache(root, &representations, &target, options, cache, |r| {
         r.meta(has_variants, content_type.clone(), now_secs)
     })?;
     let chosen = representations.take(encoding);
@@ -707,6 +712,7 @@ fn read_for_cache(
     root: &Root,
     representations: &Representations,
     target: &Target,
+    options: &HttpOptions,
     cache: &FileCache,
     meta_of: impl Fn(&Representation) -> FileMeta,
 ) -> Result<Option<Box<Cacheable>>, OpenError> {
@@ -714,13 +720,18 @@ fn read_for_cache(
     let plain = &representations.plain;
     let in_memory = representations.all().all(|r| cache.wants(r.len()));
     let descriptor = representations.sidecars.is_empty() && cache.wants_descriptor(plain.len());
+    // Opened under `Deny` already, a representation was reached without a
+    // symlink; otherwise it is opened again under `Deny` to find out.
+    let without_symlinks = |r: &Representation| {
+        options.symlinks == SymlinkPolicy::Deny
+            || root
+                .open_beneath(&r.path(relative), SymlinkPolicy::Deny)
+                .is_ok()
+    };
     let eligible = (in_memory || descriptor)
-        && representations.all().all(|r| {
-            r.stat.st_nlink == 1
-                && root
-                    .open_beneath(&r.path(relative), SymlinkPolicy::Deny)
-                    .is_ok()
-        });
+        && representations
+            .all()
+            .all(|r| r.stat.st_nlink == 1 && without_symlinks(r));
     if !eligible {
         return Ok(None);
     }
