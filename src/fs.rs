@@ -902,6 +902,26 @@ pub fn read_chunk(file: &File, offset: u64, len: usize, buf: &mut Vec<u8>) -> io
     Ok(buf.len())
 }
 
+/// Debug builds only, behind `WHARF_FAULT_INJECTION=1`: holds the calling
+/// IO thread so a test can occupy the pool at will. Announces itself by
+/// creating `started-<thread name>` in the directory `$WHARF_FAULT_DIR`,
+/// then waits while `$WHARF_FAULT_DIR/hold` exists (at most a minute).
+#[cfg(debug_assertions)]
+pub fn hold_for_fault_injection() {
+    let Some(dir) = std::env::var_os("WHARF_FAULT_DIR").map(std::path::PathBuf::from) else {
+        return;
+    };
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_string();
+    let _ = std::fs::write(dir.join(format!("started-{name}")), b"");
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while dir.join("hold").exists() && std::time::Instant::now() < give_up {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Why a [`send_file`] job stopped.
 #[derive(Debug)]
 pub enum SendStop {

@@ -326,7 +326,11 @@ fn ten_thousand_concurrent_connections() {
 /// Starts wharf on `root` with a config file of its own (access log off)
 /// and `env` set; returns the server and the config file's path, for tests
 /// that rewrite it.
-fn spawn_with_config_file(root: &Path, env: &[(&str, &str)]) -> (TestServer, PathBuf) {
+fn spawn_with_config_file(
+    root: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (TestServer, PathBuf) {
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("wharf.toml");
     std::fs::write(&config, "[log]\naccess = \"off\"\n").unwrap();
@@ -335,6 +339,7 @@ fn spawn_with_config_file(root: &Path, env: &[(&str, &str)]) -> (TestServer, Pat
         .arg("-c")
         .arg(&config)
         .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .arg(root)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -346,7 +351,7 @@ fn spawn_with_config_file(root: &Path, env: &[(&str, &str)]) -> (TestServer, Pat
 #[test]
 fn sighup_reloads_and_keeps_the_old_config_when_the_new_one_is_bad() {
     let site = site();
-    let (server, config) = spawn_with_config_file(site.path(), &[]);
+    let (server, config) = spawn_with_config_file(site.path(), &[], &[]);
     // A keep-alive connection opened before the reload must survive it.
     let mut kept = server.connect();
     kept.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -425,7 +430,8 @@ fn a_panic_costs_only_its_own_connection() {
         return;
     }
     let site = site();
-    let (server, _config) = spawn_with_config_file(site.path(), &[("WHARF_FAULT_INJECTION", "1")]);
+    let (server, _config) =
+        spawn_with_config_file(site.path(), &[("WHARF_FAULT_INJECTION", "1")], &[]);
     // A keep-alive connection that must survive the others' panics.
     let mut bystander = server.connect();
     bystander
@@ -450,5 +456,75 @@ fn a_panic_costs_only_its_own_connection() {
     assert_eq!(after.body, b"hello, world\n");
     assert_eq!(server.get("/data.json").status, 200);
     assert!(server.stderr.text().contains("panicked"));
+    assert!(server.stop().success());
+}
+
+#[test]
+fn a_job_never_waits_behind_a_held_io_thread_while_another_is_free() {
+    // Debug builds (what `cargo test` runs) have fault-injection hooks.
+    if !cfg!(debug_assertions) {
+        eprintln!("skipping: fault injection exists in debug builds only");
+        return;
+    }
+    let site = site();
+    for i in 0..12 {
+        write(
+            site.path(),
+            &format!("f{i}.txt"),
+            format!("file {i}\n").as_bytes(),
+        );
+    }
+    let fault = tempfile::tempdir().unwrap();
+    std::fs::write(fault.path().join("hold"), b"").unwrap();
+    let fault_dir = fault.path().to_str().unwrap();
+    let (server, _config) = spawn_with_config_file(
+        site.path(),
+        &[
+            ("WHARF_FAULT_INJECTION", "1"),
+            ("WHARF_FAULT_DIR", fault_dir),
+        ],
+        &["--io-threads", "4"],
+    );
+
+    // Three requests each hold an IO thread until `hold` is removed.
+    let mut held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut stream = server.connect();
+            stream
+                .write_all(b"GET /__wharf_fault/hold-pool HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    let started = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("started-wharf-io-")
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while started(fault.path()) < 3 {
+        assert!(Instant::now() < deadline, "the held jobs did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // One thread in four is free: every cache miss must go to it, none may
+    // queue behind a held one (each would wait for `hold` and time out).
+    for i in 0..12 {
+        let mut stream = server.connect();
+        stream
+            .write_all(format!("GET /f{i}.txt HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let response = read_response(&mut stream, false)
+            .unwrap_or_else(|| panic!("/f{i}.txt waited behind a held IO thread"));
+        assert_eq!(response.body, format!("file {i}\n").as_bytes());
+    }
+    // Released, the held requests complete (the hook's path does not exist).
+    std::fs::remove_file(fault.path().join("hold")).unwrap();
+    for stream in &mut held {
+        assert_eq!(read_response(stream, false).unwrap().status, 404);
+    }
     assert!(server.stop().success());
 }
