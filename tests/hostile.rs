@@ -422,11 +422,18 @@ fn symlink_policies() {
     }
 }
 
-#[test]
-fn a_panic_costs_only_its_own_connection() {
-    // Debug builds (what `cargo test` runs) have fault-injection hooks.
+/// Debug builds (what `cargo test` runs) have fault-injection hooks; a
+/// release-mode test run skips the tests that need them, and says so.
+fn fault_injection_available() -> bool {
     if !cfg!(debug_assertions) {
         eprintln!("skipping: fault injection exists in debug builds only");
+    }
+    cfg!(debug_assertions)
+}
+
+#[test]
+fn a_panic_costs_only_its_own_connection() {
+    if !fault_injection_available() {
         return;
     }
     let site = site();
@@ -461,9 +468,7 @@ fn a_panic_costs_only_its_own_connection() {
 
 #[test]
 fn a_job_never_waits_behind_a_held_io_thread_while_another_is_free() {
-    // Debug builds (what `cargo test` runs) have fault-injection hooks.
-    if !cfg!(debug_assertions) {
-        eprintln!("skipping: fault injection exists in debug builds only");
+    if !fault_injection_available() {
         return;
     }
     let site = site();
