@@ -993,10 +993,7 @@ impl Conn {
         };
         let mut head_200 = String::with_capacity(256);
         head.render_fields(&mut head_200);
-        let last_modified_secs = meta
-            .modified
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let last_modified_secs = crate::http::date::unix_seconds(meta.modified);
         let pipe = svc
             .splice
             .as_ref()

@@ -33,6 +33,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use crate::cache::FileCache;
 use crate::config::{HttpOptions, SymlinkPolicy};
 use crate::http::conditional::{self, Validators};
+use crate::http::date::unix_seconds;
 use crate::http::encoding::{self, Coding};
 use crate::http::range::Multipart;
 use crate::http::request::FileHeaders;
@@ -593,12 +594,13 @@ impl Representations {
         std::iter::once(&self.plain).chain(&self.sidecars)
     }
 
-    /// The representation with `encoding` (`None`: the plain file).
+    /// The representation with `encoding` (`None`: the plain file; every
+    /// sidecar has an encoding, so none matches it).
     fn take(self, encoding: Option<Coding>) -> Representation {
         let Representations { plain, sidecars } = self;
         sidecars
             .into_iter()
-            .find(|r| encoding.is_some() && r.encoding == encoding)
+            .find(|r| r.encoding == encoding)
             .unwrap_or(plain)
     }
 }
@@ -631,9 +633,7 @@ fn serve_file(
     // the plain file; ties go to br, then zstd, then gzip.
     let encoding = encoding::preference(request.headers.accept_encoding.as_deref())
         .choose(representations.sidecars.iter().filter_map(|r| r.encoding));
-    let now_secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now_secs = unix_seconds(SystemTime::now());
     let content_type = content_type(relative);
     let cacheable = read_for_cache(root, &representations, &target, options, cache, |r| {
         r.meta(has_variants, content_type.clone(), now_secs)
@@ -643,7 +643,7 @@ fn serve_file(
     let len = meta.len;
     let validators = Validators {
         etag: &meta.etag,
-        last_modified_secs: unix_secs(meta.modified),
+        last_modified_secs: unix_seconds(meta.modified),
     };
     let plan = serve::plan(
         &request.headers,
@@ -774,11 +774,6 @@ fn read_for_cache(
         file_path: relative.to_string(),
         generation: target.generation,
     })))
-}
-
-/// Unix seconds of a time (0 before the epoch).
-fn unix_secs(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The body for `len` bytes at `offset`: read now when small, else streamed.

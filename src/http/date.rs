@@ -117,7 +117,8 @@ pub fn rfc3339(time: SystemTime) -> String {
     )
 }
 
-fn unix_seconds(time: SystemTime) -> u64 {
+/// Unix seconds of `time` (0 before the epoch).
+pub fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
