@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::config::Overrides;
+use crate::config::{Overrides, MAX_THREADS};
 
 /// A static-file HTTP/1.1 server whose event loops never touch the disk.
 #[derive(Debug, Parser)]
@@ -43,17 +43,26 @@ pub struct Cli {
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Event-loop threads; 0 = one per core [config: server.workers]
-    #[arg(long, value_name = "N")]
+    /// Event-loop threads, 0 to 1024; 0 = one per core [config: server.workers]
+    #[arg(long, value_name = "N", value_parser = thread_count)]
     pub workers: Option<usize>,
 
-    /// IO pool threads; 0 = automatic [config: server.io_threads]
-    #[arg(long, value_name = "N")]
+    /// IO pool threads, 0 to 1024; 0 = automatic [config: server.io_threads]
+    #[arg(long, value_name = "N", value_parser = thread_count)]
     pub io_threads: Option<usize>,
 
     /// Print one plain start-up line instead of the banner, even on a terminal
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// A thread count from the command line, held to the config file's range.
+fn thread_count(text: &str) -> Result<usize, String> {
+    let n: usize = text.parse().map_err(|e| format!("{e}"))?;
+    if n > MAX_THREADS {
+        return Err(format!("must be 0 to {MAX_THREADS}"));
+    }
+    Ok(n)
 }
 
 /// The subcommands: tools around wharf rather than a server run.

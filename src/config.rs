@@ -115,6 +115,11 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
 }
 
+/// Most threads of one kind (`workers`, `io_threads`), in the file and on
+/// the command line: far more than any machine wants, and few enough that
+/// sizing tables by it cannot overflow.
+pub const MAX_THREADS: usize = 1024;
+
 /// Values given on the command line; each one overrides the file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -295,10 +300,10 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                 if let Some(root) = section.string("root")? {
                     raw.root = base.join(root);
                 }
-                if let Some(workers) = section.integer("workers", 0, 1024)? {
+                if let Some(workers) = section.integer("workers", 0, MAX_THREADS as u64)? {
                     raw.workers = workers as usize;
                 }
-                if let Some(io_threads) = section.integer("io_threads", 0, 1024)? {
+                if let Some(io_threads) = section.integer("io_threads", 0, MAX_THREADS as u64)? {
                     raw.io_threads = io_threads as usize;
                 }
             }

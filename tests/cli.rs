@@ -338,6 +338,21 @@ fn bad_listen_is_one_line() {
 }
 
 #[test]
+fn thread_counts_beyond_the_config_files_range_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value) in [
+        ("--workers", "5000"),
+        ("--io-threads", "18446744073709551615"),
+    ] {
+        let mut command = wharf_in(dir.path());
+        command.args([flag, value, "."]);
+        let run = run_to_exit(command);
+        assert_one_line_error(&run, &[flag, value, "0 to 1024"]);
+        assert_eq!(run.status.code(), Some(2), "usage errors exit with 2");
+    }
+}
+
+#[test]
 fn bad_workers_flag_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = wharf_in(dir.path());
