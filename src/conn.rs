@@ -150,6 +150,10 @@ pub struct Conn {
     /// The last read came back short: the socket holds no more input until
     /// the next readable edge, so reading again would only say EAGAIN.
     drained: bool,
+    /// The last readable event also reported the peer's close, so a short
+    /// read does not mean drained: the end of input is still to be read,
+    /// and no further edge will announce it.
+    eof_pending: bool,
     /// The [`EventCheck`] number of the last read that returned bytes.
     last_read: u64,
     phase: Phase,
@@ -339,6 +343,7 @@ impl Conn {
             inbuf: Vec::new(),
             peer_closed: false,
             drained: false,
+            eof_pending: false,
             last_read: 0,
             phase: Phase::Reading,
             out: OutBuf::default(),
@@ -369,11 +374,13 @@ impl Conn {
     /// does this for every event of a batch before running any state
     /// machine, so that one check for pending filesystem events (made by
     /// the first cache hit) covers all the requests of the batch.
-    pub fn prefetch(&mut self, svc: &mut Services, readable: bool) {
+    /// `read_closed`: the event also reported the peer's close.
+    pub fn prefetch(&mut self, svc: &mut Services, readable: bool, read_closed: bool) {
         if !readable {
             return;
         }
         self.drained = false;
+        self.eof_pending = read_closed;
         if matches!(self.phase, Phase::Reading) && !self.peer_closed {
             // An error is met again, and handled, by the next read.
             let _ = self.read_socket(svc);
@@ -400,7 +407,7 @@ impl Conn {
                     }
                     // A short read emptied the socket's queue; new input
                     // raises a new edge (the same rule tokio applies).
-                    self.drained = n < svc.scratch.len();
+                    self.drained = n < svc.scratch.len() && !self.eof_pending;
                     self.last_read = svc.event_check.note_read();
                     if self.inbuf.capacity() == 0 {
                         self.inbuf = svc.recycler.bytes();

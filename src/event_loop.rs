@@ -169,7 +169,7 @@ impl EventLoop {
                 // (The listener and waker tokens name no slot.)
                 let Token(slot) = event.token();
                 if let Some(conn) = self.conns.get_mut(slot) {
-                    conn.prefetch(&mut self.svc, is_readable(event));
+                    conn.prefetch(&mut self.svc, is_readable(event), event.is_read_closed());
                 }
             }
             for event in events.iter() {

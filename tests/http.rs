@@ -414,6 +414,26 @@ fn connection_close_from_client_closes() {
 }
 
 #[test]
+fn a_client_that_half_closes_gets_its_responses_then_eof() {
+    let site = site();
+    let server = TestServer::start(site.path(), "");
+    for _ in 0..3 {
+        let mut stream = server.connect();
+        send(
+            &mut stream,
+            "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /data.json HTTP/1.1\r\nHost: t\r\n\r\n",
+        );
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        // Within 5 s, not at the 75 s keep-alive timeout: the client's
+        // close is seen as soon as its requests are answered.
+        let responses = parse_responses(&read_until_eof(&mut stream));
+        assert_eq!(responses.len(), 2);
+        assert_eq!(responses[0].body, HELLO);
+        assert_eq!(responses[1].body, DATA);
+    }
+}
+
+#[test]
 fn http10_without_keep_alive_closes() {
     let site = site();
     let server = TestServer::start(site.path(), "");
