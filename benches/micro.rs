@@ -24,6 +24,7 @@ use wharf::http::response::ResponseHead;
 use wharf::http::serve::plan;
 use wharf::http::Status;
 use wharf::path::sanitize;
+use wharf::rules::Glob;
 
 /// The limits the server uses by default (`max_header_bytes`, 8 KiB target).
 const LIMITS: ParseLimits = ParseLimits {
@@ -144,6 +145,24 @@ fn bench_sanitize(c: &mut Criterion) {
     let mut g = c.benchmark_group("sanitize");
     for (name, target) in cases {
         g.bench_function(name, |b| b.iter(|| sanitize(black_box(target))));
+    }
+    g.finish();
+}
+
+fn bench_rules(c: &mut Criterion) {
+    // Adversarial: several `*` in one segment against a long run that
+    // almost matches, on a request near the 8 KiB target limit.
+    let dashes = "/".to_string() + &"-".repeat(8000) + ".png";
+    let cases: [(&str, &str, &str); 4] = [
+        ("name_glob", "*.css", "/assets/css/site.css"),
+        ("path_glob", "/assets/**/*.woff2", "/assets/fonts/a/b.woff2"),
+        ("miss", "/static/**", "/assets/css/site.css"),
+        ("adversarial_4_stars_8000", "*-*-*x*.png", &dashes),
+    ];
+    let mut g = c.benchmark_group("rules");
+    for (name, pattern, path) in cases {
+        let glob = Glob::new(pattern).unwrap();
+        g.bench_function(name, |b| b.iter(|| glob.matches(black_box(path))));
     }
     g.finish();
 }
@@ -323,6 +342,6 @@ fn bench_cache(c: &mut Criterion) {
 criterion_group! {
     name = micro;
     config = quick();
-    targets = bench_parse, bench_render, bench_sanitize, bench_range, bench_plan, bench_cache
+    targets = bench_parse, bench_render, bench_sanitize, bench_rules, bench_range, bench_plan, bench_cache
 }
 criterion_main!(micro);

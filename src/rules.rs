@@ -17,6 +17,12 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glob {
     pattern: String,
+    /// The literal bytes before the first wildcard and after the last one:
+    /// checked first, so most paths are told apart without [`glob_match`].
+    prefix: Vec<u8>,
+    suffix: Vec<u8>,
+    /// The steps between them.
+    middle: Vec<Token>,
     whole_path: bool,
 }
 
@@ -34,20 +40,64 @@ impl Glob {
                 return Err(format!("'**' must be a whole path segment in '{pattern}'"));
             }
         }
+        let mut middle = tokenize(pattern.as_bytes());
+        let literal = |token: &Token| match token {
+            Token::Byte(c) => Some(*c),
+            _ => None,
+        };
+        let prefix: Vec<u8> = middle.iter().map_while(literal).collect();
+        middle.drain(..prefix.len());
+        // The `/` of `**/` stays with its `**`, which may skip it.
+        let mut suffix_len = middle
+            .iter()
+            .rev()
+            .take_while(|t| literal(t).is_some())
+            .count();
+        let first_of_suffix = middle.len() - suffix_len;
+        if suffix_len > 0 && first_of_suffix > 0 && middle[first_of_suffix - 1] == Token::DoubleStar
+        {
+            suffix_len -= 1;
+        }
+        let suffix: Vec<u8> = middle
+            .drain(middle.len() - suffix_len..)
+            .filter_map(|t| literal(&t))
+            .collect();
         Ok(Glob {
             pattern: pattern.to_string(),
+            prefix,
+            suffix,
+            middle,
             whole_path: pattern.contains('/'),
         })
     }
 
     /// Whether the decoded request path (with its leading `/`) matches.
     pub fn matches(&self, path: &str) -> bool {
-        if self.whole_path {
-            glob_match(self.pattern.as_bytes(), path.as_bytes())
-        } else {
-            let name = path.rsplit('/').next().unwrap_or(path);
-            glob_match(self.pattern.as_bytes(), name.as_bytes())
+        let path = path.as_bytes();
+        let text = match path.iter().rposition(|&b| b == b'/') {
+            Some(slash) if !self.whole_path => &path[slash + 1..],
+            _ => path,
+        };
+        self.matches_text(text)
+    }
+
+    /// Whether the pattern matches all of `text`.
+    fn matches_text(&self, text: &[u8]) -> bool {
+        if text.len() < self.prefix.len() + self.suffix.len()
+            || !same_bytes(&text[..self.prefix.len()], &self.prefix)
+            || !same_bytes(&text[text.len() - self.suffix.len()..], &self.suffix)
+        {
+            return false;
         }
+        let text = &text[self.prefix.len()..text.len() - self.suffix.len()];
+        // The common shapes (`*.css`, `/assets/**`) need no table.
+        match self.middle.as_slice() {
+            [] => return text.is_empty(),
+            [Token::Star] => return !text.contains(&b'/'),
+            [Token::DoubleStar] => return true,
+            _ => {}
+        }
+        glob_match(&self.middle, text)
     }
 
     pub fn as_str(&self) -> &str {
@@ -55,69 +105,100 @@ impl Glob {
     }
 }
 
-/// Glob matching, memoised over (pattern position, text position) so that
-/// patterns with many stars stay linear in the number of states.
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    let mut memo = vec![Memo::Unknown; (pattern.len() + 1) * (text.len() + 1)];
-    Matcher {
-        pattern,
-        text,
-        memo: &mut memo,
-    }
-    .matches(0, 0)
+/// Byte by byte: these are a few bytes long, and a call to `memcmp` (what
+/// `starts_with` becomes) measured 60 ns here, three quarters of a match.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Memo {
-    Unknown,
-    Yes,
-    No,
+/// One step of a glob, as [`glob_match`] walks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    /// A byte that must appear as it is.
+    Byte(u8),
+    /// `?`: any one byte but `/`.
+    One,
+    /// `*`: any run of bytes within one segment.
+    Star,
+    /// `**`: any run of bytes, `/` included.
+    DoubleStar,
 }
 
-struct Matcher<'a> {
-    pattern: &'a [u8],
-    text: &'a [u8],
-    memo: &'a mut [Memo],
-}
+/// The texts up to this length are matched with rows on the stack: request
+/// paths are short, and a hit must not allocate.
+const STACK_TEXT: usize = 255;
 
-impl Matcher<'_> {
-    fn matches(&mut self, p: usize, t: usize) -> bool {
-        let key = p * (self.text.len() + 1) + t;
-        match self.memo[key] {
-            Memo::Yes => return true,
-            Memo::No => return false,
-            Memo::Unknown => {}
+/// Glob matching by dynamic programming over (pattern step, text position),
+/// one row per step from the pattern's end back to its start: time is
+/// pattern length × text length whatever the stars, since a star's choice
+/// (match nothing more, or one more byte) refers to its neighbours in the
+/// table instead of trying every split again. Only the rows of the next two
+/// steps are kept.
+#[inline(never)] // Keeps its stack rows out of the fast paths above.
+fn glob_match(tokens: &[Token], text: &[u8]) -> bool {
+    let width = text.len() + 1;
+    let mut on_stack = [false; 3 * (STACK_TEXT + 1)];
+    let mut on_heap = Vec::new();
+    let rows: &mut [bool] = if width <= STACK_TEXT + 1 {
+        &mut on_stack[..3 * width]
+    } else {
+        on_heap.resize(3 * width, false);
+        &mut on_heap
+    };
+    // Row `step` lives at `row(step)`: whether the pattern from that step
+    // on matches the text from each position on. Past the last step, only
+    // the empty rest of the text matches.
+    let row = |step: usize| (step % 3) * width;
+    let end = row(tokens.len());
+    rows[end..end + width].fill(false);
+    rows[end + text.len()] = true;
+    for (step, &token) in tokens.iter().enumerate().rev() {
+        let (here, next, after_next) = (row(step), row(step + 1), row(step + 2));
+        // `**/` also matches no segment at all: the `/` is skipped too.
+        let skip_slash =
+            token == Token::DoubleStar && tokens.get(step + 1) == Some(&Token::Byte(b'/'));
+        // Whether `**` followed by the rest matches from `t + 1` on. It is
+        // not row `step` itself: the `/` of `**/` may be skipped only where
+        // `**` starts, not after it has taken bytes.
+        let mut double_star_from_next = false;
+        // Right to left, so that a star's "one more byte" is known. Every
+        // `t + 1` below is read only when a byte exists at `t`.
+        for t in (0..width).rev() {
+            let byte = text.get(t).copied();
+            let in_segment = byte.is_some_and(|b| b != b'/');
+            rows[here + t] = match token {
+                Token::Byte(c) => byte == Some(c) && rows[next + t + 1],
+                Token::One => in_segment && rows[next + t + 1],
+                Token::Star => rows[next + t] || (in_segment && rows[here + t + 1]),
+                Token::DoubleStar => {
+                    let any_run = rows[next + t] || (byte.is_some() && double_star_from_next);
+                    double_star_from_next = any_run;
+                    any_run || (skip_slash && rows[after_next + t])
+                }
+            };
         }
-        let result = self.compute(p, t);
-        self.memo[key] = if result { Memo::Yes } else { Memo::No };
-        result
     }
+    rows[row(0)]
+}
 
-    fn compute(&mut self, p: usize, t: usize) -> bool {
-        let (pattern, text) = (self.pattern, self.text);
-        let Some(&c) = pattern.get(p) else {
-            return t == text.len();
+/// The steps of a pattern.
+fn tokenize(pattern: &[u8]) -> Vec<Token> {
+    let mut tokens = Vec::with_capacity(pattern.len());
+    let mut i = 0;
+    while i < pattern.len() {
+        let token = match pattern[i] {
+            b'*' if pattern.get(i + 1) == Some(&b'*') => {
+                i += 1;
+                Token::DoubleStar
+            }
+            b'*' => Token::Star,
+            b'?' => Token::One,
+            c => Token::Byte(c),
         };
-        if pattern[p..].starts_with(b"**") {
-            let rest = p + 2;
-            // `**/` also matches zero segments.
-            if pattern.get(rest) == Some(&b'/') && self.matches(rest + 1, t) {
-                return true;
-            }
-            return (t..=text.len()).any(|i| self.matches(rest, i));
-        }
-        match c {
-            b'*' => {
-                let segment_end = text[t..]
-                    .iter()
-                    .position(|&b| b == b'/')
-                    .map_or(text.len(), |i| t + i);
-                (t..=segment_end).any(|i| self.matches(p + 1, i))
-            }
-            b'?' => t < text.len() && text[t] != b'/' && self.matches(p + 1, t + 1),
-            c => t < text.len() && text[t] == c && self.matches(p + 1, t + 1),
-        }
+        tokens.push(token);
+        i += 1;
     }
+    tokens
 }
 
 /// One `[[http.rules]]` entry.
@@ -267,6 +348,71 @@ mod tests {
         assert!(valid_header_name("").is_err());
         assert!(valid_header_value("a, b; c=\"d\"").is_ok());
         assert!(valid_header_value("a\r\nInjected: 1").is_err());
+    }
+
+    /// The glob rules written the obvious way: exponential, so only for
+    /// short inputs.
+    fn reference(pattern: &[u8], text: &[u8]) -> bool {
+        if pattern.is_empty() {
+            return text.is_empty();
+        }
+        if let Some(rest) = pattern.strip_prefix(b"**") {
+            if rest.first() == Some(&b'/') && reference(&rest[1..], text) {
+                return true;
+            }
+            return (0..=text.len()).any(|i| reference(rest, &text[i..]));
+        }
+        let (first, rest) = (pattern[0], &pattern[1..]);
+        match first {
+            b'*' => {
+                let segment = text.iter().position(|&b| b == b'/').unwrap_or(text.len());
+                (0..=segment).any(|i| reference(rest, &text[i..]))
+            }
+            b'?' => text.first().is_some_and(|&b| b != b'/') && reference(rest, &text[1..]),
+            c => text.first() == Some(&c) && reference(rest, &text[1..]),
+        }
+    }
+
+    #[test]
+    fn the_matcher_agrees_with_the_obvious_definition() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as usize
+        };
+        let pieces = ["a", "b", "/", "*", "?", "**"];
+        let (mut checked, mut matched) = (0, 0);
+        while checked < 20_000 {
+            let pattern: String = (0..1 + next(7)).map(|_| pieces[next(6)]).collect();
+            let Ok(glob) = Glob::new(&pattern) else {
+                continue;
+            };
+            let text: Vec<u8> = (0..next(11)).map(|_| b"ab/"[next(3)]).collect();
+            let expected = reference(pattern.as_bytes(), &text);
+            assert_eq!(
+                glob.matches_text(&text),
+                expected,
+                "{pattern} vs {}",
+                String::from_utf8_lossy(&text)
+            );
+            checked += 1;
+            matched += usize::from(expected);
+        }
+        // Both outcomes were exercised, not just one.
+        assert!(matched > 1_000 && matched < 19_000, "{matched} matches");
+    }
+
+    #[test]
+    fn texts_longer_than_the_stack_rows_match_too() {
+        let long = format!("/{}/x.png", "d/".repeat(400));
+        assert!(Glob::new("/**/*.png").unwrap().matches(&long));
+        assert!(Glob::new("*.png").unwrap().matches(&long));
+        assert!(!Glob::new("/**/*.jpg").unwrap().matches(&long));
+        assert!(!Glob::new("*-*-*.png")
+            .unwrap()
+            .matches(&format!("/{}", "-".repeat(8000))));
     }
 
     #[test]
