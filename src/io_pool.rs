@@ -20,6 +20,11 @@
 //! Every job sends exactly one completion, even when it panics (the panic is
 //! caught and turned into [`Outcome::Panicked`]), so a connection waiting on
 //! the pool is never left hanging.
+//!
+//! Access-log writes have a lane of their own (`wharf-io-log`): a log
+//! destination that stops taking writes (a full pipe, a stalled disk) then
+//! holds only that lane, and requests keep every other. The loops bound
+//! what waits meanwhile (see [`crate::access_log`]).
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -162,6 +167,8 @@ pub struct Site {
 /// State shared by every loop's handle: the threads and what jobs need.
 pub struct IoPool {
     lanes: Arc<Lanes>,
+    /// The access log's own lane.
+    log_lane: Arc<Lanes>,
     site: RwLock<Arc<Site>>,
     log: Mutex<Option<LogSink>>,
     /// The hot-file cache: the pool reads files for it, the loops serve
@@ -171,7 +178,8 @@ pub struct IoPool {
 }
 
 impl IoPool {
-    /// Builds the pool with `threads` threads named `wharf-io-N`.
+    /// Builds the pool with `threads` threads named `wharf-io-N`, and the
+    /// access log's lane, `wharf-io-log`.
     pub fn new(
         threads: usize,
         site: Site,
@@ -180,7 +188,8 @@ impl IoPool {
         metrics: Arc<Metrics>,
     ) -> io::Result<Arc<IoPool>> {
         Ok(Arc::new(IoPool {
-            lanes: Lanes::new(threads)?,
+            lanes: Lanes::new(threads, |i| format!("wharf-io-{i}"))?,
+            log_lane: Lanes::new(1, |_| "wharf-io-log".to_string())?,
             site: RwLock::new(Arc::new(site)),
             log: Mutex::new(log),
             cache,
@@ -210,9 +219,15 @@ impl IoPool {
         &self.metrics
     }
 
-    /// Swaps in a new access-log destination (config reload, log reopen).
-    pub fn replace_log(&self, sink: Option<LogSink>) {
-        *self.log.lock().unwrap_or_else(|p| p.into_inner()) = sink;
+    /// Swaps in a new access-log destination (config reload, log reopen),
+    /// on the log's lane: batches queued before go to the old destination,
+    /// and the caller (the signal thread) never waits for a write that
+    /// hangs.
+    pub fn replace_log(self: &Arc<Self>, sink: Option<LogSink>) {
+        let pool = self.clone();
+        self.log_lane.spawn(move || {
+            *pool.log.lock().unwrap_or_else(|p| p.into_inner()) = sink;
+        });
     }
 }
 
@@ -240,12 +255,13 @@ struct Lane {
 }
 
 impl Lanes {
-    fn new(threads: usize) -> io::Result<Arc<Lanes>> {
+    /// `threads` lanes; lane `i`'s thread is named `name(i)`.
+    fn new(threads: usize, name: fn(usize) -> String) -> io::Result<Arc<Lanes>> {
         let lanes = (0..threads.max(1))
             .map(|i| {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(1)
-                    .thread_name(move |_| format!("wharf-io-{i}"))
+                    .thread_name(move |_| name(i))
                     .start_handler(|_| lower_priority())
                     .build()
                     .map_err(io::Error::other)?;
@@ -487,21 +503,37 @@ impl IoHandle {
         self.pool.lanes.spawn(move || drop(file));
     }
 
-    /// Writes a batch of access-log lines, then reports
-    /// [`Outcome::LogWritten`] to `conn` (the loop's own pseudo-reference).
+    /// Writes a batch of access-log lines on the log's own lane, then
+    /// reports [`Outcome::LogWritten`] to `conn` (the loop's own
+    /// pseudo-reference), with the batch's buffer for reuse. A panic while
+    /// writing reports it too, with an empty buffer: the loop must learn
+    /// that no batch is in flight any more, or it would never send another.
     pub fn write_log(&self, conn: ConnRef, mut batch: Vec<u8>) {
-        self.spawn(conn, move |pool| {
-            let mut sink = pool
-                .log
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(sink) = sink.as_mut() {
-                if let Err(e) = sink.write_batch(&batch) {
-                    log::error!("cannot write the access log: {e}");
+        let pool = self.pool.clone();
+        let reply = self.reply.clone();
+        self.pool.log_lane.spawn(move || {
+            let written = catch_unwind(AssertUnwindSafe(|| {
+                let mut sink = pool.log.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(sink) = sink.as_mut() {
+                    if let Err(e) = sink.write_batch(&batch) {
+                        log::error!("cannot write the access log: {e}");
+                    }
                 }
-            }
-            batch.clear();
-            Outcome::LogWritten(batch)
+            }));
+            let buf = match written {
+                Ok(()) => {
+                    batch.clear();
+                    batch
+                }
+                Err(_) => {
+                    log::error!("writing the access log panicked; that batch is lost");
+                    Vec::new()
+                }
+            };
+            reply.send(Completion {
+                conn,
+                outcome: Outcome::LogWritten(buf),
+            });
         });
     }
 }
@@ -517,7 +549,7 @@ mod tests {
         // (The narrow window `Lanes::drain` re-checks the queue for, a job
         // queued between a lane's last look and its going idle, is too
         // narrow to hit on demand: this catches gross losses only.)
-        let lanes = Lanes::new(2).unwrap();
+        let lanes = Lanes::new(2, |i| format!("test-{i}")).unwrap();
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let submitters: Vec<_> = (0..4)
             .map(|_| {
@@ -545,7 +577,7 @@ mod tests {
 
     #[test]
     fn a_panicking_job_leaves_its_lane_working() {
-        let lanes = Lanes::new(1).unwrap();
+        let lanes = Lanes::new(1, |i| format!("test-{i}")).unwrap();
         lanes.spawn(|| panic!("a job that panics"));
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         lanes.spawn(move || {

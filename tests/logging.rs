@@ -352,6 +352,64 @@ fn sigusr1_with_the_log_on_stdout_changes_nothing() {
 }
 
 // ---------------------------------------------------------------------------
+// A destination that stops taking writes.
+
+/// Bytes waiting in a pipe, read through its reading end.
+fn bytes_waiting(reader: &OwnedFd) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    let rc = unsafe { libc::ioctl(reader.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(rc, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    n as usize
+}
+
+#[test]
+fn a_log_destination_that_stops_taking_writes_does_not_hold_up_requests() {
+    use std::os::unix::ffi::OsStrExt;
+    let site = site();
+    let logs = tempfile::tempdir().unwrap();
+    let fifo = logs.path().join("access.fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path; the reader is opened without blocking
+    // (so wharf's open for writing succeeds) and is never read from.
+    let reader = unsafe {
+        assert_eq!(libc::mkfifo(c_path.as_ptr(), 0o600), 0);
+        let fd = libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK);
+        assert!(fd >= 0, "open fifo: {}", std::io::Error::last_os_error());
+        OwnedFd::from_raw_fd(fd)
+    };
+    // One IO thread, and every request needs it (no cache).
+    let server = TestServer::start_with_args(
+        site.path(),
+        &format!(
+            "[cache]\nenabled = false\n[log]\naccess = {}\n",
+            toml_path(&fifo)
+        ),
+        &["--workers", "1", "--io-threads", "1"],
+    );
+    let agent = "a".repeat(8000);
+    let get = format!("GET /hello.txt HTTP/1.1\r\nHost: t\r\nUser-Agent: {agent}\r\n\r\n");
+    // Nearly fill the pipe (64 KiB) with log lines.
+    let mut sent = 0;
+    while bytes_waiting(&reader) < 60_000 {
+        assert!(sent < 100, "the log pipe did not fill");
+        assert_eq!(raw_request(&server, get.as_bytes()), 200);
+        sent += 1;
+    }
+    // 60 more lines are about 480 KB, far more than the pipe holds: the
+    // log's writer is stuck for most of these requests, which are served
+    // all the same, each through the one IO thread.
+    for _ in 0..60 {
+        assert_eq!(raw_request(&server, get.as_bytes()), 200);
+    }
+    assert!(bytes_waiting(&reader) <= 64 * 1024);
+    // Nor does it keep wharf from stopping (the last lines are given up).
+    assert!(server.stop().success());
+    drop(reader);
+}
+
+// ---------------------------------------------------------------------------
 // Diagnostics.
 
 #[test]
