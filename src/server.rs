@@ -105,8 +105,8 @@ impl ServerHandle {
 
     /// Re-reads the config file (the command-line flags still override it)
     /// and applies what can change without dropping connections: limits,
-    /// timeouts, `[http]`, the root and the access log. `listen`, `workers`
-    /// and `io_threads` need a restart and keep their values. An invalid
+    /// timeouts, `[http]`, the root and the access log. `listen`, `workers`,
+    /// `io_threads` and `[cache]` need a restart and keep their values. An invalid
     /// new config changes nothing.
     ///
     /// # Errors
@@ -127,6 +127,12 @@ impl ServerHandle {
         if new.io_threads != old.io_threads {
             needs_restart.push("io_threads");
             new.io_threads = old.io_threads;
+        }
+        // The cache (and whether a watch runs for it) was built with these
+        // at start-up.
+        if new.cache != old.cache {
+            needs_restart.push("[cache]");
+            new.cache = old.cache.clone();
         }
         // Open everything new first, so a failure leaves the old config whole.
         let site = if new.root != old.root || new.http != old.http {

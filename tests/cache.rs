@@ -10,6 +10,7 @@ mod common;
 use common::*;
 
 use std::io::Write;
+use std::time::Duration;
 
 const CONFIG: &str = "[cache]\nrevalidate_secs = 3600\n";
 
@@ -369,4 +370,59 @@ fn cached_descriptors_take_at_most_a_quarter_of_the_descriptor_limit() {
         (8..=32).contains(&cached),
         "{cached} cached descriptors with a limit of 128"
     );
+}
+
+/// Starts wharf with its root in the config file (no root on the command
+/// line, which would override it), so that a reload can move it.
+fn spawn_with_root_in_config(config: &std::path::Path, dir: tempfile::TempDir) -> TestServer {
+    let mut command = std::process::Command::new(WHARF);
+    command
+        .arg("-c")
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    TestServer::spawn(command, dir)
+}
+
+#[test]
+fn a_reload_that_moves_the_root_keeps_the_cache_fresh_there() {
+    let sites = tempfile::tempdir().unwrap();
+    let (a, b) = (sites.path().join("a"), sites.path().join("b"));
+    write(&a, "page.txt", b"A1");
+    write(&b, "page.txt", b"B1");
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("wharf.toml");
+    let with_root = |root: &std::path::Path, extra: &str| {
+        format!(
+            "[server]\nroot = \"{}\"\n[log]\naccess = \"off\"\n{CONFIG}{extra}",
+            root.display()
+        )
+    };
+    std::fs::write(&config, with_root(&a, "")).unwrap();
+    let server = spawn_with_root_in_config(&config, config_dir);
+    warm(&server, "/page.txt", b"A1");
+
+    // Cache settings are fixed at start-up: turning the cache off on the
+    // way must not leave the new root unwatched.
+    std::fs::write(&config, with_root(&b, "enabled = false\n")).unwrap();
+    signal(&server.child, libc::SIGHUP);
+    assert!(
+        server
+            .stderr
+            .wait_for(Duration::from_secs(5), |t| t.contains("cache")
+                && t.contains("needs a restart")),
+        "no word that [cache] needs a restart: {}",
+        server.stderr.text()
+    );
+    assert!(eventually(Duration::from_secs(5), || server
+        .get("/page.txt")
+        .text()
+        == "B1"));
+    warm(&server, "/page.txt", b"B1");
+    edit_in_place(&b.join("page.txt"), b"B2");
+    next_request(&server, "/page.txt", |r| r.text() == "B2");
+    stays(&server, "/page.txt", 200, b"B2");
+    assert!(server.stop().success());
 }
