@@ -81,6 +81,11 @@ pub struct EventLoop {
     shutdown_deadline: Option<Instant>,
     /// The [`Shared::config_generation`] that `svc.config` came from.
     config_generation: u64,
+    /// Connections that yielded ([`Next::Yield`]) with work left: run again
+    /// after the next poll's events, which is then made without waiting.
+    runnable: Vec<ConnRef>,
+    /// The list being run (kept to reuse its allocation).
+    resuming: Vec<ConnRef>,
 }
 
 impl EventLoop {
@@ -139,6 +144,8 @@ impl EventLoop {
             last_emfile_report: None,
             shutdown_deadline: None,
             config_generation,
+            runnable: Vec::new(),
+            resuming: Vec::new(),
         })
     }
 
@@ -147,7 +154,11 @@ impl EventLoop {
         crate::io_pool::mark_loop_thread();
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self.poll_timeout();
+            let timeout = if self.runnable.is_empty() {
+                self.poll_timeout()
+            } else {
+                Some(Duration::ZERO)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -183,6 +194,7 @@ impl EventLoop {
                     }
                 }
             }
+            self.resume_runnable();
             if self.accept_paused_until.is_some_and(|t| t <= self.svc.now) {
                 self.accept_paused_until = None;
                 self.accept_all();
@@ -404,10 +416,39 @@ impl EventLoop {
         }
     }
 
+    /// Runs the connections that yielded in the last turn, after the ones
+    /// this poll found ready.
+    fn resume_runnable(&mut self) {
+        std::mem::swap(&mut self.runnable, &mut self.resuming);
+        let mut resuming = std::mem::take(&mut self.resuming);
+        for conn_ref in resuming.drain(..) {
+            if self
+                .conns
+                .get(conn_ref.slot)
+                .is_some_and(|conn| conn.conn_ref == conn_ref)
+            {
+                // As if readable: its input may still be in the socket,
+                // where no new edge will announce it.
+                self.conn_ready(conn_ref.slot, true, false);
+            }
+        }
+        self.resuming = resuming;
+    }
+
     /// Closes the connection or re-arms its timer.
     fn after_event(&mut self, slot: usize, next: Next) {
         match next {
             Next::Keep => self.sync_timer(slot),
+            Next::Yield => {
+                self.svc
+                    .metrics
+                    .turns_yielded
+                    .fetch_add(1, Ordering::Relaxed);
+                self.sync_timer(slot);
+                if let Some(conn) = self.conns.get(slot) {
+                    self.runnable.push(conn.conn_ref);
+                }
+            }
             Next::Close => self.close(slot),
         }
     }

@@ -145,6 +145,9 @@ pub struct Metrics {
     pub body_bytes: AtomicU64,
     /// `accept` failed for lack of descriptors.
     pub emfile: AtomicU64,
+    /// Turns a connection ended early, after [`crate::conn::REQUESTS_PER_TURN`]
+    /// pipelined requests, to let the loop's other connections run.
+    pub turns_yielded: AtomicU64,
     /// Jobs waiting for a pool thread.
     pub pool_queued: AtomicI64,
     /// From job submission to its start on a pool thread.
@@ -165,6 +168,7 @@ impl Default for Metrics {
             responses: Default::default(),
             body_bytes: AtomicU64::new(0),
             emfile: AtomicU64::new(0),
+            turns_yielded: AtomicU64::new(0),
             pool_queued: AtomicI64::new(0),
             pool_wait: Histogram::default(),
             pool_run: Histogram::default(),
@@ -216,6 +220,11 @@ impl Metrics {
             "wharf_accept_emfile_total",
             "Times accept failed for lack of file descriptors.",
             self.emfile.load(Ordering::Relaxed),
+        );
+        counter(
+            "wharf_turns_yielded_total",
+            "Turns a connection gave up after 16 pipelined requests, to let others run.",
+            self.turns_yielded.load(Ordering::Relaxed),
         );
         counter(
             "wharf_response_body_bytes_total",

@@ -84,3 +84,49 @@ fn sigusr2_prints_stats_and_the_summary_comes_at_exit() {
     assert!(text.contains("2xx 1"), "{text}");
     assert!(text.contains("p99"), "{text}");
 }
+
+#[test]
+fn a_pipelining_client_yields_the_loop_and_gets_every_answer_in_order() {
+    let site = site();
+    let server = TestServer::start(
+        site.path(),
+        "[server]\nworkers = 1\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let addr = metrics_addr(&server);
+    assert_eq!(server.get("/hello.txt").status, 200); // now a cache hit
+                                                      // Requests answered on the loop itself, many more than one turn's worth.
+    let kinds = [
+        ("GET /hello.txt", 200),
+        ("OPTIONS *", 204),
+        ("GET /.hidden", 404),
+        ("HEAD /hello.txt", 200),
+    ];
+    let count = 400;
+    let mut raw = String::new();
+    for i in 0..count {
+        let (line, _) = kinds[i % kinds.len()];
+        raw.push_str(&format!("{line} HTTP/1.1\r\nHost: t\r\nX-Seq: {i}\r\n\r\n"));
+    }
+    let mut stream = server.connect();
+    stream.write_all(raw.as_bytes()).unwrap();
+    for i in 0..count {
+        let (line, status) = kinds[i % kinds.len()];
+        let response = read_response(&mut stream, line.starts_with("HEAD"))
+            .unwrap_or_else(|| panic!("no answer #{i} ({line})"));
+        assert_eq!(response.status, status, "#{i} {line}");
+        if i % kinds.len() == 0 {
+            assert_eq!(response.body, b"hello, world\n");
+        }
+    }
+    let metrics = scrape(&addr, "/metrics").text();
+    let yielded: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wharf_turns_yielded_total "))
+        .expect("the counter is exported")
+        .parse()
+        .unwrap();
+    assert!(
+        yielded >= 1,
+        "400 pipelined requests never yielded the loop"
+    );
+}
