@@ -10,6 +10,12 @@
 //! when stderr is a slow pipe or a file on a busy disk. Lines that do not
 //! fit in the channel are counted and reported when there is room again.
 //! [`log::Log::flush`] waits (bounded) until every earlier line is written.
+//!
+//! A panic on an event loop (caught there: it costs only its connection) is
+//! reported the same way, in one line and without a backtrace: Rust's
+//! default report is written to stderr by the panicking thread, and a
+//! backtrace (`RUST_BACKTRACE`) is resolved by reading the executable's
+//! files, neither of which a loop may do. Other threads keep the default.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -197,11 +203,38 @@ pub fn init() {
     {
         log::set_max_level(max);
     }
+    install_panic_hook();
     for directive in bad {
         log::warn!(
             "RUST_LOG: ignoring '{directive}' (expected a level: off, error, warn, info, debug, trace, or TARGET=LEVEL)"
         );
     }
+}
+
+/// Routes event-loop panics through the logger (see the module comment).
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !wharf::io_pool::on_loop_thread() {
+            return default(info);
+        }
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("an event loop");
+        match info.location() {
+            Some(at) => log::error!(
+                "thread '{name}' panicked at {}:{}: {message}",
+                at.file(),
+                at.line()
+            ),
+            None => log::error!("thread '{name}' panicked: {message}"),
+        }
+    }));
 }
 
 #[cfg(test)]

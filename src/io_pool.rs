@@ -81,6 +81,11 @@ pub fn mark_loop_thread() {
     ON_LOOP_THREAD.with(|on_loop| on_loop.set(true));
 }
 
+/// Whether the calling thread is an event loop.
+pub fn on_loop_thread() -> bool {
+    ON_LOOP_THREAD.with(|on_loop| on_loop.get())
+}
+
 /// Closes `file` now, unless the caller is an event loop: then the file goes
 /// to the `wharf-closer` thread, so that no loop ever makes the `close`
 /// call of a file. The loops hand files to the pool explicitly
@@ -88,7 +93,7 @@ pub fn mark_loop_thread() {
 /// that way, such as a descriptor entry of the hot-file cache evicted by a
 /// loop's insert.
 pub fn close_off_loop(file: File) {
-    if !ON_LOOP_THREAD.with(|on_loop| on_loop.get()) {
+    if !on_loop_thread() {
         return drop(file);
     }
     static CLOSER: std::sync::OnceLock<Option<crossbeam_channel::Sender<File>>> =

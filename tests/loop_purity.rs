@@ -491,6 +491,11 @@ fn run_scenario(extra_rounds: usize) {
         .args(["--io-threads", &IO_THREADS.to_string()])
         .arg(&root)
         .current_dir(&base_path)
+        // Debug builds: a request that panics on a loop (see below); with
+        // backtraces asked for, which the default panic hook would
+        // resolve by reading the executable, on the loop thread.
+        .env("WHARF_FAULT_INJECTION", "1")
+        .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -546,6 +551,25 @@ fn run_scenario(extra_rounds: usize) {
     );
 
     drop(stalled);
+
+    // A panic on an event loop costs its connection, and its report is
+    // written by the diagnostics thread, not the loop.
+    if cfg!(debug_assertions) {
+        let mut victim = std::net::TcpStream::connect(traced.server.addr).unwrap();
+        victim
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        victim
+            .write_all(b"GET /__wharf_fault/panic-loop HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut rest = Vec::new();
+        let _ = victim.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "a panicked request was answered");
+        assert!(traced
+            .server
+            .stderr
+            .wait_for(Duration::from_secs(10), |t| t.contains("panicked")));
+    }
 
     // Threads seen now too (none should be new).
     names.extend(threads(wharf_pid));
