@@ -439,6 +439,22 @@ impl FileCache {
         }
     }
 
+    /// Removes `key`'s entry if it is still `entry` (not one put there
+    /// since). The entry itself is dropped by the caller, after the lock.
+    fn remove_if_same(&self, key: &str, entry: &Arc<CachedFile>) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let same = entries
+            .by_key
+            .get(key)
+            .is_some_and(|slot| Arc::ptr_eq(&entries.dense[slot.index].1, entry));
+        if same {
+            if let Some(removed) = entries.remove(key) {
+                self.used_bytes.fetch_sub(cost(&removed), Ordering::AcqRel);
+                self.forget_descriptors([&removed]);
+            }
+        }
+    }
+
     /// The entry for `key`, if present and trustworthy, for a request whose
     /// bytes were read by the socket read `read_stamp` of `check`'s loop.
     pub fn get(
@@ -464,8 +480,18 @@ impl FileCache {
                 }
                 !pending
             }
+        } else if entry.inserted.elapsed() < self.config.revalidate {
+            true
         } else {
-            entry.inserted.elapsed() < self.config.revalidate
+            // Expired: the pool answers from the disk, and puts the file
+            // back if it is still there. Drop the entry now, or one for a
+            // file since deleted would keep its memory (and descriptor, and
+            // with it the disk space) until evicted.
+            let expired = entry.clone();
+            drop(entries);
+            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            self.remove_if_same(key, &expired);
+            return None;
         };
         if !fresh {
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
@@ -736,9 +762,13 @@ mod tests {
             ..config(1000)
         });
         cache.insert("a".into(), entry("a", 1), cache.generation());
-        assert!(get(&cache, "a").is_none());
         cache.set_watching(true);
         assert!(get(&cache, "a").is_some());
+        cache.set_watching(false);
+        assert!(get(&cache, "a").is_none());
+        // And the expired entry is gone, not just skipped.
+        assert_eq!(cache.len(), 0);
+        assert_eq!(cache.used_bytes(), 0);
     }
 
     #[test]
