@@ -411,7 +411,6 @@ impl FileCache {
         &self.config
     }
 
-    /// Whether a file of `len` bytes may be cached at all.
     /// Whether a file of `len` bytes, too large for [`FileCache::wants`],
     /// may have its open descriptor and metadata cached.
     pub fn wants_descriptor(&self, len: u64) -> bool {
@@ -423,6 +422,7 @@ impl FileCache {
                 < self.descriptor_limit.load(Ordering::Relaxed)
     }
 
+    /// Whether a file of `len` bytes may be cached at all.
     pub fn wants(&self, len: u64) -> bool {
         self.config.enabled
             && len <= self.config.max_file_bytes
@@ -645,10 +645,6 @@ impl FileCache {
     /// Records whether filesystem events are being delivered.
     pub fn set_watching(&self, watching: bool) {
         self.watching.store(watching, Ordering::Release);
-    }
-
-    pub fn is_watching(&self) -> bool {
-        self.watching.load(Ordering::Acquire)
     }
 
     pub fn len(&self) -> usize {

@@ -456,11 +456,6 @@ impl IoHandle {
         });
     }
 
-    /// The hot-file cache.
-    pub fn cache(&self) -> &Arc<FileCache> {
-        self.pool.cache()
-    }
-
     /// Reads a custom error page (`[http.error_pages]`).
     pub fn error_page(&self, conn: ConnRef, relative: String) {
         self.spawn(conn, move |pool| {

@@ -49,9 +49,12 @@ pub struct EventSignal {
     /// The watcher has taken events off the descriptor and not yet applied
     /// them all.
     applying: AtomicBool,
-    /// The watcher has stopped; `fd` may be closed. (A loop that read
-    /// `false` just before may poll a closed or reused descriptor number
-    /// once: that can only report "pending", which bypasses the cache.)
+    /// The watcher has stopped; `fd` may be closed. No loop can be polling
+    /// it by then: loops call [`EventSignal::pending`] only inside
+    /// `FileCache::get`, holding the cache's entry lock and its signal
+    /// lock, and a watcher stops either after clearing the cache (its own
+    /// failure: that takes the entry lock) or after a reload replaced its
+    /// signal (that takes the signal lock).
     stopped: AtomicBool,
 }
 
