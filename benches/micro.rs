@@ -258,6 +258,7 @@ fn cache_of_100k(body: &Arc<[u8]>, full: bool) -> FileCache {
         max_file_bytes: 1024 * 1024,
         max_total_bytes: if full { used } else { u64::MAX },
         revalidate: Duration::from_secs(60),
+        recheck: Duration::from_secs(3600),
         zero_copy: false,
         descriptors: false,
     });
@@ -290,10 +291,11 @@ fn bench_cache(c: &mut Criterion) {
     g.bench_function("get_hit_100k", |b| {
         let mut check = EventCheck::default();
         let stamp = check.note_read();
+        let now = std::time::Instant::now();
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % keys.len();
-            cache.get(black_box(&keys[i]), &mut check, stamp)
+            cache.get(black_box(&keys[i]), &mut check, stamp, now)
         })
     });
     assert_eq!(cache.stats.misses.load(Ordering::Relaxed), 0);

@@ -16,7 +16,10 @@
 //! - Where watching is not possible (inotify unavailable, watches
 //!   exhausted, queue overflow), entries are trusted for only
 //!   `[cache] revalidate_secs`; after that a request goes to the pool again,
-//!   which re-reads the file.
+//!   which re-reads the file. With watching, entries are still re-read
+//!   after `[cache] recheck_secs`: inotify misses changes made through
+//!   paths outside the tree (another hard link, a network filesystem's
+//!   other clients).
 //! - Only files reached without any symlink are cached: an event names
 //!   the path that changed, and for those files that path is the one the
 //!   entry is kept by. A file's precompressed sidecars (`name.br`, ...) live
@@ -67,6 +70,9 @@ pub struct CacheConfig {
     pub max_total_bytes: u64,
     /// How long an entry is trusted when filesystem events are unavailable.
     pub revalidate: Duration,
+    /// How long an entry is trusted even with filesystem events, which
+    /// only report changes made through paths in the watched tree.
+    pub recheck: Duration,
     /// Send cached bodies of the [`crate::splice`] sizes from pipes, with
     /// `tee` and `splice`, instead of copying them.
     pub zero_copy: bool,
@@ -456,33 +462,27 @@ impl FileCache {
     }
 
     /// The entry for `key`, if present and trustworthy, for a request whose
-    /// bytes were read by the socket read `read_stamp` of `check`'s loop.
+    /// bytes were read by the socket read `read_stamp` of `check`'s loop,
+    /// at `now` (the loop's clock, read once per batch).
     pub fn get(
         &self,
         key: &str,
         check: &mut EventCheck,
         read_stamp: u64,
+        now: Instant,
     ) -> Option<Arc<CachedFile>> {
         if !self.config.enabled {
             return None;
         }
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         let entry = &entries.by_key.get(key)?.entry;
-        let fresh = if self.watching.load(Ordering::Acquire) {
-            // A change not yet applied could concern this entry: let the
-            // pool answer from the disk this time. A check made after the
-            // request was read already answered that.
-            check.clean_through >= read_stamp || {
-                let events = self.events.read().unwrap_or_else(|p| p.into_inner());
-                let pending = events.as_ref().is_some_and(|signal| signal.pending());
-                if !pending {
-                    check.clean_through = check.reads;
-                }
-                !pending
-            }
-        } else if entry.inserted.elapsed() < self.config.revalidate {
-            true
+        let watching = self.watching.load(Ordering::Acquire);
+        let trusted_for = if watching {
+            self.config.recheck
         } else {
+            self.config.revalidate
+        };
+        if now.saturating_duration_since(entry.inserted) >= trusted_for {
             // Expired: the pool answers from the disk, and puts the file
             // back if it is still there. Drop the entry now, or one for a
             // file since deleted would keep its memory (and descriptor, and
@@ -492,6 +492,17 @@ impl FileCache {
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
             self.remove_if_same(key, &expired);
             return None;
+        }
+        // A change not yet applied could concern this entry: let the pool
+        // answer from the disk this time. A check made after the request
+        // was read already answered that.
+        let fresh = !watching || check.clean_through >= read_stamp || {
+            let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+            let pending = events.as_ref().is_some_and(|signal| signal.pending());
+            if !pending {
+                check.clean_through = check.reads;
+            }
+            !pending
         };
         if !fresh {
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
@@ -671,6 +682,7 @@ mod tests {
             max_file_bytes: 1000,
             max_total_bytes,
             revalidate: Duration::from_secs(60),
+            recheck: Duration::from_secs(3600),
             zero_copy: false,
             descriptors: true,
         }
@@ -692,7 +704,7 @@ mod tests {
     fn get(cache: &FileCache, key: &str) -> Option<Arc<CachedFile>> {
         let mut check = EventCheck::default();
         let stamp = check.note_read();
-        cache.get(key, &mut check, stamp)
+        cache.get(key, &mut check, stamp, Instant::now())
     }
 
     fn watching_cache(max_total_bytes: u64) -> FileCache {
@@ -755,6 +767,7 @@ mod tests {
     fn without_watching_entries_expire() {
         let cache = FileCache::new(CacheConfig {
             revalidate: Duration::ZERO,
+            recheck: Duration::from_secs(3600),
             ..config(1000)
         });
         cache.insert("a".into(), entry("a", 1), cache.generation());

@@ -177,6 +177,7 @@ impl Default for Raw {
                 max_file_bytes: 128 * 1024,
                 max_total_bytes: 64 * 1024 * 1024,
                 revalidate: Duration::from_secs(2),
+                recheck: Duration::from_secs(60),
                 zero_copy: false,
                 descriptors: true,
             },
@@ -418,6 +419,7 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                     "max_file_bytes",
                     "max_total_bytes",
                     "revalidate_secs",
+                    "recheck_secs",
                     "zero_copy",
                     "descriptors",
                 ])?;
@@ -433,6 +435,9 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                 }
                 if let Some(n) = section.integer("revalidate_secs", 0, 86_400)? {
                     cache.revalidate = Duration::from_secs(n);
+                }
+                if let Some(n) = section.integer("recheck_secs", 1, 86_400)? {
+                    cache.recheck = Duration::from_secs(n);
                 }
                 if let Some(b) = section.boolean("zero_copy")? {
                     cache.zero_copy = b;

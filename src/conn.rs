@@ -698,7 +698,9 @@ impl Conn {
             return self.start_status(svc, exchange, Status::NotFound, keep_alive);
         }
         let key = cache_key(exchange.path.as_deref().unwrap_or("/"));
-        let cached = svc.cache.get(key, &mut svc.event_check, self.last_read);
+        let cached = svc
+            .cache
+            .get(key, &mut svc.event_check, self.last_read, svc.now);
         if let Some(entry) = cached {
             let entry = entry.representation(file_headers.accept_encoding.as_deref());
             let is_get = method == Method::Get;

@@ -375,6 +375,7 @@ mod tests {
             max_file_bytes: 10,
             max_total_bytes: 10,
             revalidate: Duration::ZERO,
+            recheck: Duration::ZERO,
             zero_copy: false,
             descriptors: false,
         })

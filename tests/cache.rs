@@ -182,6 +182,38 @@ fn a_hard_linked_file_is_not_cached() {
     });
 }
 
+#[test]
+fn a_change_inotify_cannot_see_is_picked_up_after_recheck_secs() {
+    // A link made outside the root after the file was cached: writes
+    // through it raise no event for the served path. Entries of both
+    // kinds (bytes, and a descriptor with metadata) are re-read after
+    // `recheck_secs` all the same.
+    let outside = tempfile::tempdir().unwrap();
+    let site = site();
+    let small = write(site.path(), "small.txt", b"v1\n");
+    let large = write(site.path(), "large.bin", &pattern(300_000, 1));
+    let config = "[cache]\nrevalidate_secs = 3600\nrecheck_secs = 1\nmax_file_bytes = 1000\n";
+    let server = TestServer::start(site.path(), config);
+    warm(&server, "/small.txt", b"v1\n");
+    let old_tag = server.get("/large.bin").header("ETag").unwrap().to_string();
+    std::fs::hard_link(&small, outside.path().join("small.txt")).unwrap();
+    std::fs::hard_link(&large, outside.path().join("large.bin")).unwrap();
+    std::fs::write(
+        outside.path().join("small.txt"),
+        b"v2, through the other link\n",
+    )
+    .unwrap();
+    let grown = pattern(400_000, 2);
+    std::fs::write(outside.path().join("large.bin"), &grown).unwrap();
+    assert!(eventually(Duration::from_secs(10), || {
+        server.get("/small.txt").body == b"v2, through the other link\n"
+    }));
+    assert!(eventually(Duration::from_secs(10), || {
+        let response = server.get("/large.bin");
+        response.body == grown && response.header("ETag") != Some(old_tag.as_str())
+    }));
+}
+
 /// Every non-empty file is "large" here, so it gets a descriptor entry
 /// (its open descriptor and metadata) instead of its bytes in memory.
 const DESCRIPTOR_CONFIG: &str =
