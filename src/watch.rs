@@ -144,6 +144,13 @@ fn gone(error: &std::io::Error) -> bool {
     )
 }
 
+/// Whether an error says the directory may not be read: nothing below it
+/// can be served either (the pool's lookups need the same permission), so
+/// it needs no watch, and the rest of the tree keeps its watches.
+fn unreadable(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EACCES | libc::EPERM))
+}
+
 /// The inotify instance and the directory each watch stands for.
 struct Watcher {
     inotify: Inotify,
@@ -165,12 +172,17 @@ impl Watcher {
 
     /// Watches `relative` and every directory below it. A directory that
     /// vanished or was replaced (by a file or a symlink) since it was seen
-    /// has nothing to watch; any other failure (watches exhausted) ends
-    /// watching.
+    /// has nothing to watch, nor has one that may not be read (below the
+    /// root; its permissions changing raises an event on its parent, which
+    /// tries again); any other failure (watches exhausted) ends watching.
     fn add_tree(&mut self, relative: &str) -> std::io::Result<()> {
         let dirs = match fs::directories_under(&self.root, relative) {
             Ok(dirs) => dirs,
             Err(e) if gone(&e) && !relative.is_empty() => return Ok(()),
+            Err(e) if unreadable(&e) && !relative.is_empty() => {
+                log::debug!("not watching {relative}: {e}");
+                return Ok(());
+            }
             Err(e) => return Err(e),
         };
         for dir in dirs {
@@ -179,6 +191,9 @@ impl Watcher {
                     self.dirs.insert(wd, dir);
                 }
                 Err(e) if gone(&e) => {}
+                Err(e) if unreadable(&e) && !dir.is_empty() => {
+                    log::debug!("not watching {dir}: {e}");
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -258,7 +273,9 @@ impl Watcher {
                         .intersects(EventMask::MOVED_FROM | EventMask::MOVED_TO)
                     {
                         rebuild = true;
-                    } else if event.mask.contains(EventMask::CREATE) {
+                    } else if event.mask.intersects(EventMask::CREATE | EventMask::ATTRIB) {
+                        // New, or perhaps readable now (a no-op for a
+                        // directory already watched).
                         new_dirs.push(path);
                     }
                 }

@@ -458,3 +458,81 @@ fn a_reload_that_moves_the_root_keeps_the_cache_fresh_there() {
     stays(&server, "/page.txt", 200, b"B2");
     assert!(server.stop().success());
 }
+
+/// wharf as user `nobody`, for tests of permissions (which do not bind
+/// root); `None` when this process cannot do that.
+fn nobody_command() -> Option<std::process::Command> {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(root && setpriv) {
+        eprintln!("skipped: running wharf as nobody needs root and setpriv");
+        return None;
+    }
+    let mut command = std::process::Command::new("setpriv");
+    command.args(["--reuid=65534", "--regid=65534", "--clear-groups", WHARF]);
+    Some(command)
+}
+
+#[test]
+fn an_unreadable_directory_does_not_stop_watching_the_rest() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(mut command) = nobody_command() else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    mode(base.path(), 0o755);
+    let root = base.path().join("site");
+    let page = write(&root, "page.txt", b"v1");
+    write(&root, "locked/inner.txt", b"secret");
+    mode(&root.join("locked"), 0o000);
+    let config = base.path().join("wharf.toml");
+    std::fs::write(
+        &config,
+        "[log]\naccess = \"off\"\n[cache]\nrevalidate_secs = 3600\nrecheck_secs = 3600\n",
+    )
+    .unwrap();
+    command
+        .arg("-c")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .arg(&root)
+        .env("RUST_LOG", "wharf::watch=debug")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+    assert!(server.stderr.wait_for(Duration::from_secs(5), |t| t
+        .contains("not watching locked")));
+    warm(&server, "/page.txt", b"v1");
+    edit_in_place(&page, b"v2");
+    next_request(&server, "/page.txt", |r| r.body == b"v2");
+
+    // One made unreadable while wharf runs.
+    let late = root.join("late");
+    std::fs::create_dir(&late).unwrap();
+    mode(&late, 0o000);
+    assert!(
+        server
+            .stderr
+            .wait_for(Duration::from_secs(5), |t| t.contains("not watching late")),
+        "{}",
+        server.stderr.text()
+    );
+    warm(&server, "/page.txt", b"v2");
+    edit_in_place(&page, b"v3");
+    next_request(&server, "/page.txt", |r| r.body == b"v3");
+    assert!(
+        !server.stderr.text().contains("revalidate"),
+        "{}",
+        server.stderr.text()
+    );
+    mode(&late, 0o755);
+    mode(&root.join("locked"), 0o755);
+}
