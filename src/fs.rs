@@ -84,7 +84,8 @@ pub struct Root {
 }
 
 impl Root {
-    /// Opens the (already canonical) root directory. Start-up only.
+    /// Opens the (already canonical) root directory. At start-up and on
+    /// reload, never on an event loop.
     pub fn open(path: &Path) -> io::Result<Root> {
         let dir = rustix::fs::open(
             path,
@@ -96,6 +97,16 @@ impl Root {
             dir,
             has_openat2: AtomicBool::new(true),
         })
+    }
+
+    /// Whether `other` is this very directory (same device and inode), as
+    /// opposed to another one now found at the same path (a directory
+    /// renamed into place, as deploy tools do).
+    pub fn is_same_directory(&self, other: &Root) -> bool {
+        match (rustix::fs::fstat(&self.dir), rustix::fs::fstat(&other.dir)) {
+            (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+            _ => false,
+        }
     }
 
     /// Opens `relative` (no leading slash, no `..`; empty means the root)

@@ -207,6 +207,12 @@ impl IoPool {
         self.site.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Whether the current site's root is `root`'s directory. Called on
+    /// reload, from the signal thread.
+    pub fn serves(&self, root: &Root) -> bool {
+        self.site().root.is_same_directory(root)
+    }
+
     /// Swaps in a new root and HTTP options (config reload). Jobs already
     /// running finish with the old ones.
     pub fn replace_site(&self, site: Site) {

@@ -135,22 +135,22 @@ impl ServerHandle {
             new.cache = old.cache.clone();
         }
         // Open everything new first, so a failure leaves the old config whole.
-        let site = if new.root != old.root || new.http != old.http {
-            let root = Root::open(&new.root)
-                .map_err(|e| format!("root: cannot open {}: {e}", new.root.display()))?;
-            Some(Site {
-                root,
-                http: new.http.clone(),
-            })
-        } else {
-            None
-        };
+        // The root is opened again even when its path is unchanged: a
+        // deploy may have renamed another directory into place, and the
+        // open descriptor would keep serving the old one.
+        let root = Root::open(&new.root)
+            .map_err(|e| format!("root: cannot open {}: {e}", new.root.display()))?;
+        let root_moved = new.root != old.root || !self.pool.serves(&root);
+        let site = (root_moved || new.http != old.http).then(|| Site {
+            root,
+            http: new.http.clone(),
+        });
         let log = if new.access_log != old.access_log {
             Some(open_log(&new.access_log).map_err(|e| e.0)?)
         } else {
             None
         };
-        let rewatch = new.root != old.root && new.cache.enabled;
+        let rewatch = root_moved && new.cache.enabled;
         let new_root = new.root.clone();
         if let Some(log) = log {
             self.pool.replace_log(log);

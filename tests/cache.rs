@@ -536,3 +536,39 @@ fn an_unreadable_directory_does_not_stop_watching_the_rest() {
     mode(&late, 0o755);
     mode(&root.join("locked"), 0o755);
 }
+
+#[test]
+fn a_reload_serves_a_directory_renamed_into_the_roots_place() {
+    let base = tempfile::tempdir().unwrap();
+    let www = base.path().join("www");
+    write(&www, "page.txt", b"release 1");
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("wharf.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nroot = \"{}\"\n[log]\naccess = \"off\"\n{CONFIG}",
+            www.display()
+        ),
+    )
+    .unwrap();
+    let server = spawn_with_root_in_config(&config, config_dir);
+    warm(&server, "/page.txt", b"release 1");
+    // A deploy: the new release is built beside the old and renamed into
+    // place. The root stays the directory wharf opened until a reload.
+    let next = base.path().join("www.new");
+    write(&next, "page.txt", b"release 2");
+    std::fs::rename(&www, base.path().join("www.old")).unwrap();
+    std::fs::rename(&next, &www).unwrap();
+    warm(&server, "/page.txt", b"release 1");
+    signal(&server.child, libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || server
+        .get("/page.txt")
+        .body
+        == b"release 2"));
+    // And the new directory is the one watched.
+    warm(&server, "/page.txt", b"release 2");
+    edit_in_place(&www.join("page.txt"), b"release 2, patched");
+    next_request(&server, "/page.txt", |r| r.body == b"release 2, patched");
+    assert!(server.stop().success());
+}
