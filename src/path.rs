@@ -39,7 +39,8 @@ pub struct SafePath {
 /// Why a target was refused. Every variant maps to `400 Bad Request`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathError {
-    /// Not origin-form: absolute-form, authority-form, `*` or empty.
+    /// Neither origin-form nor `http(s)` absolute-form: authority-form, `*`,
+    /// another scheme, or empty.
     NotOriginForm,
     /// A `%` not followed by two hex digits.
     BadEscape,
@@ -101,7 +102,7 @@ pub fn sanitize_into(
     relative: &mut String,
 ) -> Result<PathFacts, PathError> {
     relative.clear();
-    let (raw_path, _query) = split_query(target);
+    let (raw_path, _query) = split_query(strip_origin(target));
     if !raw_path.starts_with('/') {
         return Err(PathError::NotOriginForm);
     }
@@ -121,7 +122,11 @@ pub fn sanitize_into(
         if segment.contains(':') || segment.ends_with('.') || segment.ends_with(' ') {
             return Err(PathError::WindowsAlias);
         }
-        hidden |= segment.starts_with('.');
+        // `/.well-known/` is where other services look for a site's
+        // metadata (RFC 8615: ACME challenges, security.txt): a dot
+        // directory that is meant to be served.
+        let well_known = relative.is_empty() && segment == ".well-known";
+        hidden |= segment.starts_with('.') && !well_known;
         if !relative.is_empty() {
             relative.push('/');
         }
@@ -131,6 +136,28 @@ pub fn sanitize_into(
         trailing_slash: decoded.ends_with('/'),
         hidden,
     })
+}
+
+/// The path and query of an absolute-form target (`http://host/path?q`,
+/// which RFC 9112 has servers accept: proxies and some clients send it),
+/// or `target` as it is. Only one site is served, so the authority is not
+/// looked at.
+fn strip_origin(target: &str) -> &str {
+    let scheme_len = ["http://", "https://"].into_iter().find_map(|scheme| {
+        target
+            .get(..scheme.len())
+            .filter(|s| s.eq_ignore_ascii_case(scheme))
+            .map(str::len)
+    });
+    let Some(scheme_len) = scheme_len else {
+        return target;
+    };
+    let rest = &target[scheme_len..];
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
+        // No path: the root (`http://host` or `http://host?q`).
+        _ => "/",
+    }
 }
 
 /// Decodes `%XX` escapes once, into `out`. `+` is left alone: it means a
@@ -244,11 +271,27 @@ mod tests {
             ("/%2", Err(BadEscape)),
             ("/%zz", Err(BadEscape)),
             ("/%%32%65", Err(BadEscape)),
-            // Not origin-form.
+            // Neither origin-form nor http(s) absolute-form.
             ("", Err(NotOriginForm)),
             ("*", Err(NotOriginForm)),
             ("index.html", Err(NotOriginForm)),
-            ("http://example.com/etc/passwd", Err(NotOriginForm)),
+            // Absolute form: the authority is dropped.
+            (
+                "http://example.com/etc/passwd",
+                ok("etc/passwd", false, false),
+            ),
+            ("HTTP://example.com:8080/a/?x=1", ok("a", true, false)),
+            ("https://example.com", ok("", true, false)),
+            ("http://example.com?x=/etc", ok("", true, false)),
+            ("http://example.com/../etc", Err(Traversal)),
+            ("ftp://example.com/a", Err(NotOriginForm)),
+            // The one dot directory served by default, at the top only.
+            (
+                "/.well-known/acme-challenge/t0k3n",
+                ok(".well-known/acme-challenge/t0k3n", false, false),
+            ),
+            ("/.well-known/.env", ok(".well-known/.env", false, true)),
+            ("/a/.well-known/x", ok("a/.well-known/x", false, true)),
             ("example.com:80", Err(NotOriginForm)),
             ("%2fetc/passwd", Err(NotOriginForm)),
         ];

@@ -810,6 +810,40 @@ fn hidden_files_are_404_by_default() {
 }
 
 #[test]
+fn well_known_is_served_by_default_but_not_dotfiles_inside_it() {
+    let site = site();
+    write(
+        site.path(),
+        ".well-known/acme-challenge/t0k3n",
+        b"t0k3n.key\n",
+    );
+    write(site.path(), ".well-known/.env", b"SECRET=1\n");
+    let server = TestServer::start(site.path(), "");
+    let challenge = server.get("/.well-known/acme-challenge/t0k3n");
+    assert_eq!(challenge.status, 200);
+    assert_eq!(challenge.body, b"t0k3n.key\n");
+    assert_error_page(&server.get("/.well-known/.env"), 404);
+}
+
+#[test]
+fn absolute_form_targets_are_served_from_their_path() {
+    let site = site();
+    let server = TestServer::start(site.path(), "");
+    let hello = server.request("GET http://t/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(hello.status, 200);
+    assert_eq!(hello.body, HELLO);
+    let index = server.request("GET http://t HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(index.status, 200);
+    assert_eq!(index.body, INDEX);
+    assert_eq!(
+        server
+            .request("GET ftp://t/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            .status,
+        400
+    );
+}
+
+#[test]
 fn hidden_files_served_when_enabled() {
     let site = site();
     let server = TestServer::start(site.path(), "[http]\nhidden_files = true\n");
@@ -890,7 +924,7 @@ fn bad_targets_are_400() {
         "GET /../etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n",
         "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n",
         "GET /%zz HTTP/1.1\r\nHost: t\r\n\r\n",
-        "GET http://example.com/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET ftp://example.com/hello.txt HTTP/1.1\r\nHost: t\r\n\r\n",
     ] {
         expect_error_then_close(&server, raw.as_bytes(), 400);
     }

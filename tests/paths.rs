@@ -198,6 +198,7 @@ fn assert_no_leak(target: &[u8], raw: &Raw) {
 }
 
 const BAD: &[u16] = &[400];
+const SERVED: &[u16] = &[200];
 const MISSING: &[u16] = &[404];
 const REFUSED: &[u16] = &[400, 404];
 
@@ -301,20 +302,17 @@ fn battery(top: &Path) -> Vec<(Vec<u8>, &'static [u16], &'static str)> {
         BAD,
         "all encoded, backslashes",
     );
-    // Not origin-form.
+    // Absolute-form: served from its path, inside the root like any other.
     add("http://x/../canary.txt", BAD, "absolute-form with ..");
-    add("http://x/etc/passwd", BAD, "absolute-form");
-    add("http://x/canary.txt", BAD, "absolute-form, plain");
-    add(
-        "https://x/hello.txt",
-        BAD,
-        "absolute-form, even for a real file",
-    );
+    add("http://x/etc/passwd", MISSING, "absolute-form");
+    add("http://x/canary.txt", MISSING, "absolute-form, plain");
+    add("https://x/hello.txt", SERVED, "absolute-form, a real file");
     add(
         "HTTP://x/hello.txt",
-        BAD,
+        SERVED,
         "absolute-form, upper-case scheme",
     );
+    // Not origin-form nor absolute-form.
     add("x:80", BAD, "authority-form");
     add("127.0.0.1:1", BAD, "authority-form with an address");
     add("*", BAD, "asterisk-form");
