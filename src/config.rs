@@ -286,7 +286,15 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
             .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
         let message = e.message().trim().replace('\n', " ");
         match line {
-            Some(line) => format!("line {line}: {message}"),
+            // The line itself too: it names the key, which a message such
+            // as "number too large" does not.
+            Some(line) => match text.lines().nth(line - 1).map(str::trim) {
+                Some(source) if !source.is_empty() => {
+                    let source: String = source.chars().take(60).collect();
+                    format!("line {line} ({source}): {message}")
+                }
+                _ => format!("line {line}: {message}"),
+            },
             None => message,
         }
     })?;

@@ -35,12 +35,24 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            // clap's message is several lines; its first says what is wrong.
+            // clap's message is several lines: what is wrong (sometimes
+            // with the arguments concerned on lines of their own), a blank
+            // line, then usage. The first paragraph, as one line.
             let message = e.to_string();
-            let first = message.lines().next().unwrap_or("invalid arguments");
+            let what: Vec<&str> = message
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.is_empty())
+                .collect();
+            let what = what.join(" ");
+            let what = what.trim_start_matches("error: ");
             log::error!(
                 "{} (see wharf --help)",
-                first.trim_start_matches("error: ").trim()
+                if what.is_empty() {
+                    "invalid arguments"
+                } else {
+                    what
+                }
             );
             ExitCode::from(2)
         }

@@ -302,6 +302,26 @@ fn malformed_toml_at_line_start_names_that_line() {
     config_error("[server]\nworkers = 2\nworkers = 3\n", &["line 3"]);
 }
 
+/// A value TOML itself cannot read (an integer beyond 64 bits) fails
+/// before wharf sees the key: the line is quoted, so the key is named.
+#[test]
+fn a_value_toml_cannot_read_names_its_key() {
+    config_error(
+        "[server]\nworkers = 99999999999999999999\n",
+        &["line 2", "workers = 99999999999999999999"],
+    );
+}
+
+#[test]
+fn a_missing_subcommand_argument_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = wharf_in(dir.path());
+    command.arg("completions");
+    let run = run_to_exit(command);
+    assert_one_line_error(&run, &["not provided", "<SHELL>"]);
+    assert_eq!(run.status.code(), Some(2));
+}
+
 #[test]
 fn unknown_key_is_named() {
     config_error("[server]\nport = 1\n", &["[server] port"]);
