@@ -774,10 +774,10 @@ mod tests {
             ("[cache]\nmax_file_bytes = -1", "[cache] max_file_bytes"),
             ("[nope]\nx = 1", "unknown section [nope]"),
             ("listen = \"x\"", "'listen' must be a [section]"),
-            ("[server\n", "line 1:"),
-            ("[server]\nroot = \n", "line 2:"),
-            ("[server]\nlisten = \"x\"\n=oops\n", "line 3:"),
-            ("[server]\nworkers = 2\nworkers = 3\n", "line 3:"),
+            ("[server\n", "line 1 ([server):"),
+            ("[server]\nroot = \n", "line 2 (root =):"),
+            ("[server]\nlisten = \"x\"\n=oops\n", "line 3 (=oops):"),
+            ("[server]\nworkers = 2\nworkers = 3\n", "line 3 (workers = 3):"),
         ];
         for (text, expected) in table {
             let error = apply(text)
