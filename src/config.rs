@@ -777,7 +777,10 @@ mod tests {
             ("[server\n", "line 1 ([server):"),
             ("[server]\nroot = \n", "line 2 (root =):"),
             ("[server]\nlisten = \"x\"\n=oops\n", "line 3 (=oops):"),
-            ("[server]\nworkers = 2\nworkers = 3\n", "line 3 (workers = 3):"),
+            (
+                "[server]\nworkers = 2\nworkers = 3\n",
+                "line 3 (workers = 3):",
+            ),
         ];
         for (text, expected) in table {
             let error = apply(text)

@@ -899,7 +899,8 @@ impl Conn {
             content_encoding: meta.encoding.map(Coding::token),
             etag: Some(&meta.etag),
             last_modified: Some(&last_modified),
-            accept_ranges: true,
+            // Not advertised when `max_ranges = 0` turned ranges off.
+            accept_ranges: svc.config.limits.max_ranges > 0,
             vary: meta.has_variants.then_some("Accept-Encoding"),
             cache_control: applied.cache_control,
             extra: &applied.headers,
@@ -1010,7 +1011,8 @@ impl Conn {
             content_encoding: meta.encoding.map(Coding::token),
             etag: Some(&meta.etag),
             last_modified: Some(&last_modified),
-            accept_ranges: true,
+            // Not advertised when `max_ranges = 0` turned ranges off.
+            accept_ranges: svc.config.limits.max_ranges > 0,
             vary: meta.has_variants.then_some("Accept-Encoding"),
             cache_control: applied.cache_control,
             extra: &applied.headers,

@@ -750,6 +750,23 @@ fn single_ranges() {
 }
 
 #[test]
+fn with_ranges_off_they_are_neither_honoured_nor_advertised() {
+    let (site, content) = semantics_site();
+    let large = pattern(300_000, 5);
+    write(site.path(), "large.bin", &large);
+    let server = TestServer::start(site.path(), "[limits]\nmax_ranges = 0\n");
+    // Twice each: a miss, then a cache hit (bytes or descriptor entry).
+    for _ in 0..2 {
+        let small = get(&server, "/r.txt", &[("Range", "bytes=0-9")]);
+        check_full(&small, &content);
+        assert_eq!(small.header("Accept-Ranges"), None, "{}", small.head);
+        let big = get(&server, "/large.bin", &[("Range", "bytes=0-9")]);
+        check_full(&big, &large);
+        assert_eq!(big.header("Accept-Ranges"), None, "{}", big.head);
+    }
+}
+
+#[test]
 fn unsatisfiable_ranges_are_416() {
     let (site, _) = semantics_site();
     let server = TestServer::start(site.path(), "");
