@@ -730,7 +730,16 @@ impl Conn {
                 max_ranges: svc.config.limits.max_ranges,
             },
         );
-        self.deadline = None;
+        self.wait_for_pool(svc, exchange);
+    }
+
+    /// Waits for the pool's answer to `exchange`'s job. A job stuck on a
+    /// dead disk (or a hung network filesystem) cannot be cancelled, but
+    /// the connection need not wait with it: like a response that makes
+    /// no progress, it is closed after `send_timeout`, and the job's late
+    /// answer is discarded (connection ids are never reused).
+    fn wait_for_pool(&mut self, svc: &Services, exchange: Exchange) {
+        self.deadline = Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
         self.phase = Phase::Resolving(exchange);
     }
 
@@ -1185,8 +1194,7 @@ impl Conn {
             // Also for HEAD: the headers must be those of the GET answer.
             Some(page) => {
                 svc.io.error_page(self.conn_ref, page);
-                self.deadline = None;
-                self.phase = Phase::Resolving(exchange);
+                self.wait_for_pool(svc, exchange);
             }
             _ => self.finish_status(svc, exchange, None),
         }

@@ -331,9 +331,19 @@ fn spawn_with_config_file(
     env: &[(&str, &str)],
     args: &[&str],
 ) -> (TestServer, PathBuf) {
+    spawn_with_toml(root, "", env, args)
+}
+
+/// As [`spawn_with_config_file`], with `toml` added to the config file.
+fn spawn_with_toml(
+    root: &Path,
+    toml: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (TestServer, PathBuf) {
     let config_dir = tempfile::tempdir().unwrap();
     let config = config_dir.path().join("wharf.toml");
-    std::fs::write(&config, "[log]\naccess = \"off\"\n").unwrap();
+    std::fs::write(&config, format!("[log]\naccess = \"off\"\n{toml}")).unwrap();
     let mut command = Command::new(WHARF);
     command
         .arg("-c")
@@ -531,5 +541,51 @@ fn a_job_never_waits_behind_a_held_io_thread_while_another_is_free() {
     for stream in &mut held {
         assert_eq!(read_response(stream, false).unwrap().status, 404);
     }
+    assert!(server.stop().success());
+}
+
+#[test]
+fn a_connection_does_not_wait_forever_for_a_stuck_io_job() {
+    if !fault_injection_available() {
+        return;
+    }
+    let site = site();
+    let fault = tempfile::tempdir().unwrap();
+    std::fs::write(fault.path().join("hold"), b"").unwrap();
+    let (server, _config) = spawn_with_toml(
+        site.path(),
+        "[limits]\nsend_timeout_secs = 1\n",
+        &[
+            ("WHARF_FAULT_INJECTION", "1"),
+            ("WHARF_FAULT_DIR", fault.path().to_str().unwrap()),
+        ],
+        &["--io-threads", "1"],
+    );
+    // The one IO thread is stuck (as on a dead disk), and a cache miss
+    // queues behind it: both connections are closed after the send
+    // timeout, without an answer, instead of waiting with their jobs.
+    let mut stuck = server.connect();
+    stuck
+        .write_all(b"GET /__wharf_fault/hold-pool HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut queued = server.connect();
+    queued
+        .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    for stream in [&mut stuck, &mut queued] {
+        let mut got = Vec::new();
+        // Ok: the server closed (EOF); the client's 10 s read timeout
+        // would be an error.
+        let read = stream.read_to_end(&mut got);
+        assert!(read.is_ok(), "not closed: {read:?}");
+        assert!(
+            got.is_empty(),
+            "answered: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    // Released, the pool serves again; the late answers went nowhere.
+    std::fs::remove_file(fault.path().join("hold")).unwrap();
+    assert_eq!(server.get("/hello.txt").body, b"hello, world\n");
     assert!(server.stop().success());
 }
