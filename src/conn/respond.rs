@@ -1,0 +1,516 @@
+//! Building responses: from the pool's answer (files, listings,
+//! redirects), from the hot-file cache, and for errors and `OPTIONS`;
+//! and the cache entries a response leaves behind. Each path ends by
+//! handing a head and a body to [`Conn::enter_sending`], or by sending a
+//! job to the pool and waiting for its answer.
+
+use super::*;
+
+impl Conn {
+    /// Waits for the pool's answer to `exchange`'s job. A job stuck on a
+    /// dead disk (or a hung network filesystem) cannot be cancelled, but
+    /// the connection need not wait with it: like a response that makes
+    /// no progress, it is closed after `send_timeout`, and the job's late
+    /// answer is discarded (connection ids are never reused).
+    pub(super) fn wait_for_pool(&mut self, svc: &Services, exchange: Exchange) {
+        self.deadline = Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+        self.phase = Phase::Resolving(exchange);
+    }
+
+    /// The metrics listener's only page: `GET /metrics` in the Prometheus
+    /// text format, rendered from counters in memory.
+    pub(super) fn serve_metrics(&mut self, svc: &mut Services, request: Request, keep_alive: bool) {
+        let found = matches!(request.method, Method::Get | Method::Head)
+            && path::split_query(&request.target).0 == "/metrics";
+        let mut exchange = Exchange::new(request, keep_alive, svc.now);
+        if !found {
+            return self.start_status(svc, exchange, Status::NotFound, keep_alive);
+        }
+        let open = svc
+            .shared
+            .open_connections
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let body = svc.metrics.render_prometheus(open, &svc.cache).into_bytes();
+        let head = ResponseHead {
+            content_type: Some("text/plain; version=0.0.4; charset=utf-8"),
+            content_length: body.len() as u64,
+            cache_control: Some("no-store"),
+            keep_alive,
+            minor_version: exchange.request.minor_version,
+            ..ResponseHead::new(Status::Ok)
+        };
+        let head_only = exchange.head_only;
+        self.queue(svc, &head, body, head_only);
+        exchange.status = Status::Ok;
+        self.enter_sending(svc, exchange, Body::Complete);
+    }
+
+    /// `OPTIONS` (for any target, including `*`): 204 with `Allow`.
+    pub(super) fn start_options(&mut self, svc: &mut Services, mut exchange: Exchange) {
+        exchange.status = Status::NoContent;
+        let config = svc.config.clone();
+        // Rule headers matter here: a CORS preflight is an OPTIONS request.
+        let applied = rule_headers(&config, &exchange);
+        let head = ResponseHead {
+            allow: true,
+            extra: &applied.headers,
+            keep_alive: exchange.keep_alive,
+            minor_version: exchange.request.minor_version,
+            ..ResponseHead::new(Status::NoContent)
+        };
+        self.queue(svc, &head, Vec::new(), true);
+        self.enter_sending(svc, exchange, Body::Complete);
+    }
+
+    /// Turns the pool's answer into a response.
+    pub(super) fn start_response(
+        &mut self,
+        svc: &mut Services,
+        mut exchange: Exchange,
+        result: Result<Opened, OpenError>,
+    ) {
+        let config = svc.config.clone();
+        let path = exchange.path.as_deref().unwrap_or("/");
+        let applied = rules::apply(
+            &config.http.rules,
+            config.http.cache_control.as_deref(),
+            path,
+        );
+        match result {
+            Ok(Opened::File(file)) => self.start_file(svc, exchange, file, &applied),
+            Ok(Opened::Redirect { location }) => {
+                exchange.status = Status::MovedPermanently;
+                let body = error_body(Status::MovedPermanently);
+                let head = ResponseHead {
+                    content_type: Some(HTML_UTF8),
+                    content_length: body.len() as u64,
+                    location: Some(&location),
+                    extra: &applied.headers,
+                    keep_alive: exchange.keep_alive,
+                    minor_version: exchange.request.minor_version,
+                    ..ResponseHead::new(Status::MovedPermanently)
+                };
+                self.queue(svc, &head, body, exchange.head_only);
+                self.enter_sending(svc, exchange, Body::Complete);
+            }
+            Ok(Opened::Listing {
+                body,
+                json,
+                etag,
+                not_modified,
+            }) => {
+                let status = if not_modified {
+                    Status::NotModified
+                } else {
+                    Status::Ok
+                };
+                exchange.status = status;
+                let head = ResponseHead {
+                    content_type: Some(if json { JSON_UTF8 } else { HTML_UTF8 }),
+                    content_length: body.len() as u64,
+                    etag: Some(&etag),
+                    vary: Some("Accept"),
+                    cache_control: applied.cache_control,
+                    extra: &applied.headers,
+                    keep_alive: exchange.keep_alive,
+                    minor_version: exchange.request.minor_version,
+                    ..ResponseHead::new(status)
+                };
+                let head_only = exchange.head_only || not_modified;
+                self.queue(svc, &head, body, head_only);
+                self.enter_sending(svc, exchange, Body::Complete);
+            }
+            Err(error) => {
+                let status = match error {
+                    OpenError::NotFound => Status::NotFound,
+                    OpenError::Forbidden => Status::Forbidden,
+                    OpenError::Io(e) => {
+                        log::error!("{}: {e}", exchange.request.target);
+                        Status::InternalServerError
+                    }
+                };
+                // 404 and 403 keep the connection: they are ordinary answers.
+                let keep_alive = exchange.keep_alive && status != Status::InternalServerError;
+                self.start_status(svc, exchange, status, keep_alive);
+            }
+        }
+    }
+
+    /// Answers with a file: 200, 206, 304, or (through the error path) 412
+    /// and 416, as the pool's plan says.
+    pub(super) fn start_file(
+        &mut self,
+        svc: &mut Services,
+        mut exchange: Exchange,
+        file: FileResponse,
+        applied: &rules::Applied,
+    ) {
+        let FileResponse {
+            plan,
+            meta,
+            content_length,
+            multipart_type,
+            body,
+            cacheable,
+        } = file;
+        if let (Some(cacheable), Some(key)) = (cacheable, exchange.cache_key.take()) {
+            Self::cache_insert(svc, key, *cacheable, applied);
+        }
+        let status = match &plan {
+            Plan::Full => Status::Ok,
+            Plan::Partial(_) | Plan::Multipart(_) => Status::PartialContent,
+            Plan::NotModified => Status::NotModified,
+            Plan::PreconditionFailed => {
+                let keep_alive = exchange.keep_alive;
+                return self.start_status(svc, exchange, Status::PreconditionFailed, keep_alive);
+            }
+            Plan::Unsatisfiable => {
+                exchange.content_range = Some(range::unsatisfiable_content_range(meta.len));
+                let keep_alive = exchange.keep_alive;
+                return self.start_status(svc, exchange, Status::RangeNotSatisfiable, keep_alive);
+            }
+        };
+        let content_range = match &plan {
+            Plan::Partial(r) => Some(range::content_range(r, meta.len)),
+            _ => None,
+        };
+        let last_modified = http_date(meta.modified);
+        let head = ResponseHead {
+            content_type: Some(multipart_type.as_deref().unwrap_or(&meta.content_type)),
+            content_length,
+            content_range: content_range.as_deref(),
+            content_encoding: meta.encoding.map(Coding::token),
+            etag: Some(&meta.etag),
+            last_modified: Some(&last_modified),
+            // Not advertised when `max_ranges = 0` turned ranges off.
+            accept_ranges: svc.config.limits.max_ranges > 0,
+            vary: meta.has_variants.then_some("Accept-Encoding"),
+            cache_control: applied.cache_control,
+            extra: &applied.headers,
+            keep_alive: exchange.keep_alive,
+            minor_version: exchange.request.minor_version,
+            ..ResponseHead::new(status)
+        };
+        self.out.clear();
+        head.render(svc.date.header_value(), &mut self.out.head);
+        exchange.status = status;
+        let body = match body {
+            FileBody::Empty => Body::Complete,
+            FileBody::InMemory(data) => {
+                self.out.body = BodyBytes::Owned(data);
+                Body::Complete
+            }
+            FileBody::Shared { bytes, start, len } => {
+                self.out.body = BodyBytes::Shared(bytes, start..start + len);
+                Body::Complete
+            }
+            FileBody::Stream { file, offset, len } if len >= SENDFILE_MIN => {
+                match rustix::io::dup(&self.socket) {
+                    Ok(socket) => Body::Sendfile(Sendfile {
+                        file: Some(file),
+                        socket: Arc::new(socket),
+                        offset,
+                        remaining: len,
+                        in_flight: false,
+                        job_max: if len < MID_SIZE_LIMIT {
+                            MID_SIZE_JOB
+                        } else {
+                            LARGE_JOB_MAX
+                        },
+                        writable_during_job: false,
+                        truncated: false,
+                        blocked: false,
+                    }),
+                    Err(_) => Self::start_stream(self.conn_ref, svc, file, offset, len),
+                }
+            }
+            FileBody::Stream { file, offset, len } => {
+                Self::start_stream(self.conn_ref, svc, file, offset, len)
+            }
+        };
+        self.enter_sending(svc, exchange, body);
+    }
+
+    /// A body streamed in chunks: the first read is requested at once.
+    pub(super) fn start_stream(
+        conn: ConnRef,
+        svc: &Services,
+        file: SharedFile,
+        offset: u64,
+        len: u64,
+    ) -> Body {
+        let mut stream = Stream {
+            file: Some(file),
+            next_offset: offset,
+            unrequested: len,
+            in_flight: false,
+            in_flight_len: 0,
+            ready: None,
+            truncated: false,
+        };
+        Self::request_chunk(conn, svc, &mut stream, Vec::new());
+        Body::Stream(stream)
+    }
+
+    /// Puts a file the pool read whole (with its sidecars), or its
+    /// descriptor, into the hot-file cache, with the 200 header fields of
+    /// each representation rendered once.
+    pub(super) fn cache_insert(
+        svc: &Services,
+        key: String,
+        cacheable: Cacheable,
+        applied: &rules::Applied,
+    ) {
+        // A reload published a new configuration this loop has not picked up
+        // yet: headers rendered now would follow the old rules.
+        if !Arc::ptr_eq(&svc.config, &svc.shared.config()) {
+            return;
+        }
+        let Cacheable {
+            bytes,
+            file,
+            meta,
+            variants,
+            file_path,
+            generation,
+        } = cacheable;
+        let mut entry = Self::cached_representation(svc, &meta, bytes, &file_path, applied);
+        entry.file = file;
+        entry.variants = variants
+            .into_iter()
+            .map(|v| Self::cached_representation(svc, &v.meta, v.bytes, &file_path, applied))
+            .collect();
+        svc.cache.insert(key, entry, generation);
+    }
+
+    /// One representation's cache entry (`bytes` empty for a descriptor
+    /// entry, whose length is `meta.len`).
+    pub(super) fn cached_representation(
+        svc: &Services,
+        meta: &FileMeta,
+        bytes: Arc<[u8]>,
+        file_path: &str,
+        applied: &rules::Applied,
+    ) -> CachedFile {
+        let last_modified = http_date(meta.modified);
+        let head = ResponseHead {
+            content_type: Some(&meta.content_type),
+            content_length: meta.len,
+            content_encoding: meta.encoding.map(Coding::token),
+            etag: Some(&meta.etag),
+            last_modified: Some(&last_modified),
+            // Not advertised when `max_ranges = 0` turned ranges off.
+            accept_ranges: svc.config.limits.max_ranges > 0,
+            vary: meta.has_variants.then_some("Accept-Encoding"),
+            cache_control: applied.cache_control,
+            extra: &applied.headers,
+            ..ResponseHead::new(Status::Ok)
+        };
+        let mut head_200 = String::with_capacity(256);
+        head.render_fields(&mut head_200);
+        let last_modified_secs = crate::http::date::unix_seconds(meta.modified);
+        let pipe = svc
+            .splice
+            .as_ref()
+            .filter(|_| svc.config.cache.zero_copy)
+            .and_then(|_| crate::splice::BodyPipe::new(&bytes));
+        let mut entry = CachedFile::new(
+            file_path.to_string(),
+            bytes,
+            meta.etag.clone(),
+            meta.modified,
+            last_modified_secs,
+            meta.content_type.to_string(),
+            head_200.into_bytes(),
+        );
+        entry.pipe = pipe;
+        entry.len = meta.len;
+        entry.encoding = meta.encoding;
+        entry.has_variants = meta.has_variants;
+        entry
+    }
+
+    /// Answers from the hot-file cache: no pool round trip, no filesystem
+    /// call. A full 200 uses the header fields rendered at insert time.
+    pub(super) fn start_cached(
+        &mut self,
+        svc: &mut Services,
+        mut exchange: Exchange,
+        entry: &CachedFile,
+        plan: Plan,
+    ) {
+        let len = entry.body.len();
+        if plan == Plan::Full && entry.file.is_none() {
+            let head = &mut svc.head_text;
+            head.clear();
+            http::response::render_start(Status::Ok, svc.date.header_value(), head);
+            self.out.clear();
+            if self.out.head.capacity() == 0 {
+                self.out.head = svc.recycler.bytes();
+            }
+            self.out.head.extend_from_slice(head.as_bytes());
+            self.out.head.extend_from_slice(&entry.head_200);
+            head.clear();
+            http::response::render_end(exchange.keep_alive, exchange.request.minor_version, head);
+            self.out.head.extend_from_slice(head.as_bytes());
+            if !exchange.head_only && len > 0 {
+                self.out.body = BodyBytes::Shared(entry.body.clone(), 0..len);
+                let zero_copy = svc.config.cache.zero_copy;
+                if let (Some(pipe), Some(through), true) = (&entry.pipe, &svc.splice, zero_copy) {
+                    let sent = self.send_spliced(through, pipe, &mut svc.scratch);
+                    exchange.body_bytes_sent = sent as u64;
+                }
+            }
+            exchange.status = Status::Ok;
+            return self.enter_sending(svc, exchange, Body::Complete);
+        }
+        let content_length = match &plan {
+            Plan::Partial(range) => range.len(),
+            Plan::Full => entry.len,
+            _ => 0,
+        };
+        // A descriptor entry: the pool sends from the cached descriptor,
+        // with no open and no stat.
+        let body = match (&plan, &entry.file) {
+            _ if exchange.head_only || content_length == 0 => FileBody::Empty,
+            (Plan::Partial(range), None) => FileBody::Shared {
+                bytes: entry.body.clone(),
+                start: range.start as usize,
+                len: range.len() as usize,
+            },
+            (Plan::Partial(range), Some(file)) => FileBody::Stream {
+                file: file.clone(),
+                offset: range.start,
+                len: range.len(),
+            },
+            (Plan::Full, Some(file)) => FileBody::Stream {
+                file: file.clone(),
+                offset: 0,
+                len: entry.len,
+            },
+            _ => FileBody::Empty,
+        };
+        let file = FileResponse {
+            plan,
+            meta: FileMeta {
+                len: entry.len,
+                modified: entry.modified,
+                etag: entry.etag.clone(),
+                content_type: Cow::Owned(entry.content_type.clone()),
+                encoding: entry.encoding,
+                has_variants: entry.has_variants,
+            },
+            content_length,
+            multipart_type: None,
+            body,
+            cacheable: None,
+        };
+        let config = svc.config.clone();
+        let path = exchange.path.as_deref().unwrap_or("/");
+        let applied = rules::apply(
+            &config.http.rules,
+            config.http.cache_control.as_deref(),
+            path,
+        );
+        self.start_file(svc, exchange, file, &applied);
+    }
+
+    /// Sends the queued head and then the body from its pipe, without
+    /// copying the body ([`crate::splice`]). Whatever the socket does not
+    /// take is left in `out` for the ordinary writes. Returns the body
+    /// bytes sent.
+    pub(super) fn send_spliced(
+        &mut self,
+        through: &crate::splice::ScratchPipe,
+        pipe: &crate::splice::BodyPipe,
+        drain: &mut [u8],
+    ) -> usize {
+        let head = &self.out.head[self.out.head_pos..];
+        let head_len = head.len();
+        let sent = through.send(head, pipe, self.socket.as_raw_fd(), drain);
+        let from_head = sent.min(head_len);
+        self.out.head_pos += from_head;
+        self.out.body_pos += sent - from_head;
+        sent - from_head
+    }
+
+    /// Queues a head and an in-memory body (dropped for HEAD).
+    pub(super) fn queue(
+        &mut self,
+        svc: &Services,
+        head: &ResponseHead,
+        body: Vec<u8>,
+        head_only: bool,
+    ) {
+        self.out.clear();
+        head.render(svc.date.header_value(), &mut self.out.head);
+        if !head_only {
+            self.out.body = BodyBytes::Owned(body);
+        }
+    }
+
+    /// Answers a request that could not be parsed. Protocol errors close
+    /// the connection, since what follows on it cannot be trusted.
+    pub(super) fn start_error(&mut self, svc: &mut Services, request: Request, status: Status) {
+        let exchange = Exchange::new(request, false, svc.now);
+        self.start_status(svc, exchange, status, false);
+    }
+
+    /// Answers with an error status, through the configured error page
+    /// (`[http.error_pages]`, read on the pool) when there is one.
+    pub(super) fn start_status(
+        &mut self,
+        svc: &mut Services,
+        mut exchange: Exchange,
+        status: Status,
+        keep_alive: bool,
+    ) {
+        exchange.status = status;
+        exchange.keep_alive = keep_alive;
+        let page = exchange.path.as_ref().and_then(|_| {
+            svc.config
+                .http
+                .error_pages
+                .iter()
+                .find(|(code, _)| *code == status.code())
+                .map(|(_, page)| page.clone())
+        });
+        match page {
+            // Also for HEAD: the headers must be those of the GET answer.
+            Some(page) => {
+                svc.io.error_page(self.conn_ref, page);
+                self.wait_for_pool(svc, exchange);
+            }
+            _ => self.finish_status(svc, exchange, None),
+        }
+    }
+
+    /// Sends an error status with the custom `page` or the built-in one.
+    pub(super) fn finish_status(
+        &mut self,
+        svc: &mut Services,
+        exchange: Exchange,
+        page: Option<(Vec<u8>, Cow<'static, str>)>,
+    ) {
+        let status = exchange.status;
+        let (body, content_type) = match page {
+            Some((body, content_type)) => (body, content_type),
+            None => (error_body(status), Cow::Borrowed(HTML_UTF8)),
+        };
+        let config = svc.config.clone();
+        let applied = rule_headers(&config, &exchange);
+        let head = ResponseHead {
+            content_type: Some(&content_type),
+            content_length: body.len() as u64,
+            content_range: exchange.content_range.as_deref(),
+            allow: status == Status::MethodNotAllowed,
+            extra: &applied.headers,
+            keep_alive: exchange.keep_alive,
+            minor_version: exchange.request.minor_version,
+            ..ResponseHead::new(status)
+        };
+        let head_only = exchange.head_only;
+        self.queue(svc, &head, body, head_only);
+        self.enter_sending(svc, exchange, Body::Complete);
+    }
+}

@@ -1,0 +1,168 @@
+//! Writing a response: the head and in-memory body in vectored writes,
+//! streamed chunks read by the pool, and `sendfile` jobs that the loop
+//! dispatches as the socket becomes writable.
+
+use super::*;
+
+impl Conn {
+    pub(super) fn enter_sending(&mut self, svc: &Services, exchange: Exchange, body: Body) {
+        self.deadline = Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+        self.phase = Phase::Sending(exchange, body);
+    }
+
+    /// Asks the pool for the next chunk of a stream, reusing `buf`.
+    pub(super) fn request_chunk(conn: ConnRef, svc: &Services, stream: &mut Stream, buf: Vec<u8>) {
+        if stream.in_flight || stream.unrequested == 0 {
+            return;
+        }
+        let Some(file) = stream.file.take() else {
+            return;
+        };
+        let len = CHUNK_SIZE.min(usize::try_from(stream.unrequested).unwrap_or(CHUNK_SIZE));
+        svc.io.read_chunk(conn, file, stream.next_offset, len, buf);
+        stream.next_offset += len as u64;
+        stream.unrequested -= len as u64;
+        stream.in_flight = true;
+        stream.in_flight_len = len;
+    }
+
+    /// Writes what is queued and moves file chunks along. `None`: the
+    /// response finished and the next request may be read.
+    pub(super) fn send(&mut self, svc: &mut Services) -> Option<Next> {
+        loop {
+            match self.flush(svc) {
+                Flush::Failed => {
+                    self.abandon(svc);
+                    return Some(Next::Close);
+                }
+                Flush::Blocked => return Some(Next::Keep),
+                Flush::Done => {}
+            }
+            let conn_ref = self.conn_ref;
+            let Phase::Sending(_, body) = &mut self.phase else {
+                return Some(Next::Keep);
+            };
+            match body {
+                Body::Complete => return self.finish_response(svc),
+                Body::Stream(stream) => {
+                    let spare = std::mem::take(&mut self.out.body).into_spare();
+                    self.out.clear();
+                    if let Some(chunk) = stream.ready.take() {
+                        self.out.body = BodyBytes::Owned(chunk);
+                        Self::request_chunk(conn_ref, svc, stream, spare);
+                        continue;
+                    }
+                    if stream.in_flight {
+                        return Some(Next::Keep);
+                    }
+                    if stream.truncated {
+                        // Fewer bytes than promised were sent: the client
+                        // must see the connection end, not a next response.
+                        self.close_reason = CloseReason::Error;
+                        self.abandon(svc);
+                        return Some(Next::Close);
+                    }
+                    if stream.unrequested > 0 {
+                        Self::request_chunk(conn_ref, svc, stream, spare);
+                        return Some(Next::Keep);
+                    }
+                    if let Some(file) = stream.file.take() {
+                        svc.io.release(file);
+                    }
+                    return self.finish_response(svc);
+                }
+                Body::Sendfile(send) => {
+                    if send.in_flight || send.blocked {
+                        return Some(Next::Keep);
+                    }
+                    if send.truncated {
+                        self.close_reason = CloseReason::Error;
+                        self.abandon(svc);
+                        return Some(Next::Close);
+                    }
+                    if send.remaining > 0 {
+                        if let Some(file) = send.file.take() {
+                            send.in_flight = true;
+                            send.writable_during_job = false;
+                            let count = send.remaining.min(send.job_max);
+                            svc.io.send_file(
+                                conn_ref,
+                                send.socket.clone(),
+                                file,
+                                send.offset,
+                                count,
+                            );
+                        }
+                        return Some(Next::Keep);
+                    }
+                    if let Some(file) = send.file.take() {
+                        svc.io.release(file);
+                    }
+                    return self.finish_response(svc);
+                }
+            }
+        }
+    }
+
+    /// Writes `out` until it is empty or the socket would block.
+    pub(super) fn flush(&mut self, svc: &mut Services) -> Flush {
+        if self.out.body.as_slice().is_empty() && self.mid_size_body_follows() {
+            match self.flush_head_corked() {
+                Flush::Done => {}
+                blocked_or_failed => return blocked_or_failed,
+            }
+        }
+        while !self.out.is_empty() {
+            let slices = [
+                IoSlice::new(&self.out.head[self.out.head_pos..]),
+                IoSlice::new(&self.out.body.as_slice()[self.out.body_pos..]),
+            ];
+            match self.socket.write_vectored(&slices) {
+                Ok(0) => return Flush::Failed,
+                Ok(mut n) => {
+                    let from_head = n.min(self.out.head.len() - self.out.head_pos);
+                    self.out.head_pos += from_head;
+                    n -= from_head;
+                    self.out.body_pos += n;
+                    if let Phase::Sending(exchange, _) = &mut self.phase {
+                        exchange.body_bytes_sent += n as u64;
+                    }
+                    self.deadline =
+                        Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flush::Blocked,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Flush::Failed,
+            }
+        }
+        Flush::Done
+    }
+
+    /// A `sendfile` body below [`MID_SIZE_LIMIT`] is still to come from the
+    /// pool after what `out` holds.
+    pub(super) fn mid_size_body_follows(&self) -> bool {
+        matches!(&self.phase, Phase::Sending(_, Body::Sendfile(send))
+            if send.remaining > 0 && send.job_max == MID_SIZE_JOB)
+    }
+
+    /// Writes the response head with `MSG_MORE`: the kernel holds it back
+    /// and sends it in the same segment as the body's first bytes, instead
+    /// of in a packet of its own that wakes the client for a few hundred
+    /// bytes (nginx's `tcp_nopush` around `sendfile` does the same). The
+    /// first `sendfile` job pushes both; a connection closed before that
+    /// pushes the head.
+    pub(super) fn flush_head_corked(&mut self) -> Flush {
+        use rustix::net::SendFlags;
+        while self.out.head_pos < self.out.head.len() {
+            let rest = &self.out.head[self.out.head_pos..];
+            match rustix::net::send(&self.socket, rest, SendFlags::MORE | SendFlags::NOSIGNAL) {
+                Ok(0) => return Flush::Failed,
+                Ok(n) => self.out.head_pos += n,
+                Err(rustix::io::Errno::AGAIN) => return Flush::Blocked,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return Flush::Failed,
+            }
+        }
+        Flush::Done
+    }
+}
