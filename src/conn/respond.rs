@@ -179,17 +179,9 @@ impl Conn {
             content_type: Some(multipart_type.as_deref().unwrap_or(&meta.content_type)),
             content_length,
             content_range: content_range.as_deref(),
-            content_encoding: meta.encoding.map(Coding::token),
-            etag: Some(&meta.etag),
-            last_modified: Some(&last_modified),
-            // Not advertised when `max_ranges = 0` turned ranges off.
-            accept_ranges: svc.config.limits.max_ranges > 0,
-            vary: meta.has_variants.then_some("Accept-Encoding"),
-            cache_control: applied.cache_control,
-            extra: &applied.headers,
             keep_alive: exchange.keep_alive,
             minor_version: exchange.request.minor_version,
-            ..ResponseHead::new(status)
+            ..file_head(svc, &meta, &last_modified, applied, status)
         };
         self.out.clear();
         head.render(svc.date.header_value(), &mut self.out.head);
@@ -293,19 +285,7 @@ impl Conn {
         applied: &rules::Applied,
     ) -> CachedFile {
         let last_modified = http_date(meta.modified);
-        let head = ResponseHead {
-            content_type: Some(&meta.content_type),
-            content_length: meta.len,
-            content_encoding: meta.encoding.map(Coding::token),
-            etag: Some(&meta.etag),
-            last_modified: Some(&last_modified),
-            // Not advertised when `max_ranges = 0` turned ranges off.
-            accept_ranges: svc.config.limits.max_ranges > 0,
-            vary: meta.has_variants.then_some("Accept-Encoding"),
-            cache_control: applied.cache_control,
-            extra: &applied.headers,
-            ..ResponseHead::new(Status::Ok)
-        };
+        let head = file_head(svc, meta, &last_modified, applied, Status::Ok);
         let mut head_200 = String::with_capacity(256);
         head.render_fields(&mut head_200);
         let last_modified_secs = crate::http::date::unix_seconds(meta.modified);
@@ -512,5 +492,29 @@ impl Conn {
         let head_only = exchange.head_only;
         self.queue(svc, &head, body, head_only);
         self.enter_sending(svc, exchange, Body::Complete);
+    }
+}
+
+/// The head fields every answer with a file's content shares: type,
+/// length, validators, coding and the path's rule headers.
+fn file_head<'a>(
+    svc: &Services,
+    meta: &'a FileMeta,
+    last_modified: &'a str,
+    applied: &'a rules::Applied,
+    status: Status,
+) -> ResponseHead<'a> {
+    ResponseHead {
+        content_type: Some(&meta.content_type),
+        content_length: meta.len,
+        content_encoding: meta.encoding.map(Coding::token),
+        etag: Some(&meta.etag),
+        last_modified: Some(last_modified),
+        // Not advertised when `max_ranges = 0` turned ranges off.
+        accept_ranges: svc.config.limits.max_ranges > 0,
+        vary: meta.has_variants.then_some("Accept-Encoding"),
+        cache_control: applied.cache_control,
+        extra: &applied.headers,
+        ..ResponseHead::new(status)
     }
 }
