@@ -179,6 +179,9 @@ pub struct Conn {
     deadline: Option<(Instant, DeadlineKind)>,
     /// The earliest timer entry pending for this connection, if any.
     pub scheduled: Option<Instant>,
+    /// On the loop's list of connections to run again ([`Next::Yield`]):
+    /// listed once, however often it yields meanwhile.
+    pub runnable: bool,
     /// Why the connection ends, when it does (for metrics).
     pub close_reason: CloseReason,
     /// Accepted on the `[metrics] listen` address: answers `/metrics` only.
@@ -367,6 +370,7 @@ impl Conn {
             out: OutBuf::default(),
             deadline,
             scheduled: None,
+            runnable: false,
             close_reason: CloseReason::Client,
             metrics_endpoint,
         }
@@ -399,7 +403,9 @@ impl Conn {
         }
         self.drained = false;
         self.eof_pending = read_closed;
-        if matches!(self.phase, Phase::Reading) && !self.peer_closed {
+        // A connection waiting for its next turn has requests buffered
+        // already: reading more now would only grow its buffer.
+        if matches!(self.phase, Phase::Reading) && !self.peer_closed && !self.runnable {
             // An error is met again, and handled, by the next read.
             let _ = self.read_socket(svc);
         }

@@ -422,14 +422,13 @@ impl EventLoop {
         std::mem::swap(&mut self.runnable, &mut self.resuming);
         let mut resuming = std::mem::take(&mut self.resuming);
         for conn_ref in resuming.drain(..) {
-            if self
-                .conns
-                .get(conn_ref.slot)
-                .is_some_and(|conn| conn.conn_ref == conn_ref)
-            {
-                // As if readable: its input may still be in the socket,
-                // where no new edge will announce it.
-                self.conn_ready(conn_ref.slot, true, false);
+            if let Some(conn) = self.conns.get_mut(conn_ref.slot) {
+                if conn.conn_ref == conn_ref {
+                    conn.runnable = false;
+                    // As if readable: its input may still be in the socket,
+                    // where no new edge will announce it.
+                    self.conn_ready(conn_ref.slot, true, false);
+                }
             }
         }
         self.resuming = resuming;
@@ -445,8 +444,11 @@ impl EventLoop {
                     .turns_yielded
                     .fetch_add(1, Ordering::Relaxed);
                 self.sync_timer(slot);
-                if let Some(conn) = self.conns.get(slot) {
-                    self.runnable.push(conn.conn_ref);
+                if let Some(conn) = self.conns.get_mut(slot) {
+                    if !conn.runnable {
+                        conn.runnable = true;
+                        self.runnable.push(conn.conn_ref);
+                    }
                 }
             }
             Next::Close => self.close(slot),

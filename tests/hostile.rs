@@ -568,6 +568,13 @@ fn a_connection_does_not_wait_forever_for_a_stuck_io_job() {
     stuck
         .write_all(b"GET /__wharf_fault/hold-pool HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
+    // The held job must have the thread before the miss is sent (the two
+    // connections may be on different loops).
+    let started = fault.path().join("started-wharf-io-0");
+    assert!(
+        eventually(Duration::from_secs(10), || started.exists()),
+        "the held job did not start"
+    );
     let mut queued = server.connect();
     queued
         .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
