@@ -1020,6 +1020,19 @@ fn read_entries(
     Ok((entries, omitted))
 }
 
+/// Whether this process may enter (search) the directory at `path`, by its
+/// effective ids: if not, nothing below it can be served. (For the watcher,
+/// on its own thread.)
+pub fn can_enter(path: &Path) -> bool {
+    rustix::fs::accessat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Access::EXEC_OK,
+        AtFlags::EACCESS,
+    )
+    .is_ok()
+}
+
 /// Every directory at or below `relative` (relative to `root`, not
 /// following symlinks), as paths relative to `root`. For the file watcher:
 /// at start-up on the main thread, later on the watcher thread.

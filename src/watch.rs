@@ -17,7 +17,7 @@
 //! `max_user_watches` exhausted) the cache falls back to revalidating
 //! entries by age; when the event queue overflows it is cleared.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,9 +97,14 @@ pub fn watch_root(root: &Path, cache: Arc<FileCache>) -> Option<RootWatch> {
     let mut watcher = match Watcher::new(root) {
         Ok(watcher) => watcher,
         Err(error) => {
+            // Out of watches (ENOSPC) has a remedy worth naming.
+            let hint = if error.raw_os_error() == Some(libc::ENOSPC) {
+                " (raise fs.inotify.max_user_watches to watch large trees)"
+            } else {
+                ""
+            };
             log::warn!(
-                "cannot watch {} for changes ({error}); cached files revalidate every {} s \
-                 (raise fs.inotify.max_user_watches to watch large trees)",
+                "cannot watch {} for changes ({error}); cached files revalidate every {} s{hint}",
                 root.display(),
                 cache.config().revalidate.as_secs()
             );
@@ -144,11 +149,17 @@ fn gone(error: &std::io::Error) -> bool {
     )
 }
 
-/// Whether an error says the directory may not be read: nothing below it
-/// can be served either (the pool's lookups need the same permission), so
-/// it needs no watch, and the rest of the tree keeps its watches.
-fn unreadable(error: &std::io::Error) -> bool {
+/// Whether `error`, met watching or listing `relative`, says only that
+/// this process may not enter it: then nothing below it can be served
+/// either, it needs no watch, and the rest of the tree keeps its watches.
+/// A directory that may be entered but not read (mode 0711) is another
+/// matter: its files can be served, and without a watch a change to them
+/// would go unseen, so that ends watching (the cache then revalidates by
+/// age).
+fn closed_to_us(error: &std::io::Error, root: &Path, relative: &str) -> bool {
     matches!(error.raw_os_error(), Some(libc::EACCES | libc::EPERM))
+        && !relative.is_empty()
+        && !fs::can_enter(&root.join(relative))
 }
 
 /// The inotify instance and the directory each watch stands for.
@@ -157,6 +168,8 @@ struct Watcher {
     root: PathBuf,
     /// Watch descriptor to directory path relative to the root.
     dirs: HashMap<WatchDescriptor, String>,
+    /// The same paths, to tell a watched directory from one that is not.
+    watched: HashSet<String>,
 }
 
 impl Watcher {
@@ -165,6 +178,7 @@ impl Watcher {
             inotify: Inotify::init()?,
             root: root.to_path_buf(),
             dirs: HashMap::new(),
+            watched: HashSet::new(),
         };
         watcher.add_tree("")?;
         Ok(watcher)
@@ -179,7 +193,7 @@ impl Watcher {
         let dirs = match fs::directories_under(&self.root, relative) {
             Ok(dirs) => dirs,
             Err(e) if gone(&e) && !relative.is_empty() => return Ok(()),
-            Err(e) if unreadable(&e) && !relative.is_empty() => {
+            Err(e) if closed_to_us(&e, &self.root, relative) => {
                 log::debug!("not watching {relative}: {e}");
                 return Ok(());
             }
@@ -188,13 +202,17 @@ impl Watcher {
         for dir in dirs {
             match self.inotify.watches().add(self.root.join(&dir), MASK) {
                 Ok(wd) => {
+                    self.watched.insert(dir.clone());
                     self.dirs.insert(wd, dir);
                 }
                 Err(e) if gone(&e) => {}
-                Err(e) if unreadable(&e) && !dir.is_empty() => {
+                Err(e) if closed_to_us(&e, &self.root, &dir) => {
                     log::debug!("not watching {dir}: {e}");
                 }
-                Err(e) => return Err(e),
+                // Out of watches: about the whole tree, not this directory.
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return Err(e),
+                // Which directory, for the warning.
+                Err(e) => return Err(std::io::Error::new(e.kind(), format!("{dir}/: {e}"))),
             }
         }
         Ok(())
@@ -209,6 +227,7 @@ impl Watcher {
     /// ignored.
     fn rebuild(&mut self) -> std::io::Result<()> {
         self.dirs.clear();
+        self.watched.clear();
         self.add_tree("")
     }
 
@@ -273,14 +292,19 @@ impl Watcher {
                         .intersects(EventMask::MOVED_FROM | EventMask::MOVED_TO)
                     {
                         rebuild = true;
-                    } else if event.mask.intersects(EventMask::CREATE | EventMask::ATTRIB) {
-                        // New, or perhaps readable now (a no-op for a
-                        // directory already watched).
+                    } else if event.mask.contains(EventMask::CREATE) {
+                        new_dirs.push(path);
+                    } else if event.mask.contains(EventMask::ATTRIB)
+                        && !self.watched.contains(&path)
+                    {
+                        // An unwatched directory, perhaps open to us now.
                         new_dirs.push(path);
                     }
                 }
                 if event.mask.contains(EventMask::IGNORED) {
-                    self.dirs.remove(&event.wd);
+                    if let Some(dir) = self.dirs.remove(&event.wd) {
+                        self.watched.remove(&dir);
+                    }
                 }
             }
             if rebuild {

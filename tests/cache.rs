@@ -572,3 +572,53 @@ fn a_reload_serves_a_directory_renamed_into_the_roots_place() {
     next_request(&server, "/page.txt", |r| r.body == b"release 2, patched");
     assert!(server.stop().success());
 }
+
+#[test]
+fn a_directory_that_may_be_entered_but_not_read_ends_exact_watching() {
+    // Its files can be served (lookups need only search permission) but it
+    // cannot be watched: the cache must fall back to revalidating by age,
+    // and say so, rather than trust entries no event would invalidate.
+    use std::os::unix::fs::PermissionsExt;
+    let Some(mut command) = nobody_command() else {
+        return;
+    };
+    let base = tempfile::tempdir().unwrap();
+    let mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    mode(base.path(), 0o755);
+    let root = base.path().join("site");
+    let file = write(&root, "peek/f.txt", b"v1");
+    mode(&root.join("peek"), 0o711);
+    let config = base.path().join("wharf.toml");
+    std::fs::write(
+        &config,
+        "[log]\naccess = \"off\"\n[cache]\nrevalidate_secs = 1\nrecheck_secs = 3600\n",
+    )
+    .unwrap();
+    command
+        .arg("-c")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .arg(&root)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+    assert!(
+        server
+            .stderr
+            .wait_for(Duration::from_secs(5), |t| t.contains("cannot watch")
+                && t.contains("peek/")
+                && t.contains("revalidate every 1 s")),
+        "{}",
+        server.stderr.text()
+    );
+    warm(&server, "/peek/f.txt", b"v1");
+    edit_in_place(&file, b"v2");
+    assert!(eventually(Duration::from_secs(5), || server
+        .get("/peek/f.txt")
+        .body
+        == b"v2"));
+    mode(&root.join("peek"), 0o755);
+}
