@@ -151,6 +151,8 @@ impl ServerHandle {
             None
         };
         let rewatch = root_moved && new.cache.enabled;
+        // Cached heads carry `Accept-Ranges`, which depends on this.
+        let heads_changed = new.limits.max_ranges != old.limits.max_ranges;
         let new_root = new.root.clone();
         if let Some(log) = log {
             self.pool.replace_log(log);
@@ -165,11 +167,15 @@ impl ServerHandle {
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
         if let Some(site) = site {
-            self.pool.replace_site(site);
+            // The new root's watch first, so that nothing is cached from
+            // it unwatched; replacing the site then clears the cache.
             if rewatch {
                 let watch = watch::watch_root(&new_root, self.pool.cache().clone());
                 *self.watch.lock().unwrap_or_else(|p| p.into_inner()) = watch;
             }
+            self.pool.replace_site(site);
+        } else if heads_changed {
+            self.pool.cache().clear();
         }
         self.shared.config_generation.fetch_add(1, Ordering::AcqRel);
         self.shared.wake_all();

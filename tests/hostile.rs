@@ -596,3 +596,27 @@ fn a_connection_does_not_wait_forever_for_a_stuck_io_job() {
     assert_eq!(server.get("/hello.txt").body, b"hello, world\n");
     assert!(server.stop().success());
 }
+
+#[test]
+fn a_reload_that_turns_ranges_off_stops_advertising_them_for_cached_files() {
+    let site = site();
+    let (server, config) = spawn_with_config_file(site.path(), &[], &[]);
+    for _ in 0..3 {
+        let hot = server.get("/hello.txt");
+        assert_eq!(hot.header("Accept-Ranges"), Some("bytes"));
+    }
+    std::fs::write(
+        &config,
+        "[log]\naccess = \"off\"\n[limits]\nmax_ranges = 0\n",
+    )
+    .unwrap();
+    signal(&server.child, libc::SIGHUP);
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .get("/hello.txt")
+            .header("Accept-Ranges")
+            .is_none()),
+        "cached heads still advertise ranges"
+    );
+    assert!(server.stop().success());
+}
