@@ -198,6 +198,7 @@ impl EventLoop {
             if self.accept_paused_until.is_some_and(|t| t <= self.svc.now) {
                 self.accept_paused_until = None;
                 self.accept_all();
+                self.accept_metrics();
             }
             self.drain_completions();
             self.expire_deadlines();
@@ -273,15 +274,22 @@ impl EventLoop {
         }
     }
 
-    /// Accepts on the metrics listener. Errors (descriptor exhaustion
-    /// included) just wait for the next readiness event: this listener
-    /// matters less than the main one.
+    /// Accepts on the metrics listener. Out of descriptors, it waits for
+    /// the main listener's pause to end, like it: no new readiness event
+    /// would come for a connection already pending.
     fn accept_metrics(&mut self) {
         while let Some(listener) = &self.metrics_listener {
             match listener.accept() {
                 Ok((socket, peer)) => self.admit(socket, peer, true),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    self.svc.metrics.emfile.fetch_add(1, Ordering::Relaxed);
+                    self.accept_paused_until
+                        .get_or_insert(self.svc.now + ACCEPT_PAUSE);
+                    return;
+                }
+                // Interrupted, or an error of that one connection.
+                Err(_) => {}
             }
         }
     }

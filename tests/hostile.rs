@@ -225,7 +225,13 @@ fn max_connections_refuses_with_503_and_recovers() {
 fn descriptor_exhaustion_does_not_spin_and_recovers() {
     let site = site();
     let args = ["--workers", "1", "--io-threads", "2"];
-    let server = TestServer::start_with_fd_limit(site.path(), "", &args, 48);
+    let server = TestServer::start_with_fd_limit(
+        site.path(),
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n",
+        &args,
+        48,
+    );
+    let metrics = metrics_addr(&server);
     let pid = server.pid();
     // More connections than descriptors: the backlog holds the rest.
     let mut flood: Vec<TcpStream> = (0..80).map(|_| server.connect()).collect();
@@ -235,6 +241,15 @@ fn descriptor_exhaustion_does_not_spin_and_recovers() {
         "no EMFILE warning; stderr: {}",
         server.stderr.text()
     );
+    // A scrape that arrives now waits in the metrics listener's backlog;
+    // no further connection will come to announce it again.
+    let mut scrape_stream = TcpStream::connect(&metrics).unwrap();
+    scrape_stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    scrape_stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
     // Out of descriptors with connections pending: a spinning accept loop
     // would burn a whole core; a paused one sleeps.
     let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
@@ -268,6 +283,12 @@ fn descriptor_exhaustion_does_not_spin_and_recovers() {
             read_response(&mut s, false).is_some_and(|r| r.status == 200)
         }),
         "wharf did not recover after descriptors were freed"
+    );
+    let scraped = read_response(&mut scrape_stream, false);
+    assert_eq!(
+        scraped.map(|r| r.status),
+        Some(200),
+        "the pending scrape was never accepted"
     );
     let _ = &mut flood;
 }
