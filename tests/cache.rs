@@ -477,37 +477,63 @@ fn nobody_command() -> Option<std::process::Command> {
     Some(command)
 }
 
-#[test]
-fn an_unreadable_directory_does_not_stop_watching_the_rest() {
+/// Sets `path`'s permission bits.
+fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
-    let Some(mut command) = nobody_command() else {
-        return;
-    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A temp dir `nobody` may enter, holding the root `site/` (returned too)
+/// and, once started, the config file.
+fn nobody_site() -> (tempfile::TempDir, std::path::PathBuf) {
     let base = tempfile::tempdir().unwrap();
-    let mode = |path: &std::path::Path, mode: u32| {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
-    };
-    mode(base.path(), 0o755);
+    set_mode(base.path(), 0o755);
     let root = base.path().join("site");
-    let page = write(&root, "page.txt", b"v1");
-    write(&root, "locked/inner.txt", b"secret");
-    mode(&root.join("locked"), 0o000);
-    let config = base.path().join("wharf.toml");
+    std::fs::create_dir(&root).unwrap();
+    (base, root)
+}
+
+/// Starts wharf as `nobody` (`command` from [`nobody_command`]) on
+/// `base`'s `site/`, with `cache_toml` as its `[cache]` section.
+fn start_as_nobody(
+    mut command: std::process::Command,
+    base: &std::path::Path,
+    cache_toml: &str,
+    env: &[(&str, &str)],
+) -> TestServer {
+    let config = base.join("wharf.toml");
     std::fs::write(
         &config,
-        "[log]\naccess = \"off\"\n[cache]\nrevalidate_secs = 3600\nrecheck_secs = 3600\n",
+        format!("[log]\naccess = \"off\"\n[cache]\n{cache_toml}"),
     )
     .unwrap();
     command
         .arg("-c")
         .arg(&config)
         .args(["--listen", "127.0.0.1:0"])
-        .arg(&root)
-        .env("RUST_LOG", "wharf::watch=debug")
+        .arg(base.join("site"))
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+    TestServer::spawn(command, tempfile::tempdir().unwrap())
+}
+
+#[test]
+fn an_unreadable_directory_does_not_stop_watching_the_rest() {
+    let Some(command) = nobody_command() else {
+        return;
+    };
+    let (base, root) = nobody_site();
+    let page = write(&root, "page.txt", b"v1");
+    write(&root, "locked/inner.txt", b"secret");
+    set_mode(&root.join("locked"), 0o000);
+    let server = start_as_nobody(
+        command,
+        base.path(),
+        "revalidate_secs = 3600\nrecheck_secs = 3600\n",
+        &[("RUST_LOG", "wharf::watch=debug")],
+    );
     assert!(server.stderr.wait_for(Duration::from_secs(5), |t| t
         .contains("not watching locked")));
     warm(&server, "/page.txt", b"v1");
@@ -517,7 +543,7 @@ fn an_unreadable_directory_does_not_stop_watching_the_rest() {
     // One made unreadable while wharf runs.
     let late = root.join("late");
     std::fs::create_dir(&late).unwrap();
-    mode(&late, 0o000);
+    set_mode(&late, 0o000);
     assert!(
         server
             .stderr
@@ -533,8 +559,8 @@ fn an_unreadable_directory_does_not_stop_watching_the_rest() {
         "{}",
         server.stderr.text()
     );
-    mode(&late, 0o755);
-    mode(&root.join("locked"), 0o755);
+    set_mode(&late, 0o755);
+    set_mode(&root.join("locked"), 0o755);
 }
 
 #[test]
@@ -578,33 +604,18 @@ fn a_directory_that_may_be_entered_but_not_read_ends_exact_watching() {
     // Its files can be served (lookups need only search permission) but it
     // cannot be watched: the cache must fall back to revalidating by age,
     // and say so, rather than trust entries no event would invalidate.
-    use std::os::unix::fs::PermissionsExt;
-    let Some(mut command) = nobody_command() else {
+    let Some(command) = nobody_command() else {
         return;
     };
-    let base = tempfile::tempdir().unwrap();
-    let mode = |path: &std::path::Path, mode: u32| {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
-    };
-    mode(base.path(), 0o755);
-    let root = base.path().join("site");
+    let (base, root) = nobody_site();
     let file = write(&root, "peek/f.txt", b"v1");
-    mode(&root.join("peek"), 0o711);
-    let config = base.path().join("wharf.toml");
-    std::fs::write(
-        &config,
-        "[log]\naccess = \"off\"\n[cache]\nrevalidate_secs = 1\nrecheck_secs = 3600\n",
-    )
-    .unwrap();
-    command
-        .arg("-c")
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0"])
-        .arg(&root)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+    set_mode(&root.join("peek"), 0o711);
+    let server = start_as_nobody(
+        command,
+        base.path(),
+        "revalidate_secs = 1\nrecheck_secs = 3600\n",
+        &[],
+    );
     assert!(
         server
             .stderr
@@ -620,5 +631,5 @@ fn a_directory_that_may_be_entered_but_not_read_ends_exact_watching() {
         .get("/peek/f.txt")
         .body
         == b"v2"));
-    mode(&root.join("peek"), 0o755);
+    set_mode(&root.join("peek"), 0o755);
 }
