@@ -223,7 +223,10 @@ impl Metrics {
         );
         counter(
             "wharf_turns_yielded_total",
-            "Turns a connection gave up after 16 pipelined requests, to let others run.",
+            &format!(
+                "Turns a connection gave up after {} pipelined requests, to let others run.",
+                crate::conn::REQUESTS_PER_TURN
+            ),
             self.turns_yielded.load(Ordering::Relaxed),
         );
         counter(

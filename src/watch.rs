@@ -186,9 +186,11 @@ impl Watcher {
 
     /// Watches `relative` and every directory below it. A directory that
     /// vanished or was replaced (by a file or a symlink) since it was seen
-    /// has nothing to watch, nor has one that may not be read (below the
-    /// root; its permissions changing raises an event on its parent, which
-    /// tries again); any other failure (watches exhausted) ends watching.
+    /// has nothing to watch, nor has one this process may not enter (below
+    /// the root; its permissions changing raises an event on its parent,
+    /// which tries again; see [`closed_to_us`]); any other failure (watches
+    /// exhausted, a directory that may be entered but not listed) ends
+    /// watching.
     fn add_tree(&mut self, relative: &str) -> std::io::Result<()> {
         let dirs = match fs::directories_under(&self.root, relative) {
             Ok(dirs) => dirs,

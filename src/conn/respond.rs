@@ -70,12 +70,7 @@ impl Conn {
         result: Result<Opened, OpenError>,
     ) {
         let config = svc.config.clone();
-        let path = exchange.path.as_deref().unwrap_or("/");
-        let applied = rules::apply(
-            &config.http.rules,
-            config.http.cache_control.as_deref(),
-            path,
-        );
+        let applied = file_rules(&config, &exchange);
         match result {
             Ok(Opened::File(file)) => self.start_file(svc, exchange, file, &applied),
             Ok(Opened::Redirect { location }) => {
@@ -386,12 +381,7 @@ impl Conn {
             cacheable: None,
         };
         let config = svc.config.clone();
-        let path = exchange.path.as_deref().unwrap_or("/");
-        let applied = rules::apply(
-            &config.http.rules,
-            config.http.cache_control.as_deref(),
-            path,
-        );
+        let applied = file_rules(&config, &exchange);
         self.start_file(svc, exchange, file, &applied);
     }
 
@@ -517,4 +507,15 @@ fn file_head<'a>(
         extra: &applied.headers,
         ..ResponseHead::new(status)
     }
+}
+
+/// The `[[http.rules]]` headers for an answer with a file's content, which
+/// takes the configured `Cache-Control` unless a rule sets its own.
+fn file_rules<'a>(config: &'a Config, exchange: &Exchange) -> rules::Applied<'a> {
+    let path = exchange.path.as_deref().unwrap_or("/");
+    rules::apply(
+        &config.http.rules,
+        config.http.cache_control.as_deref(),
+        path,
+    )
 }
