@@ -259,7 +259,6 @@ fn cache_of_100k(body: &Arc<[u8]>, full: bool) -> FileCache {
         max_total_bytes: if full { used } else { u64::MAX },
         revalidate: Duration::from_secs(60),
         recheck: Duration::from_secs(3600),
-        zero_copy: false,
         descriptors: false,
     });
     cache.set_watching(true);

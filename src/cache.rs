@@ -73,9 +73,6 @@ pub struct CacheConfig {
     /// How long an entry is trusted even with filesystem events, which
     /// only report changes made through paths in the watched tree.
     pub recheck: Duration,
-    /// Send cached bodies of the [`crate::splice`] sizes from pipes, with
-    /// `tee` and `splice`, instead of copying them.
-    pub zero_copy: bool,
     /// Keep descriptor entries (open descriptor and metadata) for files
     /// larger than `max_file_bytes`.
     pub descriptors: bool,
@@ -99,9 +96,6 @@ pub struct CachedFile {
     pub head_200: Vec<u8>,
     inserted: Instant,
     last_used: AtomicU64,
-    /// The body again, in a pipe, for zero-copy sends ([`crate::splice`]);
-    /// set by the inserting loop when the body's size suits.
-    pub pipe: Option<crate::splice::BodyPipe>,
     /// For a file too large to keep in memory: its open descriptor, sent
     /// from by the pool (`body` is then empty).
     pub file: Option<crate::fs::SharedFile>,
@@ -140,7 +134,6 @@ impl CachedFile {
             head_200,
             inserted: Instant::now(),
             last_used: AtomicU64::new(0),
-            pipe: None,
             file: None,
             len: body_len,
             encoding: None,
@@ -228,16 +221,14 @@ pub const EXACT_EVICTION_MAX: usize = 32;
 /// 64 MiB budget, as nginx's `open_file_cache max=1024`).
 pub const DESCRIPTOR_COST: usize = 64 * 1024;
 
-/// The bytes an entry counts against the budget, its sidecars' included:
-/// a body held twice when it also sits in a pipe (kernel memory, but
-/// memory all the same).
+/// The bytes an entry counts against the budget, its sidecars' included.
 fn cost(entry: &CachedFile) -> usize {
     let held = if entry.file.is_some() {
         DESCRIPTOR_COST
     } else {
         entry.body.len()
     };
-    let own = held + entry.head_200.len() + entry.pipe.as_ref().map_or(0, |pipe| pipe.len());
+    let own = held + entry.head_200.len();
     own + entry.variants.iter().map(cost).sum::<usize>()
 }
 
@@ -683,7 +674,6 @@ mod tests {
             max_total_bytes,
             revalidate: Duration::from_secs(60),
             recheck: Duration::from_secs(3600),
-            zero_copy: false,
             descriptors: true,
         }
     }

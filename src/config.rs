@@ -178,7 +178,6 @@ impl Default for Raw {
                 max_total_bytes: 64 * 1024 * 1024,
                 revalidate: Duration::from_secs(2),
                 recheck: Duration::from_secs(60),
-                zero_copy: false,
                 descriptors: true,
             },
             metrics_listen: None,
@@ -428,7 +427,6 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                     "max_total_bytes",
                     "revalidate_secs",
                     "recheck_secs",
-                    "zero_copy",
                     "descriptors",
                 ])?;
                 let cache = &mut raw.cache;
@@ -446,9 +444,6 @@ fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
                 }
                 if let Some(n) = section.integer("recheck_secs", 1, 86_400)? {
                     cache.recheck = Duration::from_secs(n);
-                }
-                if let Some(b) = section.boolean("zero_copy")? {
-                    cache.zero_copy = b;
                 }
                 if let Some(b) = section.boolean("descriptors")? {
                     cache.descriptors = b;

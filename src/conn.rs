@@ -26,7 +26,7 @@
 use std::borrow::Cow;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -104,9 +104,6 @@ pub struct Services {
     pub now_secs: u64,
     /// The hot-file cache, shared with the other loops and the pool.
     pub cache: Arc<FileCache>,
-    /// The pipe cached bodies pass through on their way to a socket
-    /// ([`crate::splice`]); `None` when no pipe could be had.
-    pub splice: Option<crate::splice::ScratchPipe>,
     /// Free lists of buffers, so a cache hit allocates nothing.
     pub recycler: Recycler,
     /// Scratch space for decoding a request's path.

@@ -135,7 +135,6 @@ impl EventLoop {
                 decoded: Vec::new(),
                 relative: String::new(),
                 head_text: String::new(),
-                splice: crate::splice::ScratchPipe::new(),
                 metrics,
                 shared,
                 shutting_down: false,

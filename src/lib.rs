@@ -45,7 +45,6 @@ pub mod path;
 pub mod recycle;
 pub mod rules;
 pub mod server;
-pub mod splice;
 pub mod timers;
 pub mod watch;
 

@@ -379,7 +379,6 @@ mod tests {
             max_total_bytes: 10,
             revalidate: Duration::ZERO,
             recheck: Duration::ZERO,
-            zero_copy: false,
             descriptors: false,
         })
     }

@@ -95,14 +95,6 @@ impl ServerHandle {
         self.pool.metrics().summary(self.pool.cache())
     }
 
-    /// The Prometheus text of the metrics.
-    pub fn metrics_text(&self) -> String {
-        let open = self.shared.open_connections.load(Ordering::Relaxed);
-        self.pool
-            .metrics()
-            .render_prometheus(open, self.pool.cache())
-    }
-
     /// Re-reads the config file (the command-line flags still override it)
     /// and applies what can change without dropping connections: limits,
     /// timeouts, `[http]`, the root and the access log. `listen`, `workers`,
@@ -326,11 +318,6 @@ impl Server {
     pub fn metrics_url(&self) -> Option<String> {
         self.metrics_addr
             .map(|addr| format!("http://{addr}/metrics"))
-    }
-
-    /// The URL to print: `http://HOST:PORT/`.
-    pub fn url(&self) -> String {
-        format!("http://{}/", self.local_addr)
     }
 
     /// The configuration in force.

@@ -47,10 +47,6 @@ impl Timers {
             .map(|Reverse((at, _, _))| at.saturating_duration_since(now))
     }
 
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }

@@ -60,7 +60,7 @@ fn start(
     let config_file = dir.path().join("wharf.toml");
     std::fs::write(
         &config_file,
-        format!("[server]\nworkers = 1\n[cache]\nzero_copy = true\n[log]\naccess = {access:?}\n"),
+        format!("[server]\nworkers = 1\n[log]\naccess = {access:?}\n"),
     )
     .unwrap();
     let overrides = Overrides {
@@ -138,7 +138,6 @@ fn cache_hits_allocate_nothing() {
     let hits = 20_000;
     let cases = [
         ("plain 1 KiB hit", "/small.txt", ""),
-        // 16 KiB goes through the pipe path (`[cache] zero_copy`).
         ("16 KiB hit", "/medium.bin", ""),
         (
             "hit with a referer",

@@ -284,11 +284,6 @@ impl Conn {
         let mut head_200 = String::with_capacity(256);
         head.render_fields(&mut head_200);
         let last_modified_secs = crate::http::date::unix_seconds(meta.modified);
-        let pipe = svc
-            .splice
-            .as_ref()
-            .filter(|_| svc.config.cache.zero_copy)
-            .and_then(|_| crate::splice::BodyPipe::new(&bytes));
         let mut entry = CachedFile::new(
             file_path.to_string(),
             bytes,
@@ -298,7 +293,6 @@ impl Conn {
             meta.content_type.to_string(),
             head_200.into_bytes(),
         );
-        entry.pipe = pipe;
         entry.len = meta.len;
         entry.encoding = meta.encoding;
         entry.has_variants = meta.has_variants;
@@ -330,11 +324,6 @@ impl Conn {
             self.out.head.extend_from_slice(head.as_bytes());
             if !exchange.head_only && len > 0 {
                 self.out.body = BodyBytes::Shared(entry.body.clone(), 0..len);
-                let zero_copy = svc.config.cache.zero_copy;
-                if let (Some(pipe), Some(through), true) = (&entry.pipe, &svc.splice, zero_copy) {
-                    let sent = self.send_spliced(through, pipe, &mut svc.scratch);
-                    exchange.body_bytes_sent = sent as u64;
-                }
             }
             exchange.status = Status::Ok;
             return self.enter_sending(svc, exchange, Body::Complete);
@@ -383,25 +372,6 @@ impl Conn {
         let config = svc.config.clone();
         let applied = file_rules(&config, &exchange);
         self.start_file(svc, exchange, file, &applied);
-    }
-
-    /// Sends the queued head and then the body from its pipe, without
-    /// copying the body ([`crate::splice`]). Whatever the socket does not
-    /// take is left in `out` for the ordinary writes. Returns the body
-    /// bytes sent.
-    pub(super) fn send_spliced(
-        &mut self,
-        through: &crate::splice::ScratchPipe,
-        pipe: &crate::splice::BodyPipe,
-        drain: &mut [u8],
-    ) -> usize {
-        let head = &self.out.head[self.out.head_pos..];
-        let head_len = head.len();
-        let sent = through.send(head, pipe, self.socket.as_raw_fd(), drain);
-        let from_head = sent.min(head_len);
-        self.out.head_pos += from_head;
-        self.out.body_pos += sent - from_head;
-        sent - from_head
     }
 
     /// Queues a head and an in-memory body (dropped for HEAD).
