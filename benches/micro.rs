@@ -23,8 +23,8 @@ use wharf::http::request::{parse, FileHeaders, ParseLimits};
 use wharf::http::response::ResponseHead;
 use wharf::http::serve::plan;
 use wharf::http::Status;
-use wharf::path::sanitize;
-use wharf::rules::Glob;
+use wharf::site::path::sanitize;
+use wharf::site::rules::Glob;
 
 /// The limits the server uses by default (`max_header_bytes`, 8 KiB target).
 const LIMITS: ParseLimits = ParseLimits {

@@ -30,23 +30,15 @@
 //!   └─ large files: read_chunk jobs, one in flight, one being written
 //! ```
 
-pub mod access_log;
 pub mod cache;
 pub mod cli;
 pub mod config;
-pub mod conn;
-pub mod event_loop;
-pub mod fs;
+pub mod disk;
 pub mod http;
-pub mod io_pool;
-pub mod listing;
-pub mod metrics;
-pub mod path;
-pub mod recycle;
-pub mod rules;
+pub mod net;
+pub mod ops;
 pub mod server;
-pub mod timers;
-pub mod watch;
+pub mod site;
 
 pub use config::Config;
 pub use server::{Server, ServerHandle, StartError};

@@ -6,14 +6,12 @@
 //! Diagnostics go through the `log` crate to stderr ([`diag`]); a start-up
 //! failure is one `wharf: error: ...` line that says what to do about it.
 
-mod banner;
-mod diag;
-
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 use wharf::cli::{Cli, Command};
+use wharf::ops::{banner, diag};
 use wharf::{Config, Server};
 
 fn main() -> ExitCode {

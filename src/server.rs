@@ -17,14 +17,14 @@ use std::thread::JoinHandle;
 use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::access_log;
 use crate::cache::FileCache;
 use crate::config::{AccessLogTarget, Config, Overrides};
-use crate::event_loop::{EventLoop, WAKER};
-use crate::fs::{LogSink, Root};
-use crate::io_pool::{IoPool, Site};
-use crate::metrics::Metrics;
-use crate::watch::{self, RootWatch};
+use crate::disk::pool::{IoPool, Site};
+use crate::disk::watch::{self, RootWatch};
+use crate::disk::{LogSink, Root};
+use crate::net::event_loop::{EventLoop, WAKER};
+use crate::ops::access_log;
+use crate::ops::metrics::Metrics;
 
 /// A start-up failure, printed as one line.
 #[derive(Debug)]
@@ -90,7 +90,7 @@ impl ServerHandle {
         self.shared.wake_all();
     }
 
-    /// The counters of [`crate::metrics`], as a summary (for SIGUSR2).
+    /// The counters of [`crate::ops::metrics`], as a summary (for SIGUSR2).
     pub fn stats(&self) -> String {
         self.pool.metrics().summary(self.pool.cache())
     }

@@ -532,7 +532,7 @@ fn an_unreadable_directory_does_not_stop_watching_the_rest() {
         command,
         base.path(),
         "revalidate_secs = 3600\nrecheck_secs = 3600\n",
-        &[("RUST_LOG", "wharf::watch=debug")],
+        &[("RUST_LOG", "wharf::disk::watch=debug")],
     );
     assert!(server.stderr.wait_for(Duration::from_secs(5), |t| t
         .contains("not watching locked")));

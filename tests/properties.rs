@@ -6,7 +6,7 @@ use std::path::{Component, Path};
 
 use proptest::prelude::*;
 use wharf::http::request::{parse, ParseLimits};
-use wharf::path::{percent_encode_path, sanitize};
+use wharf::site::path::{percent_encode_path, sanitize};
 
 const LIMITS: ParseLimits = ParseLimits {
     max_head_bytes: 4096,

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::recycle::Recycler;
+use crate::http::recycle::Recycler;
 
 /// Most header lines a request may have.
 pub const MAX_HEADERS: usize = 64;

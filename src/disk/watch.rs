@@ -26,7 +26,7 @@ use std::sync::Arc;
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
 use crate::cache::FileCache;
-use crate::fs;
+use crate::disk;
 
 /// What is watched: every change to a directory's entries or a file's data
 /// or metadata.
@@ -159,7 +159,7 @@ fn gone(error: &std::io::Error) -> bool {
 fn closed_to_us(error: &std::io::Error, root: &Path, relative: &str) -> bool {
     matches!(error.raw_os_error(), Some(libc::EACCES | libc::EPERM))
         && !relative.is_empty()
-        && !fs::can_enter(&root.join(relative))
+        && !disk::can_enter(&root.join(relative))
 }
 
 /// The inotify instance and the directory each watch stands for.
@@ -192,7 +192,7 @@ impl Watcher {
     /// exhausted, a directory that may be entered but not listed) ends
     /// watching.
     fn add_tree(&mut self, relative: &str) -> std::io::Result<()> {
-        let dirs = match fs::directories_under(&self.root, relative) {
+        let dirs = match disk::directories_under(&self.root, relative) {
             Ok(dirs) => dirs,
             Err(e) if gone(&e) && !relative.is_empty() => return Ok(()),
             Err(e) if closed_to_us(&e, &self.root, relative) => {

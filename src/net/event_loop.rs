@@ -24,15 +24,15 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::access_log::AccessLog;
 use crate::config::AccessLogTarget;
-use crate::conn::{Conn, Next, Services};
+use crate::disk::pool::{Completions, ConnRef, IoHandle, IoPool, Outcome};
 use crate::http::date::DateCache;
 use crate::http::response::{error_body, HTML_UTF8};
 use crate::http::{ResponseHead, Status};
-use crate::io_pool::{Completions, ConnRef, IoHandle, IoPool, Outcome};
+use crate::net::conn::{Conn, Next, Services};
+use crate::net::timers::Timers;
+use crate::ops::access_log::AccessLog;
 use crate::server::Shared;
-use crate::timers::Timers;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const METRICS_LISTENER: Token = Token(usize::MAX - 2);
@@ -150,7 +150,7 @@ impl EventLoop {
 
     /// Runs until shutdown has drained every connection.
     pub fn run(mut self) {
-        crate::io_pool::mark_loop_thread();
+        crate::disk::pool::mark_loop_thread();
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = if self.runnable.is_empty() {
@@ -463,7 +463,7 @@ impl EventLoop {
     }
 
     /// Makes sure a timer entry exists no later than the connection's
-    /// deadline (see [`crate::timers`]).
+    /// deadline (see [`crate::net::timers`]).
     fn sync_timer(&mut self, slot: usize) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
@@ -543,7 +543,7 @@ impl EventLoop {
             .collect();
         for slot in idle {
             if let Some(conn) = self.conns.get_mut(slot) {
-                conn.close_reason = crate::metrics::CloseReason::Shutdown;
+                conn.close_reason = crate::ops::metrics::CloseReason::Shutdown;
             }
             self.close(slot);
         }

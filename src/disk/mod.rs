@@ -1,7 +1,7 @@
 //! Every filesystem operation wharf performs, and the only module that uses
 //! `std::fs` or rustix's filesystem calls.
 //!
-//! After start-up these functions run only on the IO pool ([`crate::io_pool`]),
+//! After start-up these functions run only on the IO pool ([`crate::disk::pool`]),
 //! never on an event-loop thread. The start-up helpers at the top (reading the
 //! config file, checking the root, opening the access log) run on the main
 //! thread before any loop exists.
@@ -18,6 +18,9 @@
 //! `RESOLVE_NO_SYMLINKS` (or walks with `O_NOFOLLOW` without openat2);
 //! `"follow"` opens with plain `openat`, where only symlinks can lead out,
 //! since `..` never gets this far.
+
+pub mod pool;
+pub mod watch;
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -38,8 +41,8 @@ use crate::http::encoding::{self, Coding};
 use crate::http::range::Multipart;
 use crate::http::request::FileHeaders;
 use crate::http::serve::{self, Plan};
-use crate::listing::{self, Entry, EntryKind, ListingQuery};
-use crate::path::percent_encode_path;
+use crate::site::listing::{self, Entry, EntryKind, ListingQuery};
+use crate::site::path::percent_encode_path;
 
 /// Files up to this size are read whole in the open job and sent from memory,
 /// so a small response costs one pool round trip.
@@ -219,7 +222,7 @@ fn openat2_retrying<P: rustix::path::Arg + Copy>(
 /// What the event loop asks the pool to open.
 #[derive(Debug, Clone)]
 pub struct OpenRequest {
-    /// From [`crate::path::SafePath::relative`].
+    /// From [`crate::site::path::SafePath::relative`].
     pub relative: String,
     pub trailing_slash: bool,
     /// The raw query string, kept on redirects and read by listings.
@@ -308,7 +311,7 @@ pub enum FileBody {
 /// entries and the responses sending from them. Its descriptor is never
 /// closed on an event loop: when the last reference goes there (an entry
 /// evicted by a loop's insert, say), the file is handed to the closer thread
-/// instead ([`crate::io_pool::close_off_loop`]).
+/// instead ([`crate::disk::pool::close_off_loop`]).
 pub type SharedFile = Arc<OffLoopFile>;
 
 /// See [`SharedFile`].
@@ -335,7 +338,7 @@ impl std::ops::Deref for OffLoopFile {
 impl Drop for OffLoopFile {
     fn drop(&mut self) {
         if let Some(file) = self.0.take() {
-            crate::io_pool::close_off_loop(file);
+            crate::disk::pool::close_off_loop(file);
         }
     }
 }
@@ -991,7 +994,12 @@ fn read_entries(
         }
         // Names the path rules refuse (`a\b`, `a:b`, `name.`) could not be
         // requested through their link, so they are not listed either.
-        if crate::path::sanitize(&format!("/{}", crate::path::percent_encode_path(name))).is_err() {
+        if crate::site::path::sanitize(&format!(
+            "/{}",
+            crate::site::path::percent_encode_path(name)
+        ))
+        .is_err()
+        {
             continue;
         }
         let Ok(stat) = rustix::fs::statat(dir.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW) else {

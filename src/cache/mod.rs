@@ -6,7 +6,7 @@
 //! (inserts, after it has read a file). It never touches the disk itself.
 //!
 //! Freshness:
-//! - [`crate::watch`] turns inotify events into [`FileCache::invalidate`]
+//! - [`crate::disk::watch`] turns inotify events into [`FileCache::invalidate`]
 //!   calls, and before every hit the cache asks it whether events are
 //!   still queued or being applied; if so the hit is refused and the pool
 //!   reads the file. A change is thus seen by the very next request. An
@@ -55,10 +55,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::disk::watch::EventSignal;
 use crate::http::encoding::{self, Coding};
 use crate::http::request::FileHeaders;
 use crate::http::serve::{self, Plan};
-use crate::watch::EventSignal;
 
 /// Cache settings (`[cache]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub struct CachedFile {
     last_used: AtomicU64,
     /// For a file too large to keep in memory: its open descriptor, sent
     /// from by the pool (`body` is then empty).
-    pub file: Option<crate::fs::SharedFile>,
+    pub file: Option<crate::disk::SharedFile>,
     /// The file's length (the body's, for an in-memory entry).
     pub len: u64,
     /// The coding of a precompressed sidecar (`None`: the file itself).
@@ -363,7 +363,7 @@ pub struct FileCache {
     /// Source of `last_used` stamps.
     clock: AtomicU64,
     /// Asked before every hit whether filesystem events are still on their
-    /// way to [`FileCache::invalidate`] (see [`crate::watch`]).
+    /// way to [`FileCache::invalidate`] (see [`crate::disk::watch`]).
     events: RwLock<Option<Arc<EventSignal>>>,
     /// Descriptor entries held now, and the most allowed (a share of the
     /// process's descriptor limit, so that cached files never starve

@@ -32,24 +32,24 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::TcpStream;
 
-use crate::access_log::{AccessLog, LogRecord};
 use crate::cache::{CachedFile, EventCheck, FileCache};
 use crate::config::Config;
-use crate::fs::{
+use crate::disk::pool::{ConnRef, IoHandle, Outcome};
+use crate::disk::{
     self, Cacheable, FileBody, FileMeta, FileResponse, OpenError, OpenRequest, Opened, SharedFile,
 };
 use crate::http::date::{http_date, DateCache};
 use crate::http::encoding::Coding;
 use crate::http::range;
+use crate::http::recycle::Recycler;
 use crate::http::response::{error_body, HTML_UTF8, JSON_UTF8};
 use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
-use crate::io_pool::{ConnRef, IoHandle, Outcome};
-use crate::metrics::{CloseReason, Metrics};
-use crate::path::{self, PathFacts};
-use crate::recycle::Recycler;
-use crate::rules;
+use crate::ops::access_log::{AccessLog, LogRecord};
+use crate::ops::metrics::{CloseReason, Metrics};
 use crate::server::Shared;
+use crate::site::path::{self, PathFacts};
+use crate::site::rules;
 
 mod respond;
 mod send;
@@ -502,7 +502,7 @@ impl Conn {
                     // Not expecting an open: keep the state, drop the answer
                     // (closing any file it carries on the pool).
                     self.phase = phase;
-                    let stray = crate::io_pool::Completion {
+                    let stray = crate::disk::pool::Completion {
                         conn: self.conn_ref,
                         outcome: Outcome::Opened(result),
                     };
@@ -548,12 +548,12 @@ impl Conn {
                         Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
                 }
                 match stop {
-                    fs::SendStop::Done => send.file = Some(file),
-                    fs::SendStop::WouldBlock => {
+                    disk::SendStop::Done => send.file = Some(file),
+                    disk::SendStop::WouldBlock => {
                         send.file = Some(file);
                         send.blocked = !std::mem::take(&mut send.writable_during_job);
                     }
-                    fs::SendStop::EndOfFile | fs::SendStop::Failed(_) => {
+                    disk::SendStop::EndOfFile | disk::SendStop::Failed(_) => {
                         // The file shrank, or the client went away: close
                         // after what was sent; never pad, never hang.
                         send.truncated = true;
@@ -673,7 +673,7 @@ impl Conn {
         }
         let keep_alive = Self::may_keep_alive(svc, &request);
         #[cfg(debug_assertions)]
-        if request.target == "/__wharf_fault/panic-loop" && crate::io_pool::fault_injection() {
+        if request.target == "/__wharf_fault/panic-loop" && crate::disk::pool::fault_injection() {
             panic!("injected fault: a panic while handling a connection");
         }
         if self.metrics_endpoint {

@@ -5,7 +5,7 @@
 //! by key so that every error names the key it is about
 //! (`[limits] max_connections: expected an integer ...`), unknown keys are
 //! refused, and relative paths in the file are taken relative to the file's
-//! directory. All filesystem access goes through [`crate::fs`].
+//! directory. All filesystem access goes through [`crate::disk`].
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::access_log::LogFormat;
 use crate::cache::CacheConfig;
-use crate::fs;
-use crate::rules::{self, Glob, HeaderRule};
+use crate::disk;
+use crate::ops::access_log::LogFormat;
+use crate::site::rules::{self, Glob, HeaderRule};
 
 /// A start-up error: one line, naming the key or flag and the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,12 +202,12 @@ impl Config {
             Some(path) => Some(path.to_path_buf()),
             None => {
                 let default = Path::new(DEFAULT_CONFIG_FILE);
-                fs::is_file(default).then(|| default.to_path_buf())
+                disk::is_file(default).then(|| default.to_path_buf())
             }
         };
         let mut raw = Raw::default();
         if let Some(path) = &file {
-            let text = fs::read_config(path).map_err(|e| {
+            let text = disk::read_config(path).map_err(|e| {
                 ConfigError(format!("cannot read config file {}: {e}", path.display()))
             })?;
             let base = path.parent().unwrap_or(Path::new("."));
@@ -239,7 +239,7 @@ fn validate(raw: Raw, config_file: Option<PathBuf>) -> Result<Config, ConfigErro
             ConfigError(format!("[metrics] listen: '{text}' is not an ADDR:PORT"))
         })?),
     };
-    let root = fs::canonical_dir(&raw.root)
+    let root = disk::canonical_dir(&raw.root)
         .map_err(|e| ConfigError(format!("root: {}: {e}", raw.root.display())))?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = if raw.workers == 0 { cores } else { raw.workers };
@@ -559,7 +559,7 @@ fn parse_error_pages(value: &toml::Value) -> Result<Vec<(u16, String)>, String> 
         } else {
             format!("/{path}")
         };
-        let safe = crate::path::sanitize(&absolute)
+        let safe = crate::site::path::sanitize(&absolute)
             .map_err(|e| format!("[http] error_pages: {status}: '{path}': {e}"))?;
         if safe.relative.is_empty() || safe.trailing_slash {
             return Err(format!(

@@ -9,9 +9,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
-use wharf::access_log::LogFormat;
-use wharf::config::AccessLogTarget;
-use wharf::Config;
+use crate::config::AccessLogTarget;
+use crate::ops::access_log::LogFormat;
+use crate::Config;
 
 /// Everything the start-up text reports.
 pub struct Facts<'a> {
@@ -274,7 +274,7 @@ mod tests {
     }
 
     fn config() -> Config {
-        let overrides = wharf::config::Overrides {
+        let overrides = crate::config::Overrides {
             root: Some(".".into()),
             ..Default::default()
         };

@@ -11,7 +11,7 @@
 //! `sched_yield`s and about 50 context switches per job, and twice nginx's
 //! CPU per GB sent. A lane's lone thread has no sibling to wake.
 //!
-//! A job is a closure run on the pool. It calls into [`crate::fs`], wraps the
+//! A job is a closure run on the pool. It calls into [`crate::disk`], wraps the
 //! result in a [`Completion`] addressed to a [`ConnRef`], sends it down the
 //! owning loop's crossbeam channel and wakes that loop's `mio::Waker`. Wakes
 //! are coalesced: a flag records that a wake is pending, so a burst of
@@ -24,7 +24,7 @@
 //! Access-log writes have a lane of their own (`wharf-io-log`): a log
 //! destination that stops taking writes (a full pipe, a stalled disk) then
 //! holds only that lane, and requests keep every other. The loops bound
-//! what waits meanwhile (see [`crate::access_log`]).
+//! what waits meanwhile (see [`crate::ops::access_log`]).
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -40,15 +40,15 @@ use mio::Waker;
 
 use crate::cache::FileCache;
 use crate::config::HttpOptions;
-use crate::fs::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root, SharedFile};
-use crate::metrics::Metrics;
+use crate::disk::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root, SharedFile};
+use crate::ops::metrics::Metrics;
 
 /// Debug builds only: whether `WHARF_FAULT_INJECTION=1` asks for the test
 /// hooks that make a request panic on purpose (`/__wharf_fault/panic-loop`
 /// on the event loop, `/__wharf_fault/panic-pool` in an IO job), so tests
 /// can prove that a panic costs only its own connection, or hold an IO
 /// thread (`/__wharf_fault/hold-pool`, see
-/// [`fs::hold_for_fault_injection`]).
+/// [`disk::hold_for_fault_injection`]).
 #[cfg(debug_assertions)]
 pub fn fault_injection() -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -135,7 +135,7 @@ pub enum Outcome {
     Sent {
         file: SharedFile,
         sent: u64,
-        stop: fs::SendStop,
+        stop: disk::SendStop,
     },
     /// The answer to [`IoHandle::error_page`]: the page and its type, or
     /// `None` to use the built-in page.
@@ -154,7 +154,7 @@ impl Completion {
         match self.outcome {
             Outcome::Chunk { file, .. } | Outcome::Sent { file, .. } => Some(file),
             Outcome::Opened(Ok(Opened::File(FileResponse {
-                body: fs::FileBody::Stream { file, .. },
+                body: disk::FileBody::Stream { file, .. },
                 ..
             }))) => Some(file),
             _ => None,
@@ -450,10 +450,10 @@ impl IoHandle {
             }
             #[cfg(debug_assertions)]
             if request.relative == "__wharf_fault/hold-pool" && fault_injection() {
-                fs::hold_for_fault_injection();
+                disk::hold_for_fault_injection();
             }
             let site = pool.site();
-            Outcome::Opened(fs::open_target(
+            Outcome::Opened(disk::open_target(
                 &site.root,
                 &request,
                 &site.http,
@@ -466,7 +466,7 @@ impl IoHandle {
     pub fn error_page(&self, conn: ConnRef, relative: String) {
         self.spawn(conn, move |pool| {
             let site = pool.site();
-            Outcome::ErrorPage(fs::read_error_page(&site.root, &relative, &site.http))
+            Outcome::ErrorPage(disk::read_error_page(&site.root, &relative, &site.http))
         });
     }
 
@@ -480,7 +480,7 @@ impl IoHandle {
         mut buf: Vec<u8>,
     ) {
         self.spawn(conn, move |_| {
-            let result = fs::read_chunk(&file, offset, len, &mut buf);
+            let result = disk::read_chunk(&file, offset, len, &mut buf);
             Outcome::Chunk { file, buf, result }
         });
     }
@@ -498,7 +498,7 @@ impl IoHandle {
         count: u64,
     ) {
         self.spawn(conn, move |_| {
-            let (sent, stop) = fs::send_file(socket.as_fd(), &file, offset, count);
+            let (sent, stop) = disk::send_file(socket.as_fd(), &file, offset, count);
             Outcome::Sent { file, sent, stop }
         });
     }

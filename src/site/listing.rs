@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use crate::http::date::{rfc3339, utc};
-use crate::path::percent_encode_path;
+use crate::site::path::percent_encode_path;
 
 /// The most entries one listing shows; the rest are counted, not listed, so
 /// a directory of 100,000 files costs bounded memory per request.

@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use crate::io_pool::ConnRef;
+use crate::disk::pool::ConnRef;
 
 /// Pending deadlines of one event loop.
 #[derive(Default)]

@@ -1,0 +1,7 @@
+//! The site's policy, all of it pure (no IO): which request targets name
+//! something under the root ([`path`]), which headers a path gets
+//! ([`rules`]), and how a directory listing is rendered ([`listing`]).
+
+pub mod listing;
+pub mod path;
+pub mod rules;
