@@ -15,7 +15,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
-use wharf::cache::{CacheConfig, CachedFile, EventCheck, FileCache};
+use wharf::cache::{CachedFile, EventCheck, FileCache};
+use wharf::config::CacheConfig;
 
 use wharf::http::conditional::{self, Validators};
 use wharf::http::range::parse_range;

@@ -34,8 +34,11 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod disk;
+#[cfg(debug_assertions)]
+pub mod fault;
 pub mod http;
 pub mod net;
+pub mod offloop;
 pub mod ops;
 pub mod server;
 pub mod site;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use wharf::cli::{Cli, Command};
 use wharf::ops::{banner, diag};
-use wharf::{Config, Server};
+use wharf::Server;
 
 fn main() -> ExitCode {
     diag::init();
@@ -81,7 +81,7 @@ fn print_generated(command: Command) -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
-    let config = Config::load(cli.config.as_deref(), &cli.overrides())
+    let config = wharf::disk::startup::load_config(cli.config.as_deref(), &cli.overrides())
         .map_err(|e| with_hint(&e.to_string(), cli))?;
     let server = Server::bind(config, cli.overrides()).map_err(|e| e.to_string())?;
     wharf::server::handle_signals(server.handle())

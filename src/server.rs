@@ -106,7 +106,8 @@ impl ServerHandle {
     pub fn reload(&self) -> Result<ReloadReport, String> {
         let old = self.shared.config();
         let mut new =
-            Config::load(old.config_file.as_deref(), &self.overrides).map_err(|e| e.to_string())?;
+            crate::disk::startup::load_config(old.config_file.as_deref(), &self.overrides)
+                .map_err(|e| e.to_string())?;
         let mut needs_restart = Vec::new();
         if new.listen != old.listen {
             needs_restart.push("listen");
@@ -418,27 +419,34 @@ fn bind_error(addr: SocketAddr, error: &io::Error) -> StartError {
 /// common soft default of 1024 is far below `max_connections`. Returns the
 /// soft limit in force afterwards.
 fn raise_fd_limit() -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            // Unknown: assume the common soft default.
-            return 1024;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                ..limit
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = match (limit.current, limit.maximum) {
+        (Some(current), Some(maximum)) if current < maximum => {
+            let raised = Rlimit {
+                current: Some(maximum),
+                maximum: Some(maximum),
             };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => Some(maximum),
+                Err(_) => Some(current),
             }
         }
-    }
-    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+        (Some(current), Some(_)) => Some(current),
+        // Soft limit unlimited, or raised to an unlimited hard limit.
+        (None, _) => None,
+        (Some(current), None) => match setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: None,
+                maximum: None,
+            },
+        ) {
+            Ok(()) => None,
+            Err(_) => Some(current),
+        },
+    };
+    current.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Opens the access-log destination. Start-up and reload only.

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use wharf::config::{Config, Overrides};
+use wharf::config::Overrides;
 use wharf::Server;
 
 struct Counting;
@@ -68,7 +68,7 @@ fn start(
         listen: Some("127.0.0.1:0".to_string()),
         ..Overrides::default()
     };
-    let config = Config::load(Some(&config_file), &overrides).unwrap();
+    let config = wharf::disk::startup::load_config(Some(&config_file), &overrides).unwrap();
     let server = Server::bind(config, overrides).unwrap();
     let addr = server.local_addr();
     let handle = server.handle();

@@ -8,14 +8,12 @@
 //! directory. All filesystem access goes through [`crate::disk`].
 
 use std::fmt;
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::CacheConfig;
-use crate::disk;
-use crate::ops::access_log::LogFormat;
 use crate::site::rules::{self, Glob, HeaderRule};
 
 /// A start-up error: one line, naming the key or flag and the problem.
@@ -186,6 +184,86 @@ impl Default for Raw {
     }
 }
 
+/// Cache settings (`[cache]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    /// Largest file kept.
+    pub max_file_bytes: u64,
+    /// Memory budget for all cached bodies.
+    pub max_total_bytes: u64,
+    /// How long an entry is trusted when filesystem events are unavailable.
+    pub revalidate: Duration,
+    /// How long an entry is trusted even with filesystem events, which
+    /// only report changes made through paths in the watched tree.
+    pub recheck: Duration,
+    /// Keep descriptor entries (open descriptor and metadata) for files
+    /// larger than `max_file_bytes`.
+    pub descriptors: bool,
+}
+
+/// The line format of the access log (`[log] format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `host - - [time] "request" status bytes`
+    Common,
+    /// Common plus `"referer" "user-agent"`.
+    #[default]
+    Combined,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// The names accepted by `[log] format`.
+    pub const NAMES: [&'static str; 3] = ["combined", "common", "json"];
+
+    /// Parses a `[log] format` value.
+    pub fn parse(name: &str) -> Option<LogFormat> {
+        match name {
+            "combined" => Some(LogFormat::Combined),
+            "common" => Some(LogFormat::Common),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Combined => "combined",
+            LogFormat::Common => "common",
+            LogFormat::Json => "json",
+        }
+    }
+
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            LogFormat::Combined => 0,
+            LogFormat::Common => 1,
+            LogFormat::Json => 2,
+        }
+    }
+
+    pub(crate) fn from_u8(value: u8) -> LogFormat {
+        match value {
+            1 => LogFormat::Common,
+            2 => LogFormat::Json,
+            _ => LogFormat::Combined,
+        }
+    }
+}
+
+/// The filesystem questions loading a configuration asks, answered by the
+/// caller ([`crate::disk::startup::StartupFiles`] in wharf itself).
+pub trait Files {
+    /// Whether `path` names a regular file (following symlinks).
+    fn is_file(&self, path: &Path) -> bool;
+    /// The file at `path`, as UTF-8 text.
+    fn read_to_string(&self, path: &Path) -> io::Result<String>;
+    /// `path` canonicalised, checked to be a directory.
+    fn canonical_dir(&self, path: &Path) -> io::Result<PathBuf>;
+}
+
 /// The config file used when `-c` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
 
@@ -197,17 +275,23 @@ impl Config {
     /// # Errors
     /// A one-line [`ConfigError`] for an unreadable or malformed file, an
     /// unknown key, a bad value or an unusable root.
-    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    /// The file is found, read and the root checked through `files`, so
+    /// that this module makes no filesystem call of its own.
+    pub fn load(
+        config_file: Option<&Path>,
+        overrides: &Overrides,
+        files: &dyn Files,
+    ) -> Result<Config, ConfigError> {
         let file = match config_file {
             Some(path) => Some(path.to_path_buf()),
             None => {
                 let default = Path::new(DEFAULT_CONFIG_FILE);
-                disk::is_file(default).then(|| default.to_path_buf())
+                files.is_file(default).then(|| default.to_path_buf())
             }
         };
         let mut raw = Raw::default();
         if let Some(path) = &file {
-            let text = disk::read_config(path).map_err(|e| {
+            let text = files.read_to_string(path).map_err(|e| {
                 ConfigError(format!("cannot read config file {}: {e}", path.display()))
             })?;
             let base = path.parent().unwrap_or(Path::new("."));
@@ -226,11 +310,15 @@ impl Config {
         if let Some(io_threads) = overrides.io_threads {
             raw.io_threads = io_threads;
         }
-        validate(raw, file)
+        validate(raw, file, files)
     }
 }
 
-fn validate(raw: Raw, config_file: Option<PathBuf>) -> Result<Config, ConfigError> {
+fn validate(
+    raw: Raw,
+    config_file: Option<PathBuf>,
+    files: &dyn Files,
+) -> Result<Config, ConfigError> {
     let listen = parse_listen(&raw.listen)
         .ok_or_else(|| ConfigError(format!("listen: '{}' is not an ADDR:PORT", raw.listen)))?;
     let metrics_listen = match raw.metrics_listen.as_deref() {
@@ -239,7 +327,8 @@ fn validate(raw: Raw, config_file: Option<PathBuf>) -> Result<Config, ConfigErro
             ConfigError(format!("[metrics] listen: '{text}' is not an ADDR:PORT"))
         })?),
     };
-    let root = disk::canonical_dir(&raw.root)
+    let root = files
+        .canonical_dir(&raw.root)
         .map_err(|e| ConfigError(format!("root: {}: {e}", raw.root.display())))?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = if raw.workers == 0 { cores } else { raw.workers };

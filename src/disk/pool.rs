@@ -1,15 +1,8 @@
 //! The IO pool: rayon threads that run every disk operation, and the return
 //! path that brings each result back to the event loop that asked.
 //!
-//! The pool is one FIFO queue of jobs drained by lanes, each a rayon pool of
-//! one thread (see `Lanes`). One rayon pool of N threads would do the same
-//! work, but rayon is built for fork-join CPU work: a thread that wakes and
-//! finds a job wakes up to two sleeping siblings to help, and every thread
-//! that runs out of work yields the CPU 32 times before it sleeps. For
-//! blocking IO jobs that arrive one at a time (a `sendfile` job per
-//! writable event) that is pure cost: measured at 100 MiB, 45-90
-//! `sched_yield`s and about 50 context switches per job, and twice nginx's
-//! CPU per GB sent. A lane's lone thread has no sibling to wake.
+//! Jobs run on lanes ([`super::lanes`]): one FIFO queue drained by
+//! threads that each run one job at a time.
 //!
 //! A job is a closure run on the pool. It calls into [`crate::disk`], wraps the
 //! result in a [`Completion`] addressed to a [`ConnRef`], sends it down the
@@ -27,33 +20,23 @@
 //! what waits meanwhile (see [`crate::ops::access_log`]).
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+
+use super::lanes::Lanes;
 use mio::Waker;
 
 use crate::cache::FileCache;
 use crate::config::HttpOptions;
-use crate::disk::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root, SharedFile};
+use crate::disk::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root};
+use crate::offloop::SharedFile;
 use crate::ops::metrics::Metrics;
-
-/// Debug builds only: whether `WHARF_FAULT_INJECTION=1` asks for the test
-/// hooks that make a request panic on purpose (`/__wharf_fault/panic-loop`
-/// on the event loop, `/__wharf_fault/panic-pool` in an IO job), so tests
-/// can prove that a panic costs only its own connection, or hold an IO
-/// thread (`/__wharf_fault/hold-pool`, see
-/// [`disk::hold_for_fault_injection`]).
-#[cfg(debug_assertions)]
-pub fn fault_injection() -> bool {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ENABLED.get_or_init(|| std::env::var_os("WHARF_FAULT_INJECTION").is_some_and(|v| v == "1"))
-}
 
 /// Identifies a connection across the pool round trip: the slab slot plus a
 /// connection id that is never reused, so a completion for a connection that
@@ -69,53 +52,6 @@ pub struct ConnRef {
 pub struct Completion {
     pub conn: ConnRef,
     pub outcome: Outcome,
-}
-
-thread_local! {
-    /// Set on event-loop threads: files must not be closed there.
-    static ON_LOOP_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Marks the calling thread as an event loop (see [`close_off_loop`]).
-pub fn mark_loop_thread() {
-    ON_LOOP_THREAD.with(|on_loop| on_loop.set(true));
-}
-
-/// Whether the calling thread is an event loop.
-pub fn on_loop_thread() -> bool {
-    ON_LOOP_THREAD.with(|on_loop| on_loop.get())
-}
-
-/// Closes `file` now, unless the caller is an event loop: then the file goes
-/// to the `wharf-closer` thread, so that no loop ever makes the `close`
-/// call of a file. The loops hand files to the pool explicitly
-/// ([`IoHandle::release`]); this catches the drops that cannot be routed
-/// that way, such as a descriptor entry of the hot-file cache evicted by a
-/// loop's insert.
-pub fn close_off_loop(file: File) {
-    if !on_loop_thread() {
-        return drop(file);
-    }
-    static CLOSER: std::sync::OnceLock<Option<crossbeam_channel::Sender<File>>> =
-        std::sync::OnceLock::new();
-    let closer = CLOSER.get_or_init(|| {
-        let (tx, rx) = crossbeam_channel::unbounded::<File>();
-        std::thread::Builder::new()
-            .name("wharf-closer".to_string())
-            .spawn(move || rx.iter().for_each(drop))
-            .ok()
-            .map(|_| tx)
-    });
-    match closer {
-        Some(tx) => {
-            if let Err(unsent) = tx.send(file) {
-                // The closer is gone; leaking the descriptor beats closing
-                // it here.
-                std::mem::forget(unsent.into_inner());
-            }
-        }
-        None => std::mem::forget(file),
-    }
 }
 
 /// What a job produced.
@@ -135,7 +71,7 @@ pub enum Outcome {
     Sent {
         file: SharedFile,
         sent: u64,
-        stop: disk::SendStop,
+        stop: disk::io::SendStop,
     },
     /// The answer to [`IoHandle::error_page`]: the page and its type, or
     /// `None` to use the built-in page.
@@ -242,111 +178,6 @@ impl IoPool {
     }
 }
 
-/// A job as the lanes queue it.
-type Job = Box<dyn FnOnce() + Send>;
-
-/// The pool's threads: one shared FIFO queue of jobs, drained by lanes that
-/// are each a rayon pool of one thread (see the module documentation for
-/// why not one pool of N threads). A job is never stuck behind another
-/// while a lane is free: an idle lane is claimed for it at once, and a busy
-/// lane takes the next queued job as soon as its current one ends.
-struct Lanes {
-    queue: Sender<Job>,
-    queued: Receiver<Job>,
-    lanes: Box<[Lane]>,
-    /// Where the search for an idle lane starts, advanced on every job so
-    /// that work is spread over the lanes.
-    next: AtomicUsize,
-}
-
-struct Lane {
-    pool: rayon::ThreadPool,
-    /// Whether the lane runs a drain (or has been claimed for one).
-    active: AtomicBool,
-}
-
-impl Lanes {
-    /// `threads` lanes; lane `i`'s thread is named `name(i)`.
-    fn new(threads: usize, name: fn(usize) -> String) -> io::Result<Arc<Lanes>> {
-        let lanes = (0..threads.max(1))
-            .map(|i| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .thread_name(move |_| name(i))
-                    .start_handler(|_| lower_priority())
-                    .build()
-                    .map_err(io::Error::other)?;
-                Ok(Lane {
-                    pool,
-                    active: AtomicBool::new(false),
-                })
-            })
-            .collect::<io::Result<_>>()?;
-        let (queue, queued) = crossbeam_channel::unbounded();
-        Ok(Arc::new(Lanes {
-            queue,
-            queued,
-            lanes,
-            next: AtomicUsize::new(0),
-        }))
-    }
-
-    /// Queues `job` and, if a lane is idle, claims it to run the queue.
-    fn spawn(self: &Arc<Self>, job: impl FnOnce() + Send + 'static) {
-        // The receiver lives in `self`, so the queue cannot be disconnected.
-        let _ = self.queue.send(Box::new(job));
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let count = self.lanes.len();
-        for step in 0..count {
-            let index = (start + step) % count;
-            if self.claim(index) {
-                let lanes = self.clone();
-                self.lanes[index].pool.spawn(move || lanes.drain(index));
-                return;
-            }
-        }
-        // Every lane is active: each takes from the queue again before it
-        // goes idle (see `drain`), so the job is not stranded.
-    }
-
-    fn claim(&self, index: usize) -> bool {
-        self.lanes[index]
-            .active
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-    }
-
-    /// Runs queued jobs on lane `index` until the queue is empty. The lane
-    /// marks itself idle and then looks at the queue once more: a job
-    /// queued just before that, by a submitter that found this lane still
-    /// active, is run here rather than left waiting for the next submit.
-    fn drain(&self, index: usize) {
-        loop {
-            while let Ok(job) = self.queued.try_recv() {
-                // Jobs catch their own panics (see `IoHandle::spawn`); this
-                // keeps the lane alive whatever a job does.
-                let _ = catch_unwind(AssertUnwindSafe(job));
-            }
-            self.lanes[index].active.store(false, Ordering::SeqCst);
-            if self.queued.is_empty() || !self.claim(index) {
-                return;
-            }
-        }
-    }
-}
-
-/// Runs pool threads at a lower scheduling priority than the event loops
-/// (nice +5): a pool thread busy copying a large file with `sendfile`
-/// must not delay a loop that has cached answers to send. Best effort.
-fn lower_priority() {
-    // SAFETY: gettid and setpriority only read their arguments; the calling
-    // thread changes its own nice value.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 5);
-    }
-}
-
 /// One event loop's access to the pool: jobs submitted through it report
 /// back to that loop.
 pub struct IoHandle {
@@ -445,12 +276,12 @@ impl IoHandle {
     pub fn open(&self, conn: ConnRef, request: OpenRequest) {
         self.spawn(conn, move |pool| {
             #[cfg(debug_assertions)]
-            if request.relative == "__wharf_fault/panic-pool" && fault_injection() {
+            if request.relative == "__wharf_fault/panic-pool" && crate::fault::fault_injection() {
                 panic!("injected fault: a panic in an IO job");
             }
             #[cfg(debug_assertions)]
-            if request.relative == "__wharf_fault/hold-pool" && fault_injection() {
-                disk::hold_for_fault_injection();
+            if request.relative == "__wharf_fault/hold-pool" && crate::fault::fault_injection() {
+                crate::fault::hold_for_fault_injection();
             }
             let site = pool.site();
             Outcome::Opened(disk::open_target(
@@ -480,7 +311,7 @@ impl IoHandle {
         mut buf: Vec<u8>,
     ) {
         self.spawn(conn, move |_| {
-            let result = disk::read_chunk(&file, offset, len, &mut buf);
+            let result = disk::io::read_chunk(&file, offset, len, &mut buf);
             Outcome::Chunk { file, buf, result }
         });
     }
@@ -498,7 +329,7 @@ impl IoHandle {
         count: u64,
     ) {
         self.spawn(conn, move |_| {
-            let (sent, stop) = disk::send_file(socket.as_fd(), &file, offset, count);
+            let (sent, stop) = disk::io::send_file(socket.as_fd(), &file, offset, count);
             Outcome::Sent { file, sent, stop }
         });
     }
@@ -541,54 +372,5 @@ impl IoHandle {
                 outcome: Outcome::LogWritten(buf),
             });
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn lanes_run_every_job_submitted_from_racing_threads() {
-        // Submitters race each other and lanes going idle; every job runs.
-        // (The narrow window `Lanes::drain` re-checks the queue for, a job
-        // queued between a lane's last look and its going idle, is too
-        // narrow to hit on demand: this catches gross losses only.)
-        let lanes = Lanes::new(2, |i| format!("test-{i}")).unwrap();
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let submitters: Vec<_> = (0..4)
-            .map(|_| {
-                let lanes = lanes.clone();
-                let done_tx = done_tx.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..5_000 {
-                        let done_tx = done_tx.clone();
-                        lanes.spawn(move || {
-                            let _ = done_tx.send(());
-                        });
-                    }
-                })
-            })
-            .collect();
-        for submitter in submitters {
-            submitter.join().unwrap();
-        }
-        for n in 0..20_000 {
-            done_rx
-                .recv_timeout(Duration::from_secs(10))
-                .unwrap_or_else(|_| panic!("job {n} of 20000 never ran"));
-        }
-    }
-
-    #[test]
-    fn a_panicking_job_leaves_its_lane_working() {
-        let lanes = Lanes::new(1, |i| format!("test-{i}")).unwrap();
-        lanes.spawn(|| panic!("a job that panics"));
-        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-        lanes.spawn(move || {
-            let _ = done_tx.send(());
-        });
-        assert!(done_rx.recv_timeout(Duration::from_secs(10)).is_ok());
     }
 }

@@ -18,15 +18,21 @@
 //! entries by age; when the event queue overflows it is cleared.
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
+use crate::cache::freshness::{readable, EventSignal};
 use crate::cache::FileCache;
 use crate::disk;
+
+const HALF_A_SECOND: rustix::time::Timespec = rustix::time::Timespec {
+    tv_sec: 0,
+    tv_nsec: 500_000_000,
+};
 
 /// What is watched: every change to a directory's entries or a file's data
 /// or metadata.
@@ -41,43 +47,6 @@ const MASK: WatchMask = WatchMask::MODIFY
     .union(WatchMask::MOVE_SELF)
     .union(WatchMask::DONT_FOLLOW)
     .union(WatchMask::ONLYDIR);
-
-/// Tells the loops, without blocking, whether filesystem events may not
-/// have reached the cache yet.
-pub struct EventSignal {
-    fd: RawFd,
-    /// The watcher has taken events off the descriptor and not yet applied
-    /// them all.
-    applying: AtomicBool,
-    /// The watcher has stopped; `fd` may be closed. No loop can be polling
-    /// it by then: loops call [`EventSignal::pending`] only inside
-    /// `FileCache::get`, holding the cache's entry lock and its signal
-    /// lock, and a watcher stops either after clearing the cache (its own
-    /// failure: that takes the entry lock) or after a reload replaced its
-    /// signal (that takes the signal lock).
-    stopped: AtomicBool,
-}
-
-impl EventSignal {
-    /// True when events are queued on the inotify descriptor or being
-    /// applied: a cache hit now could be stale.
-    pub fn pending(&self) -> bool {
-        if self.stopped.load(Ordering::SeqCst) {
-            return true;
-        }
-        // Queued events first: the watcher sets `applying` before it reads
-        // them off the descriptor, so one of the two is always visible.
-        let mut probe = libc::pollfd {
-            fd: self.fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll reads and writes one pollfd we own; the descriptor
-        // stays open until `stopped` is set, which is checked above.
-        let ready = unsafe { libc::poll(&mut probe, 1, 0) };
-        ready != 0 || self.applying.load(Ordering::SeqCst)
-    }
-}
 
 /// A running watch; dropping it stops the watcher thread.
 pub struct RootWatch {
@@ -111,11 +80,16 @@ pub fn watch_root(root: &Path, cache: Arc<FileCache>) -> Option<RootWatch> {
             return None;
         }
     };
-    let signal = Arc::new(EventSignal {
-        fd: watcher.inotify.as_raw_fd(),
-        applying: AtomicBool::new(false),
-        stopped: AtomicBool::new(false),
-    });
+    let signal = match watcher.inotify.as_fd().try_clone_to_owned() {
+        Ok(fd) => Arc::new(EventSignal::new(fd)),
+        Err(error) => {
+            log::warn!(
+                "cannot watch {} for changes ({error}); cached files revalidate by age",
+                root.display()
+            );
+            return None;
+        }
+    };
     cache.set_event_signal(signal.clone());
     cache.set_watching(true);
     let stop = Arc::new(AtomicBool::new(false));
@@ -129,7 +103,7 @@ pub fn watch_root(root: &Path, cache: Arc<FileCache>) -> Option<RootWatch> {
                 cache.set_watching(false);
                 cache.clear();
             }
-            signal.stopped.store(true, Ordering::SeqCst);
+            signal.stop();
         });
     match spawned {
         Ok(_) => Some(RootWatch { stop }),
@@ -159,7 +133,7 @@ fn gone(error: &std::io::Error) -> bool {
 fn closed_to_us(error: &std::io::Error, root: &Path, relative: &str) -> bool {
     matches!(error.raw_os_error(), Some(libc::EACCES | libc::EPERM))
         && !relative.is_empty()
-        && !disk::can_enter(&root.join(relative))
+        && !disk::dir::can_enter(&root.join(relative))
 }
 
 /// The inotify instance and the directory each watch stands for.
@@ -192,7 +166,7 @@ impl Watcher {
     /// exhausted, a directory that may be entered but not listed) ends
     /// watching.
     fn add_tree(&mut self, relative: &str) -> std::io::Result<()> {
-        let dirs = match disk::directories_under(&self.root, relative) {
+        let dirs = match disk::dir::directories_under(&self.root, relative) {
             Ok(dirs) => dirs,
             Err(e) if gone(&e) && !relative.is_empty() => return Ok(()),
             Err(e) if closed_to_us(&e, &self.root, relative) => {
@@ -236,20 +210,13 @@ impl Watcher {
     fn run(&mut self, cache: &FileCache, signal: &EventSignal, stop: &AtomicBool) {
         let mut buffer = vec![0u8; 64 * 1024];
         while !stop.load(Ordering::SeqCst) {
-            let mut wait = libc::pollfd {
-                fd: self.inotify.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: poll on one pollfd we own, with a timeout so that a
-            // stop request is noticed.
-            let ready = unsafe { libc::poll(&mut wait, 1, 500) };
-            if ready <= 0 {
+            // With a timeout, so that a stop request is noticed.
+            if !readable(self.inotify.as_fd(), Some(&HALF_A_SECOND)) {
                 continue;
             }
-            signal.applying.store(true, Ordering::SeqCst);
+            signal.set_applying(true);
             let result = self.drain(cache, &mut buffer);
-            signal.applying.store(false, Ordering::SeqCst);
+            signal.set_applying(false);
             if let Err(error) = result {
                 log::warn!("file watching failed ({error}); cached files now revalidate by age");
                 return;

@@ -7,6 +7,7 @@
 pub mod conditional;
 pub mod date;
 pub mod encoding;
+pub mod mime;
 pub mod range;
 pub mod recycle;
 pub mod request;

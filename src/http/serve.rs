@@ -12,9 +12,30 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::borrow::Cow;
+use std::time::SystemTime;
+
 use super::conditional::{self, Conditions, Validators};
+use super::encoding::Coding;
 use super::range::{self, ByteRange, RangeRequest};
 use super::request::FileHeaders;
+
+/// The headers' view of the representation sent, all from one `fstat` of
+/// the opened file (the sidecar, for a precompressed variant).
+#[derive(Debug, Clone)]
+pub struct FileMeta {
+    /// The representation's length.
+    pub len: u64,
+    /// Clamped to now (a future mtime is never sent).
+    pub modified: SystemTime,
+    pub etag: String,
+    /// The type of the requested file, also for a compressed variant.
+    pub content_type: Cow<'static, str>,
+    /// The coding of a precompressed variant.
+    pub encoding: Option<Coding>,
+    /// Precompressed variants exist, so responses carry `Vary: Accept-Encoding`.
+    pub has_variants: bool,
+}
 
 /// The most bytes a `multipart/byteranges` body may take. Multi-range
 /// requests are rare (PDF viewers, download managers); beyond this size the

@@ -150,7 +150,7 @@ impl EventLoop {
 
     /// Runs until shutdown has drained every connection.
     pub fn run(mut self) {
-        crate::disk::pool::mark_loop_thread();
+        crate::offloop::mark_loop_thread();
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = if self.runnable.is_empty() {

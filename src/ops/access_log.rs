@@ -21,62 +21,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::config::LogFormat;
 use crate::http::date::{clf_timestamp, Formatted};
 
 /// A pending batch is dropped (and counted) beyond this size, so a stuck
 /// sink cannot make the loop's memory grow without bound.
 const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
-
-/// The line format of the access log (`[log] format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    /// `host - - [time] "request" status bytes`
-    Common,
-    /// Common plus `"referer" "user-agent"`.
-    #[default]
-    Combined,
-    /// One JSON object per line.
-    Json,
-}
-
-impl LogFormat {
-    /// The names accepted by `[log] format`.
-    pub const NAMES: [&'static str; 3] = ["combined", "common", "json"];
-
-    /// Parses a `[log] format` value.
-    pub fn parse(name: &str) -> Option<LogFormat> {
-        match name {
-            "combined" => Some(LogFormat::Combined),
-            "common" => Some(LogFormat::Common),
-            "json" => Some(LogFormat::Json),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            LogFormat::Combined => "combined",
-            LogFormat::Common => "common",
-            LogFormat::Json => "json",
-        }
-    }
-
-    fn to_u8(self) -> u8 {
-        match self {
-            LogFormat::Combined => 0,
-            LogFormat::Common => 1,
-            LogFormat::Json => 2,
-        }
-    }
-
-    fn from_u8(value: u8) -> LogFormat {
-        match value {
-            1 => LogFormat::Common,
-            2 => LogFormat::Json,
-            _ => LogFormat::Combined,
-        }
-    }
-}
 
 /// The format every loop writes in. Process-wide: the server sets it at
 /// start-up and on reload, and loops read it per line (one relaxed load), so

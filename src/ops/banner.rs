@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use crate::config::AccessLogTarget;
-use crate::ops::access_log::LogFormat;
+use crate::config::LogFormat;
 use crate::Config;
 
 /// Everything the start-up text reports.
@@ -278,7 +278,7 @@ mod tests {
             root: Some(".".into()),
             ..Default::default()
         };
-        Config::load(None, &overrides).unwrap()
+        crate::disk::startup::load_config(None, &overrides).unwrap()
     }
 
     #[test]

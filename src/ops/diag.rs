@@ -215,7 +215,7 @@ pub fn init() {
 fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !crate::disk::pool::on_loop_thread() {
+        if !crate::offloop::on_loop_thread() {
             return default(info);
         }
         let payload = info.payload();

@@ -370,7 +370,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::CacheConfig;
+    use crate::config::CacheConfig;
 
     fn cache() -> FileCache {
         FileCache::new(CacheConfig {

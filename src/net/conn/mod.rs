@@ -32,19 +32,20 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::TcpStream;
 
+use crate::cache::Cacheable;
 use crate::cache::{CachedFile, EventCheck, FileCache};
 use crate::config::Config;
 use crate::disk::pool::{ConnRef, IoHandle, Outcome};
-use crate::disk::{
-    self, Cacheable, FileBody, FileMeta, FileResponse, OpenError, OpenRequest, Opened, SharedFile,
-};
+use crate::disk::{self, FileBody, FileResponse, OpenError, OpenRequest, Opened};
 use crate::http::date::{http_date, DateCache};
 use crate::http::encoding::Coding;
 use crate::http::range;
 use crate::http::recycle::Recycler;
 use crate::http::response::{error_body, HTML_UTF8, JSON_UTF8};
+use crate::http::serve::FileMeta;
 use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
+use crate::offloop::SharedFile;
 use crate::ops::access_log::{AccessLog, LogRecord};
 use crate::ops::metrics::{CloseReason, Metrics};
 use crate::server::Shared;
@@ -548,12 +549,12 @@ impl Conn {
                         Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
                 }
                 match stop {
-                    disk::SendStop::Done => send.file = Some(file),
-                    disk::SendStop::WouldBlock => {
+                    disk::io::SendStop::Done => send.file = Some(file),
+                    disk::io::SendStop::WouldBlock => {
                         send.file = Some(file);
                         send.blocked = !std::mem::take(&mut send.writable_during_job);
                     }
-                    disk::SendStop::EndOfFile | disk::SendStop::Failed(_) => {
+                    disk::io::SendStop::EndOfFile | disk::io::SendStop::Failed(_) => {
                         // The file shrank, or the client went away: close
                         // after what was sent; never pad, never hang.
                         send.truncated = true;
@@ -673,7 +674,7 @@ impl Conn {
         }
         let keep_alive = Self::may_keep_alive(svc, &request);
         #[cfg(debug_assertions)]
-        if request.target == "/__wharf_fault/panic-loop" && crate::disk::pool::fault_injection() {
+        if request.target == "/__wharf_fault/panic-loop" && crate::fault::fault_injection() {
             panic!("injected fault: a panic while handling a connection");
         }
         if self.metrics_endpoint {

@@ -1,0 +1,492 @@
+//! Resolution: what a request names, opened beneath the root and turned
+//! into an answer for the loop, in this order:
+//!
+//! 1. open the target beneath the root ([`Root`]) and `fstat` it;
+//! 2. a directory: its index file, a redirect to its slash form, or a
+//!    listing; anything but a regular file or directory is not found;
+//! 3. a file: find its precompressed sidecars and pick the one the client
+//!    prefers ([`crate::http::encoding`]);
+//! 4. read it for the hot-file cache when it may be cached
+//!    ([`super::cacheable`]);
+//! 5. plan the answer from the preconditions and ranges
+//!    ([`crate::http::serve::plan`]) before any byte is read;
+//! 6. read the body when small, or hand the open file back to be streamed.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustix::fs::FileType;
+
+use super::cacheable::read_for_cache;
+use super::dir::read_entries;
+use super::io::read_chunk;
+use super::root::{OpenError, Root};
+use crate::cache::{Cacheable, FileCache};
+use crate::config::HttpOptions;
+use crate::http::conditional::{self, Validators};
+use crate::http::date::unix_seconds;
+use crate::http::encoding::{self, Coding};
+use crate::http::mime::content_type;
+use crate::http::range::Multipart;
+use crate::http::request::FileHeaders;
+use crate::http::serve::{self, FileMeta, Plan};
+use crate::offloop::{OffLoopFile, SharedFile};
+use crate::site::listing::{self, ListingQuery};
+use crate::site::path::percent_encode_path;
+
+/// Files up to this size are read whole in the open job and sent from memory,
+/// so a small response costs one pool round trip.
+pub const SMALL_FILE_MAX: u64 = 64 * 1024;
+
+/// What the event loop asks the pool to open.
+#[derive(Debug, Clone)]
+pub struct OpenRequest {
+    /// From [`crate::site::path::SafePath::relative`].
+    pub relative: String,
+    pub trailing_slash: bool,
+    /// The raw query string, kept on redirects and read by listings.
+    pub query: Option<String>,
+    /// GET, or false for HEAD: the body is not read, ranges do not apply.
+    pub is_get: bool,
+    /// Preconditions, `Range` and `Accept-Encoding`.
+    pub headers: FileHeaders,
+    /// The listing is wanted as JSON (`Accept: application/json`).
+    pub wants_json: bool,
+    /// `[limits] max_ranges`.
+    pub max_ranges: usize,
+}
+
+/// How the pool answers an [`OpenRequest`].
+#[derive(Debug)]
+pub enum Opened {
+    /// A regular file (or a precompressed variant of it).
+    File(FileResponse),
+    /// A directory asked for without its trailing slash.
+    Redirect { location: String },
+    /// A rendered directory listing (HTML, or JSON when asked), with an
+    /// `ETag` over its bytes; `not_modified` when `If-None-Match` matched.
+    Listing {
+        body: Vec<u8>,
+        json: bool,
+        etag: String,
+        not_modified: bool,
+    },
+}
+
+/// Everything the loop needs to answer with a file.
+#[derive(Debug)]
+pub struct FileResponse {
+    /// 200, 206, 304, 412 or 416, decided before any byte was read.
+    pub plan: Plan,
+    pub meta: FileMeta,
+    /// `Content-Length` for 200 and 206 (also for HEAD, without a body).
+    pub content_length: u64,
+    /// `multipart/byteranges; boundary=...` for a multi-range answer.
+    pub multipart_type: Option<String>,
+    pub body: FileBody,
+    /// Set when the file may be cached (boxed: it is large, and rare).
+    pub cacheable: Option<Box<Cacheable>>,
+}
+
+/// A file's body as the pool hands it to the loop.
+#[derive(Debug)]
+pub enum FileBody {
+    /// Nothing to send (HEAD, 304, 412, 416).
+    Empty,
+    /// The whole (small) body, already read; the file is closed.
+    InMemory(Vec<u8>),
+    /// `len` bytes from `offset`, streamed with [`read_chunk`] jobs.
+    Stream {
+        file: SharedFile,
+        offset: u64,
+        len: u64,
+    },
+    /// `len` bytes from `start` of a whole file read for the cache.
+    Shared {
+        bytes: Arc<[u8]>,
+        start: usize,
+        len: usize,
+    },
+}
+
+/// Resolves and opens what a request names: a file, a directory's index
+/// file, a redirect to the slash form of a directory, or a listing.
+pub fn open_target(
+    root: &Root,
+    request: &OpenRequest,
+    options: &HttpOptions,
+    cache: &FileCache,
+) -> Result<Opened, OpenError> {
+    // Read before the open: an insert is refused if anything changed since.
+    let generation = cache.generation();
+    let fd = root.open_beneath(&request.relative, options.symlinks)?;
+    let stat = rustix::fs::fstat(&fd).map_err(OpenError::from_errno)?;
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile if request.trailing_slash => Err(OpenError::NotFound),
+        FileType::RegularFile => {
+            let target = Target {
+                relative: &request.relative,
+                generation,
+            };
+            serve_file(root, fd, &stat, target, request, options, cache)
+        }
+        FileType::Directory if !request.trailing_slash => {
+            let mut location = if request.relative.is_empty() {
+                "/".to_string()
+            } else {
+                percent_encode_path(&format!("/{}/", request.relative))
+            };
+            if let Some(query) = &request.query {
+                location.push('?');
+                location.push_str(query);
+            }
+            Ok(Opened::Redirect { location })
+        }
+        FileType::Directory => {
+            for index in options.index_files.iter() {
+                let relative = join(&request.relative, index);
+                let Ok(index_fd) = root.open_beneath(&relative, options.symlinks) else {
+                    continue;
+                };
+                let stat = rustix::fs::fstat(&index_fd).map_err(OpenError::from_errno)?;
+                if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
+                    let target = Target {
+                        relative: &relative,
+                        generation,
+                    };
+                    return serve_file(root, index_fd, &stat, target, request, options, cache);
+                }
+            }
+            if !options.directory_listing {
+                return Err(OpenError::Forbidden);
+            }
+            let query = ListingQuery::parse(request.query.as_deref());
+            let (entries, omitted) = read_entries(&fd, options.hidden_files, &query)?;
+            let url_path = if request.relative.is_empty() {
+                "/".to_string()
+            } else {
+                format!("/{}/", request.relative)
+            };
+            let body = if request.wants_json {
+                listing::render_json(&url_path, &entries, omitted)
+            } else {
+                listing::render_html(&url_path, &entries, omitted, &query)
+            };
+            // A strong validator from the bytes themselves: a listing has
+            // no single mtime (editing a file does not touch its directory).
+            let etag = format!("\"l-{:016x}-{:x}\"", fnv1a(&body), body.len());
+            let not_modified = request
+                .headers
+                .if_none_match
+                .as_deref()
+                .and_then(conditional::TagList::parse)
+                .zip(conditional::EntityTag::parse(etag.as_bytes()))
+                .is_some_and(|(list, own)| list.matches_weak(&own));
+            Ok(Opened::Listing {
+                body,
+                json: request.wants_json,
+                etag,
+                not_modified,
+            })
+        }
+        // FIFOs, sockets and devices are never served.
+        _ => Err(OpenError::NotFound),
+    }
+}
+
+/// FNV-1a, 64 bits: a stable (across runs and machines) digest for
+/// listing validators.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// One representation of a file: the file itself or a precompressed
+/// sidecar of it, open, with its `fstat`.
+pub(super) struct Representation {
+    pub(super) file: File,
+    pub(super) stat: rustix::fs::Stat,
+    /// `None` for the file itself.
+    pub(super) encoding: Option<Coding>,
+}
+
+impl Representation {
+    pub(super) fn len(&self) -> u64 {
+        self.stat.st_size as u64
+    }
+
+    /// Its path relative to the root, given the file's.
+    pub(super) fn path(&self, relative: &str) -> String {
+        match self.encoding {
+            None => relative.to_string(),
+            Some(coding) => sidecar_path(relative, coding),
+        }
+    }
+
+    /// The headers' view of it; `has_variants` when sidecars exist.
+    pub(super) fn meta(
+        &self,
+        has_variants: bool,
+        content_type: Cow<'static, str>,
+        now_secs: u64,
+    ) -> FileMeta {
+        let (mtime_secs, mtime_nanos) = modified_parts(&self.stat);
+        let len = self.len();
+        let etag = conditional::etag(
+            len,
+            mtime_secs,
+            mtime_nanos,
+            self.encoding.map(Coding::extension),
+        );
+        let last_modified_secs = conditional::effective_last_modified(mtime_secs, now_secs);
+        FileMeta {
+            len,
+            modified: UNIX_EPOCH + Duration::from_secs(last_modified_secs),
+            etag,
+            content_type,
+            encoding: self.encoding,
+            has_variants,
+        }
+    }
+}
+
+/// The path of the file at `relative`'s sidecar for `coding`.
+fn sidecar_path(relative: &str, coding: Coding) -> String {
+    format!("{relative}.{}", coding.extension())
+}
+
+/// A file and the precompressed sidecars (`name.br`, `name.zst`,
+/// `name.gz`) found beside it, in [`Coding::ALL`] order.
+pub(super) struct Representations {
+    pub(super) plain: Representation,
+    pub(super) sidecars: Vec<Representation>,
+}
+
+impl Representations {
+    /// Opens the sidecars of the file at `relative` (none when
+    /// `[http] precompressed` is off).
+    fn find(
+        root: &Root,
+        plain: Representation,
+        relative: &str,
+        options: &HttpOptions,
+    ) -> Representations {
+        let mut sidecars = Vec::new();
+        if options.precompressed {
+            for coding in Coding::ALL {
+                let Ok(fd) = root.open_beneath(&sidecar_path(relative, coding), options.symlinks)
+                else {
+                    continue;
+                };
+                let Ok(stat) = rustix::fs::fstat(&fd) else {
+                    continue;
+                };
+                if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
+                    sidecars.push(Representation {
+                        file: File::from(fd),
+                        stat,
+                        encoding: Some(coding),
+                    });
+                }
+            }
+        }
+        Representations { plain, sidecars }
+    }
+
+    pub(super) fn all(&self) -> impl Iterator<Item = &Representation> {
+        std::iter::once(&self.plain).chain(&self.sidecars)
+    }
+
+    /// The representation with `encoding` (`None`: the plain file; every
+    /// sidecar has an encoding, so none matches it).
+    fn take(self, encoding: Option<Coding>) -> Representation {
+        let Representations { plain, sidecars } = self;
+        sidecars
+            .into_iter()
+            .find(|r| r.encoding == encoding)
+            .unwrap_or(plain)
+    }
+}
+
+/// The file being served: its path relative to the root, and the cache
+/// generation read before it was opened.
+pub(super) struct Target<'a> {
+    pub(super) relative: &'a str,
+    pub(super) generation: u64,
+}
+
+fn serve_file(
+    root: &Root,
+    fd: OwnedFd,
+    stat: &rustix::fs::Stat,
+    target: Target,
+    request: &OpenRequest,
+    options: &HttpOptions,
+    cache: &FileCache,
+) -> Result<Opened, OpenError> {
+    let relative = target.relative;
+    let plain = Representation {
+        file: File::from(fd),
+        stat: *stat,
+        encoding: None,
+    };
+    let representations = Representations::find(root, plain, relative, options);
+    let has_variants = !representations.sidecars.is_empty();
+    // The sidecar the client prefers, if it rates it at least as high as
+    // the plain file; ties go to br, then zstd, then gzip.
+    let encoding = encoding::preference(request.headers.accept_encoding.as_deref())
+        .choose(representations.sidecars.iter().filter_map(|r| r.encoding));
+    let now_secs = unix_seconds(SystemTime::now());
+    let content_type = content_type(relative);
+    let cacheable = read_for_cache(root, &representations, &target, options, cache, |r| {
+        r.meta(has_variants, content_type.clone(), now_secs)
+    })?;
+    let chosen = representations.take(encoding);
+    let meta = chosen.meta(has_variants, content_type, now_secs);
+    let len = meta.len;
+    let validators = Validators {
+        etag: &meta.etag,
+        last_modified_secs: unix_seconds(meta.modified),
+    };
+    let plan = serve::plan(
+        &request.headers,
+        &validators,
+        len,
+        request.is_get,
+        now_secs,
+        request.max_ranges,
+    );
+    let file = chosen.file;
+    let cached_bytes = cacheable.as_ref().and_then(|c| c.bytes_for(encoding));
+    let mut multipart_type = None;
+    let (content_length, body) = match (&plan, cached_bytes) {
+        (Plan::NotModified | Plan::PreconditionFailed | Plan::Unsatisfiable, _) => {
+            (0, FileBody::Empty)
+        }
+        (Plan::Multipart(ranges), _) => {
+            let multipart = Multipart::new(ranges, len, &meta.content_type, &serve::boundary())
+                .map_err(|e| OpenError::Io(io::Error::other(format!("{e:?}"))))?;
+            multipart_type = Some(multipart.content_type());
+            let body = multipart_body(&file, &multipart)?;
+            (multipart.total_len(), FileBody::InMemory(body))
+        }
+        (plan, Some(bytes)) => {
+            let (start, length) = match plan {
+                Plan::Partial(range) => (range.start, range.len()),
+                _ => (0, len),
+            };
+            let body = if request.is_get && length > 0 {
+                FileBody::Shared {
+                    bytes,
+                    start: start as usize,
+                    len: length as usize,
+                }
+            } else {
+                FileBody::Empty
+            };
+            (length, body)
+        }
+        (Plan::Partial(range), None) => (
+            range.len(),
+            file_body(file, range.start, range.len(), request.is_get)?,
+        ),
+        (_, None) => (len, file_body(file, 0, len, request.is_get)?),
+    };
+    Ok(Opened::File(FileResponse {
+        plan,
+        meta,
+        content_length,
+        multipart_type,
+        body,
+        cacheable,
+    }))
+}
+
+/// The body for `len` bytes at `offset`: read now when small, else streamed.
+fn file_body(file: File, offset: u64, len: u64, want_body: bool) -> Result<FileBody, OpenError> {
+    if !want_body || len == 0 {
+        return Ok(FileBody::Empty);
+    }
+    if len > SMALL_FILE_MAX {
+        return Ok(FileBody::Stream {
+            file: OffLoopFile::shared(file),
+            offset,
+            len,
+        });
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    read_chunk(&file, offset, len as usize, &mut data).map_err(|e| OpenError::from_io(&e))?;
+    if (data.len() as u64) < len {
+        // The file shrank since the fstat: headers and body would disagree.
+        return Err(OpenError::Io(io::Error::other(
+            "file shrank while being read",
+        )));
+    }
+    Ok(FileBody::InMemory(data))
+}
+
+/// Assembles a `multipart/byteranges` body (bounded by
+/// [`serve::MULTIPART_MAX_BYTES`] plus the part headers).
+fn multipart_body(file: &File, multipart: &Multipart) -> Result<Vec<u8>, OpenError> {
+    let mut body = Vec::with_capacity(multipart.total_len() as usize);
+    let mut chunk = Vec::new();
+    for part in multipart.parts() {
+        body.extend_from_slice(part.header());
+        let range = part.range();
+        read_chunk(file, range.start, range.len() as usize, &mut chunk)
+            .map_err(|e| OpenError::from_io(&e))?;
+        if (chunk.len() as u64) < range.len() {
+            return Err(OpenError::Io(io::Error::other(
+                "file shrank while being read",
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    body.extend_from_slice(multipart.closing());
+    Ok(body)
+}
+
+/// The most bytes of a custom error page that are served.
+const ERROR_PAGE_MAX: u64 = 1024 * 1024;
+
+/// Reads a custom error page (`[http.error_pages]`) whole. `None` when it is
+/// missing, not a regular file or too large: the built-in page is used.
+pub fn read_error_page(
+    root: &Root,
+    relative: &str,
+    options: &HttpOptions,
+) -> Option<(Vec<u8>, Cow<'static, str>)> {
+    let fd = root.open_beneath(relative, options.symlinks).ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    let len = stat.st_size as u64;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile || len > ERROR_PAGE_MAX {
+        return None;
+    }
+    let mut data = Vec::new();
+    read_chunk(&File::from(fd), 0, len as usize, &mut data).ok()?;
+    Some((data, content_type(relative)))
+}
+
+/// A stat's modification time as (seconds, nanoseconds) since the epoch.
+// The casts are no-ops on 64-bit Linux but not on every target.
+#[allow(clippy::unnecessary_cast)]
+pub(super) fn modified_parts(stat: &rustix::fs::Stat) -> (u64, u32) {
+    let secs = u64::try_from(stat.st_mtime as i64).unwrap_or(0);
+    let nanos = u32::try_from(stat.st_mtime_nsec as i64)
+        .unwrap_or(0)
+        .min(999_999_999);
+    (secs, nanos)
+}

@@ -1,0 +1,194 @@
+//! Confinement: the document root and every open beneath it.
+//!
+//! Confinement (`[http] symlinks = "within-root"`, the default): every path
+//! is opened relative to a directory descriptor of the root with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so the
+//! kernel refuses any resolution, through `..` or a symlink, that would leave
+//! the root, atomically: a symlink swapped in between a check and the open
+//! cannot escape. Absolute symlinks that point inside the root are refused
+//! by `RESOLVE_BENEATH`; for them (and on kernels without `openat2`) the path
+//! is canonicalised, checked to lie under the root, and the canonical,
+//! symlink-free path is opened beneath the root again. `"deny"` adds
+//! `RESOLVE_NO_SYMLINKS` (or walks with `O_NOFOLLOW` without openat2);
+//! `"follow"` opens with plain `openat`, where only symlinks can lead out,
+//! since `..` never gets this far.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use crate::config::SymlinkPolicy;
+
+/// The document root: its canonical path and a directory descriptor that all
+/// opens are made relative to.
+#[derive(Debug)]
+pub struct Root {
+    path: PathBuf,
+    dir: OwnedFd,
+    /// Cleared when the kernel has no `openat2` (before Linux 5.6).
+    has_openat2: AtomicBool,
+}
+
+impl Root {
+    /// Opens the (already canonical) root directory. At start-up and on
+    /// reload, never on an event loop.
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let dir = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Root {
+            path: path.to_path_buf(),
+            dir,
+            has_openat2: AtomicBool::new(true),
+        })
+    }
+
+    /// Whether `other` is this very directory (same device and inode), as
+    /// opposed to another one now found at the same path (a directory
+    /// renamed into place, as deploy tools do).
+    pub fn is_same_directory(&self, other: &Root) -> bool {
+        match (rustix::fs::fstat(&self.dir), rustix::fs::fstat(&other.dir)) {
+            (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+            _ => false,
+        }
+    }
+
+    /// Opens `relative` (no leading slash, no `..`; empty means the root)
+    /// for reading, following symlinks as `policy` allows.
+    pub(super) fn open_beneath(
+        &self,
+        relative: &str,
+        policy: SymlinkPolicy,
+    ) -> Result<OwnedFd, OpenError> {
+        let relative = if relative.is_empty() { "." } else { relative };
+        // O_NONBLOCK: opening a FIFO must not block the pool thread; it has
+        // no effect on regular files and directories.
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        if policy == SymlinkPolicy::Follow {
+            // `..` was refused lexically, so only symlinks lead elsewhere,
+            // and this policy allows them.
+            return rustix::fs::openat(&self.dir, relative, flags, Mode::empty())
+                .map_err(OpenError::from_errno);
+        }
+        let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        if policy == SymlinkPolicy::Deny {
+            resolve |= ResolveFlags::NO_SYMLINKS;
+        }
+        if self.has_openat2.load(Ordering::Relaxed) {
+            match openat2_retrying(&self.dir, relative, flags, resolve) {
+                Ok(fd) => return Ok(fd),
+                // EXDEV: the walk would leave the root, or met an absolute
+                // symlink. Decide with the canonical path below.
+                // AGAIN: renames elsewhere kept interrupting a `..` walk.
+                Err(rustix::io::Errno::XDEV | rustix::io::Errno::AGAIN)
+                    if policy == SymlinkPolicy::WithinRoot => {}
+                Err(rustix::io::Errno::NOSYS) => self.has_openat2.store(false, Ordering::Relaxed),
+                Err(rustix::io::Errno::XDEV | rustix::io::Errno::LOOP) => {
+                    return Err(OpenError::NotFound)
+                }
+                Err(e) => return Err(OpenError::from_errno(e)),
+            }
+        }
+        if policy == SymlinkPolicy::Deny {
+            // No openat2: walk component by component, refusing symlinks.
+            return self.open_no_symlinks(relative, flags);
+        }
+        let canonical =
+            std::fs::canonicalize(self.path.join(relative)).map_err(|e| OpenError::from_io(&e))?;
+        let inside = canonical
+            .strip_prefix(&self.path)
+            .map_err(|_| OpenError::NotFound)?;
+        let inside = if inside.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            inside
+        };
+        // The canonical path has no symlinks; refuse any that appear now.
+        if self.has_openat2.load(Ordering::Relaxed) {
+            let resolve = resolve | ResolveFlags::NO_SYMLINKS;
+            openat2_retrying(&self.dir, inside, flags, resolve).map_err(|e| match e {
+                rustix::io::Errno::XDEV | rustix::io::Errno::LOOP => OpenError::NotFound,
+                e => OpenError::from_errno(e),
+            })
+        } else {
+            self.open_no_symlinks(&inside.to_string_lossy(), flags)
+        }
+    }
+
+    /// Opens `relative` one component at a time with `O_NOFOLLOW`, so no
+    /// symlink is followed anywhere on the way (the pre-`openat2` fallback).
+    fn open_no_symlinks(&self, relative: &str, flags: OFlags) -> Result<OwnedFd, OpenError> {
+        let mut dir = rustix::io::dup(&self.dir).map_err(OpenError::from_errno)?;
+        let components: Vec<&str> = relative.split('/').filter(|c| !c.is_empty()).collect();
+        for (i, component) in components.iter().enumerate() {
+            let last = i + 1 == components.len();
+            let component_flags = if last {
+                flags | OFlags::NOFOLLOW
+            } else {
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+            };
+            dir = rustix::fs::openat(&dir, *component, component_flags, Mode::empty()).map_err(
+                |e| match e {
+                    rustix::io::Errno::LOOP => OpenError::NotFound,
+                    e => OpenError::from_errno(e),
+                },
+            )?;
+        }
+        if components.is_empty() {
+            return rustix::fs::openat(&self.dir, ".", flags, Mode::empty())
+                .map_err(OpenError::from_errno);
+        }
+        Ok(dir)
+    }
+}
+
+/// `openat2`, retried when it fails with `EAGAIN`: with `RESOLVE_BENEATH`
+/// the kernel gives up on a `..` walk if any rename happened on the system
+/// meanwhile, since it can no longer prove the walk stayed beneath the root.
+/// That is about other files, not this request, so try again a few times.
+fn openat2_retrying<P: rustix::path::Arg + Copy>(
+    dir: &OwnedFd,
+    path: P,
+    flags: OFlags,
+    resolve: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let mut attempts = 0;
+    loop {
+        match rustix::fs::openat2(dir, path, flags, Mode::empty(), resolve) {
+            Err(rustix::io::Errno::AGAIN) if attempts < 16 => attempts += 1,
+            result => return result,
+        }
+    }
+}
+
+/// Why a request's target could not be served.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Missing, outside the root, not a regular file or directory: 404.
+    NotFound,
+    /// Permission denied, or a directory without index or listing: 403.
+    Forbidden,
+    /// Anything else: 500.
+    Io(io::Error),
+}
+
+impl OpenError {
+    pub(super) fn from_errno(errno: rustix::io::Errno) -> OpenError {
+        OpenError::from_io(&io::Error::from(errno))
+    }
+
+    pub(super) fn from_io(error: &io::Error) -> OpenError {
+        match error.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OpenError::NotFound,
+            io::ErrorKind::PermissionDenied => OpenError::Forbidden,
+            _ if error.raw_os_error() == Some(libc::ELOOP) => OpenError::NotFound,
+            _ if error.raw_os_error() == Some(libc::ENAMETOOLONG) => OpenError::NotFound,
+            _ => OpenError::Io(io::Error::new(error.kind(), error.to_string())),
+        }
+    }
+}
