@@ -10,8 +10,8 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use mio::{Poll, Waker};
@@ -22,6 +22,7 @@ use crate::config::{AccessLogTarget, Config, Overrides};
 use crate::disk::pool::{IoPool, Site};
 use crate::disk::watch::{self, RootWatch};
 use crate::disk::{LogSink, Root};
+use crate::net::control::Control;
 use crate::net::event_loop::{EventLoop, WAKER};
 use crate::ops::access_log;
 use crate::ops::metrics::Metrics;
@@ -38,43 +39,12 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// State shared by all event loops.
-pub struct Shared {
-    /// Set to begin a graceful shutdown.
-    pub shutdown: AtomicBool,
-    /// Open client connections over all loops (for `max_connections`).
-    pub open_connections: AtomicUsize,
-    /// The configuration in force; replaced on reload.
-    config: RwLock<Arc<Config>>,
-    /// Bumped on every reload; loops compare it once per iteration.
-    pub config_generation: AtomicU64,
-    /// Each running loop's waker, so shutdown and reload can wake them all.
-    wakers: Mutex<Vec<Arc<Waker>>>,
-}
-
-impl Shared {
-    /// The configuration in force.
-    pub fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn wake_all(&self) {
-        let wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
-        for waker in wakers.iter() {
-            let _ = waker.wake();
-        }
-    }
-}
-
 /// Controls a running server from any thread (a signal handler, a test):
 /// graceful shutdown, configuration reload and log reopening. Cheap to
 /// clone.
 #[derive(Clone)]
 pub struct ServerHandle {
-    shared: Arc<Shared>,
+    shared: Arc<Control>,
     pool: Arc<IoPool>,
     overrides: Overrides,
     /// The inotify watch of the root for the hot-file cache, renewed when a
@@ -86,8 +56,7 @@ impl ServerHandle {
     /// Stops accepting, lets in-flight responses finish (up to
     /// `shutdown_timeout_secs`), then makes [`Server::run`] return.
     pub fn shutdown(&self) {
-        self.shared.shutdown.store(true, Ordering::Release);
-        self.shared.wake_all();
+        self.shared.request_shutdown();
     }
 
     /// The counters of [`crate::ops::metrics`], as a summary (for SIGUSR2).
@@ -154,11 +123,7 @@ impl ServerHandle {
         // Publish the configuration before the site: the cache refuses
         // inserts rendered with a configuration no longer in force, and
         // replacing the site clears whatever was cached before.
-        *self
-            .shared
-            .config
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        self.shared.replace_config(new);
         if let Some(site) = site {
             // The new root's watch first, so that nothing is cached from
             // it unwatched; replacing the site then clears the cache.
@@ -170,8 +135,7 @@ impl ServerHandle {
         } else if heads_changed {
             self.pool.cache().clear();
         }
-        self.shared.config_generation.fetch_add(1, Ordering::AcqRel);
-        self.shared.wake_all();
+        self.shared.announce_reload();
         Ok(ReloadReport { needs_restart })
     }
 
@@ -210,7 +174,7 @@ pub struct Server {
     loops: Vec<EventLoop>,
     local_addr: SocketAddr,
     pool: Arc<IoPool>,
-    shared: Arc<Shared>,
+    shared: Arc<Control>,
     overrides: Overrides,
     watch: Arc<Mutex<Option<RootWatch>>>,
     metrics_addr: Option<SocketAddr>,
@@ -256,13 +220,7 @@ impl Server {
         let config_metrics_listen = config.metrics_listen;
         let pool = IoPool::new(config.io_threads, site, log, cache, metrics)
             .map_err(|e| StartError(format!("cannot start the IO pool: {e}")))?;
-        let shared = Arc::new(Shared {
-            shutdown: AtomicBool::new(false),
-            open_connections: AtomicUsize::new(0),
-            config: RwLock::new(Arc::new(config)),
-            config_generation: AtomicU64::new(0),
-            wakers: Mutex::new(Vec::new()),
-        });
+        let shared = Arc::new(Control::new(config));
         let mut metrics_listener = match config_metrics_listen {
             Some(addr) => Some(bind_metrics(addr).map_err(|e| {
                 StartError(format!("[metrics] listen: cannot listen on {addr}: {e}"))
@@ -282,11 +240,7 @@ impl Server {
             .map(|listener| {
                 let poll = Poll::new()?;
                 let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-                shared
-                    .wakers
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(waker.clone());
+                shared.add_waker(waker.clone());
                 EventLoop::new(
                     poll,
                     waker,

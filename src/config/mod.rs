@@ -118,6 +118,13 @@ pub struct Config {
 /// sizing tables by it cannot overflow.
 pub const MAX_THREADS: usize = 1024;
 
+/// Most requests one connection has answered per turn of the loop. A
+/// client pipelining requests that are answered on the loop (cache hits,
+/// `OPTIONS`, errors) and reading the answers as fast as they come would
+/// otherwise keep the loop to itself: every other connection on that loop
+/// waited 10 ms and more per turn.
+pub const REQUESTS_PER_TURN: usize = 16;
+
 /// Values given on the command line; each one overrides the file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {

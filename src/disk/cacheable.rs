@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::io::read_chunk;
-use super::resolve::{Representation, Representations, Target};
+use super::representation::{Representation, Representations, Target};
 use super::root::{OpenError, Root};
 use crate::cache::{Cacheable, CacheableVariant, FileCache};
 use crate::config::{HttpOptions, SymlinkPolicy};

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType};
 
-use super::resolve::modified_parts;
+use super::representation::modified_parts;
 use super::root::OpenError;
 use crate::site::listing::{self, Entry, EntryKind, ListingQuery};
 

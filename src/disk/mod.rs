@@ -19,6 +19,7 @@ pub mod io;
 pub mod lanes;
 pub mod log_sink;
 pub mod pool;
+pub mod representation;
 pub mod resolve;
 pub mod root;
 pub mod startup;

@@ -30,9 +30,9 @@ use crate::http::date::DateCache;
 use crate::http::response::{error_body, HTML_UTF8};
 use crate::http::{ResponseHead, Status};
 use crate::net::conn::{Conn, Next, Services};
+use crate::net::control::Control;
 use crate::net::timers::Timers;
 use crate::ops::access_log::AccessLog;
-use crate::server::Shared;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const METRICS_LISTENER: Token = Token(usize::MAX - 2);
@@ -79,7 +79,7 @@ pub struct EventLoop {
     accept_paused_until: Option<Instant>,
     last_emfile_report: Option<Instant>,
     shutdown_deadline: Option<Instant>,
-    /// The [`Shared::config_generation`] that `svc.config` came from.
+    /// The [`Control::config_generation`] that `svc.config` came from.
     config_generation: u64,
     /// Connections that yielded ([`Next::Yield`]) with work left: run again
     /// after the next poll's events, which is then made without waiting.
@@ -99,7 +99,7 @@ impl EventLoop {
         mut listener: TcpListener,
         mut metrics_listener: Option<TcpListener>,
         pool: Arc<IoPool>,
-        shared: Arc<Shared>,
+        shared: Arc<Control>,
     ) -> io::Result<EventLoop> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;

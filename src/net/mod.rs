@@ -8,5 +8,6 @@
 //! - [`timers`]: the per-loop deadline heap.
 
 pub mod conn;
+pub mod control;
 pub mod event_loop;
 pub mod timers;

@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use crate::config::AccessLogTarget;
+use crate::config::Config;
 use crate::config::LogFormat;
-use crate::Config;
 
 /// Everything the start-up text reports.
 pub struct Facts<'a> {

@@ -145,7 +145,7 @@ pub struct Metrics {
     pub body_bytes: AtomicU64,
     /// `accept` failed for lack of descriptors.
     pub emfile: AtomicU64,
-    /// Turns a connection ended early, after [`crate::net::conn::REQUESTS_PER_TURN`]
+    /// Turns a connection ended early, after [`crate::config::REQUESTS_PER_TURN`]
     /// pipelined requests, to let the loop's other connections run.
     pub turns_yielded: AtomicU64,
     /// Jobs waiting for a pool thread.
@@ -225,7 +225,7 @@ impl Metrics {
             "wharf_turns_yielded_total",
             &format!(
                 "Turns a connection gave up after {} pipelined requests, to let others run.",
-                crate::net::conn::REQUESTS_PER_TURN
+                crate::config::REQUESTS_PER_TURN
             ),
             self.turns_yielded.load(Ordering::Relaxed),
         );

@@ -34,7 +34,7 @@ use mio::net::TcpStream;
 
 use crate::cache::Cacheable;
 use crate::cache::{CachedFile, EventCheck, FileCache};
-use crate::config::Config;
+use crate::config::{Config, REQUESTS_PER_TURN};
 use crate::disk::pool::{ConnRef, IoHandle, Outcome};
 use crate::disk::{self, FileBody, FileResponse, OpenError, OpenRequest, Opened};
 use crate::http::date::{http_date, DateCache};
@@ -45,10 +45,10 @@ use crate::http::response::{error_body, HTML_UTF8, JSON_UTF8};
 use crate::http::serve::FileMeta;
 use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
+use crate::net::control::Control;
 use crate::offloop::SharedFile;
 use crate::ops::access_log::{AccessLog, LogRecord};
 use crate::ops::metrics::{CloseReason, Metrics};
-use crate::server::Shared;
 use crate::site::path::{self, PathFacts};
 use crate::site::rules;
 
@@ -118,7 +118,7 @@ pub struct Services {
     pub event_check: EventCheck,
     pub metrics: Arc<Metrics>,
     /// State shared by all loops (open connections, for the metrics page).
-    pub shared: Arc<Shared>,
+    pub shared: Arc<Control>,
     /// Set once shutdown has begun: no response keeps its connection open.
     pub shutting_down: bool,
 }
@@ -133,13 +133,6 @@ pub enum Next {
     /// other connections have theirs before it runs this one again.
     Yield,
 }
-
-/// Most requests one connection has answered per turn of the loop. A
-/// client pipelining requests that are answered on the loop (cache hits,
-/// `OPTIONS`, errors) and reading the answers as fast as they come would
-/// otherwise keep the loop to itself: every other connection on that loop
-/// waited 10 ms and more per turn.
-pub const REQUESTS_PER_TURN: usize = 16;
 
 /// Which timeout the current deadline enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
