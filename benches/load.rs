@@ -94,7 +94,6 @@ usage: cargo bench --bench load -- [options]
   --servers LIST        wharf,nginx,lighttpd (default all installed; isolation: wharf,nginx)
   --workers N           event-loop workers of wharf and nginx (default 1; lighttpd always has 1)
   --no-floor            skip the nginx `return 204` cell
-  --zero-copy           run wharf with `[cache] zero_copy = true` (tee/splice for cached 8-64 KiB files)
   --max-other CORES     before each run, wait (up to 60 s) until other processes use at most this much
                         CPU, and measure a run again (up to twice) if they used more during it
                         (default 0.25; `off`: never wait)
@@ -182,8 +181,6 @@ struct Opts {
     servers: Vec<Kind>,
     workers: u32,
     floor: bool,
-    /// wharf runs with `[cache] zero_copy = true`.
-    zero_copy: bool,
     /// Most CPU (in cores) other processes may use during a run; `None`: no check.
     max_other: Option<f64>,
     cold_files: usize,
@@ -278,10 +275,6 @@ fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
             }
             "--no-floor" => {
                 flags.push("--no-floor");
-                args.push(arg);
-            }
-            "--zero-copy" => {
-                flags.push("--zero-copy");
                 args.push(arg);
             }
             n if VALUED.contains(&n) => {
@@ -418,7 +411,6 @@ fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
         servers,
         workers,
         floor: !flags.contains(&"--no-floor"),
-        zero_copy: flags.contains(&"--zero-copy"),
         max_other,
         cold_files,
         cold_size,
@@ -855,7 +847,6 @@ fn configure(
     root: &Path,
     port: u16,
     workers: u32,
-    zero_copy: bool,
 ) -> Result<(PathBuf, Vec<String>)> {
     let d = dir.display();
     let r = root.display();
@@ -867,8 +858,7 @@ fn configure(
                 format!(
                     "# wharf, as the load benchmark runs it\n\
                      [server]\nlisten = \"127.0.0.1:{port}\"\nroot = \"{r}\"\nworkers = {workers}\n\n\
-                     [log]\naccess = \"off\"\n\n\
-                     [cache]\nzero_copy = {zero_copy}\n"
+                     [log]\naccess = \"off\"\n"
                 ),
             )?;
             Ok((
@@ -961,7 +951,7 @@ mimetype.assign = (\".html\" => \"text/html\", \".bin\" => \"application/octet-s
 
 fn start_server(kind: Kind, opts: &Opts, mode: Mode, dir: &Path, root: &Path) -> Result<Server> {
     let port = free_port()?;
-    let (mut program, args) = configure(kind, dir, root, port, opts.workers, opts.zero_copy)?;
+    let (mut program, args) = configure(kind, dir, root, port, opts.workers)?;
     if kind == Kind::Wharf {
         program = opts.wharf.clone();
     }
