@@ -319,7 +319,7 @@ fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
         // Isolation also probes with 4 connections: at 16, wrk saturates
         // its core, and the CPU the download clients' network processing
         // takes from that core shows up as queueing inside wrk, for any
-        // server (one run: nginx's cold p99 0.3-23 ms).
+        // server (benches/results/journal.md, 2026-11-27).
         &get("--connections", if iso { "4,16" } else { "1,64,256" }),
         |s| {
             s.parse::<u32>()
@@ -1252,8 +1252,8 @@ static METRICS_KEPT: AtomicU64 = AtomicU64::new(0);
 /// flush all`). Linux seeds a new connection to 127.0.0.1 with the RTT,
 /// ssthresh and reordering that the last closed ones saved, so without this
 /// each server's run starts from whatever the run before it (usually
-/// another server) left behind. Measured: wharf's 1 MiB c256 req/s moved
-/// between 2.4k and 7.8k depending on that state alone.
+/// another server) left behind, and that state alone can change a
+/// result several-fold (benches/results/journal.md, 2026-11-27).
 fn forget_tcp_metrics() {
     let flushed = find_tool("ip").is_some_and(|ip| {
         Command::new(ip)
@@ -1934,9 +1934,8 @@ impl Downloaders {
                     }
                     // The downloads are load on the *server*; at nice 0 they
                     // would also preempt wrk on the client CPU and inflate the
-                    // p99 being measured whatever the server does (reading
-                    // the same cold files locally, with no server involved,
-                    // raised wrk's p99 about 4x).
+                    // p99 being measured whatever the server does
+                    // (benches/results/journal.md, 2026-11-27).
                     renice_current_thread(nice);
                     let mut buf = vec![0u8; 64 << 10];
                     while !stop.load(Ordering::Relaxed) {
