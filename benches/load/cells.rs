@@ -54,7 +54,7 @@ pub fn aggregate(runs: &[Run]) -> Cell {
     let m = |f: &dyn Fn(&Run) -> Option<f64>| median(runs.iter().filter_map(f).collect());
     Cell {
         rps: m(&|r| Some(r.wrk.rps)),
-        mbps: m(&|r| (r.wrk.secs > 0.0).then(|| r.wrk.bytes / r.wrk.secs / 1e6)),
+        mbps: m(&|r| r.wrk.mbps()),
         p50: m(&|r| r.wrk.p50),
         p99: m(&|r| r.wrk.p99),
         cpu_per_req: m(&|r| (r.wrk.requests > 0).then(|| r.server_cpu / r.wrk.requests as f64)),

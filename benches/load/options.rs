@@ -277,7 +277,7 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
             _ => Err(format!("unknown server {s:?} (wharf, nginx, lighttpd)").into()),
         },
     )?;
-    pub fn dedup<T: Copy + PartialEq>(v: &mut Vec<T>) {
+    fn dedup<T: Copy + PartialEq>(v: &mut Vec<T>) {
         let mut seen = Vec::new();
         v.retain(|x| {
             let new = !seen.contains(x);

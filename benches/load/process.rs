@@ -88,10 +88,22 @@ impl Drop for Guard {
     }
 }
 
-pub fn signal(pid: u32, sig: libc::c_int) {
+fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe {
         libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+/// `program`, to be run on `cpu` (through `taskset -c`) if one is given.
+pub fn command_on(program: &Path, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(program);
+            c
+        }
+        None => Command::new(program),
     }
 }
 
@@ -104,14 +116,7 @@ pub fn spawn(
     cpu: Option<usize>,
     log: &Path,
 ) -> Result<Guard> {
-    let mut cmd = match cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu.to_string()).arg(program);
-            c
-        }
-        None => Command::new(program),
-    };
+    let mut cmd = command_on(program, cpu);
     let out = File::create(log)?;
     cmd.args(args)
         .stdin(Stdio::null())

@@ -161,6 +161,33 @@ fn command_line(opts: &Opts) -> String {
     c
 }
 
+/// A report's title, command line and machine lines.
+fn head(title: &str, opts: &Opts, machine: &Machine) -> String {
+    let mut md = format!("# {title}\n\n");
+    let _ = writeln!(md, "Command: `{}`\n", command_line(opts));
+    for l in &machine.lines {
+        let _ = writeln!(md, "{l}");
+    }
+    md
+}
+
+/// One row of a load table: `lead` holds the size, connections and server
+/// columns, `ratios` the two ratio columns.
+fn load_row(md: &mut String, lead: &str, c: &Cell, cpu_per_gb: &str, ratios: &str) {
+    let _ = writeln!(
+        md,
+        "| {lead} | {} | {} | {} | {} | {} | {cpu_per_gb} | {} | {} | {ratios} | {} |",
+        c.rps.map_or("–".into(), fmt_count),
+        c.mbps.map_or("–".into(), |v| format!("{v:.1}")),
+        fmt_time(c.p50),
+        fmt_time(c.p99),
+        c.cpu_per_req.map_or("–".into(), fmt_cpu),
+        c.server_cores.map_or("–".into(), |v| format!("{v:.2}")),
+        c.wrk_cores.map_or("–".into(), |v| format!("{v:.2}")),
+        c.errors + c.non2xx,
+    );
+}
+
 /// The Markdown report of the load scenario: header, method, and one table
 /// per mode with wharf's ratios to its best peer.
 pub fn load(
@@ -175,11 +202,7 @@ pub fn load(
     let other_max = other.iter().copied().fold(0.0, f64::max);
     let other_median = median(other).unwrap_or(0.0);
 
-    let mut md = String::from("# wharf load benchmark\n\n");
-    let _ = writeln!(md, "Command: `{}`\n", command_line(opts));
-    for l in &machine.lines {
-        let _ = writeln!(md, "{l}");
-    }
+    let mut md = head("wharf load benchmark", opts, machine);
     let _ = writeln!(
         md,
         "- other processes during the kept runs: median {:.0}%, max {:.0}% of a core; {} run(s) measured \
@@ -263,43 +286,28 @@ pub fn load(
                         (true, Some(v), Some(b)) if b > 0.0 => Some(v / b),
                         _ => None,
                     };
-                    let _ = writeln!(
-                        md,
-                        "| {} | {conns} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    let lead = format!(
+                        "{} | {conns} | {}",
                         size.label,
-                        if is_wharf { "**wharf**" } else { kind.name() },
-                        c.rps.map_or("–".into(), fmt_count),
-                        c.mbps.map_or("–".into(), |v| format!("{v:.1}")),
-                        fmt_time(c.p50),
-                        fmt_time(c.p99),
-                        c.cpu_per_req.map_or("–".into(), fmt_cpu),
-                        if size.bytes >= 1 << 20 {
-                            c.cpu_per_gb.map_or("–".into(), |v| format!("{v:.3} s"))
-                        } else {
-                            "–".into()
-                        },
-                        c.server_cores.map_or("–".into(), |v| format!("{v:.2}")),
-                        c.wrk_cores.map_or("–".into(), |v| format!("{v:.2}")),
-                        fmt_ratio(ratio(thr(c), best_thr)),
-                        fmt_ratio(ratio(cpu(c), best_cpu)),
-                        c.errors + c.non2xx,
+                        if is_wharf { "**wharf**" } else { kind.name() }
                     );
+                    let cpu_per_gb = if size.bytes >= 1 << 20 {
+                        c.cpu_per_gb.map_or("–".into(), |v| format!("{v:.3} s"))
+                    } else {
+                        "–".into()
+                    };
+                    let ratios = format!(
+                        "{} | {}",
+                        fmt_ratio(ratio(thr(c), best_thr)),
+                        fmt_ratio(ratio(cpu(c), best_cpu))
+                    );
+                    load_row(&mut md, &lead, c, &cpu_per_gb, &ratios);
                 }
             }
         }
         if let Some((_, c)) = mode_cells.iter().find(|(k, _)| k.size == FLOOR) {
-            let _ = writeln!(
-                md,
-                "| – | {CHART_CONNECTIONS} | {FLOOR_NAME} (no file: the wrk ceiling) | {} | {} | {} | {} | {} | – | {} | {} | – | – | {} |",
-                c.rps.map_or("–".into(), fmt_count),
-                c.mbps.map_or("–".into(), |v| format!("{v:.1}")),
-                fmt_time(c.p50),
-                fmt_time(c.p99),
-                c.cpu_per_req.map_or("–".into(), fmt_cpu),
-                c.server_cores.map_or("–".into(), |v| format!("{v:.2}")),
-                c.wrk_cores.map_or("–".into(), |v| format!("{v:.2}")),
-                c.errors + c.non2xx,
-            );
+            let lead = format!("– | {CHART_CONNECTIONS} | {FLOOR_NAME} (no file: the wrk ceiling)");
+            load_row(&mut md, &lead, c, "–", "– | –");
         }
     }
     md
@@ -312,11 +320,11 @@ pub fn isolation(
     results: &BTreeMap<(Mode, u32, Kind), Vec<IsoRound>>,
     resident: &[f64],
 ) -> String {
-    let mut md = String::from("# wharf latency isolation under cold-disk downloads\n\n");
-    let _ = writeln!(md, "Command: `{}`\n", command_line(opts));
-    for l in &machine.lines {
-        let _ = writeln!(md, "{l}");
-    }
+    let mut md = head(
+        "wharf latency isolation under cold-disk downloads",
+        opts,
+        machine,
+    );
     let _ = writeln!(md, "{}", metrics_flush_note());
     let _ = writeln!(
         md,

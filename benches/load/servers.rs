@@ -3,7 +3,7 @@
 //! file, a plain bounded GET, and which of them are installed.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::options::{Kind, Mode, Opts, Size};
 use crate::process::{check_interrupt, spawn, Guard};
-use crate::system::{find_tool, SERVER_CPU};
+use crate::system::{can_pin, find_tool, SERVER_CPU};
 use crate::Result;
 
 /// How long a server may take to start answering.
@@ -149,13 +149,7 @@ mimetype.assign = (\".html\" => \"text/html\", \".bin\" => \"application/octet-s
     }
 }
 
-pub fn start_server(
-    kind: Kind,
-    opts: &Opts,
-    mode: Mode,
-    dir: &Path,
-    root: &Path,
-) -> Result<Server> {
+fn start_server(kind: Kind, opts: &Opts, mode: Mode, dir: &Path, root: &Path) -> Result<Server> {
     let port = free_port()?;
     let (mut program, args) = configure(kind, dir, root, port, opts.workers)?;
     if kind == Kind::Wharf {
@@ -196,22 +190,69 @@ pub fn start_server(
     }
 }
 
+/// The servers of one mode, started and checked against `sizes`; those
+/// that fail to start are skipped, and none start when the mode cannot run
+/// here.
+pub fn start_servers(
+    kinds: &[Kind],
+    opts: &Opts,
+    mode: Mode,
+    dir: &Path,
+    root: &Path,
+    sizes: &[Size],
+) -> Result<Vec<Server>> {
+    if mode == Mode::Pinned && !can_pin() {
+        eprintln!("load: skipping pinned mode: needs 2 CPUs and taskset");
+        return Ok(Vec::new());
+    }
+    let mut servers = Vec::new();
+    for &kind in kinds {
+        match start_server(kind, opts, mode, dir, root) {
+            Ok(server) => {
+                verify(&server, sizes)?;
+                servers.push(server);
+            }
+            Err(e) => eprintln!("load: skipping {}: {e}", kind.name()),
+        }
+    }
+    Ok(servers)
+}
+
 fn tail(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
-/// One GET with `Connection: close`: (status, body bytes). Bounded: 10 s
-/// overall and `max` body bytes.
-fn http_get(port: u16, path: &str, max: u64) -> Result<(u16, u64)> {
+/// Connects to 127.0.0.1:`port` and sends `GET path` with `Connection:
+/// close`, with these connect, read and write timeouts.
+pub fn send_get(
+    port: u16,
+    path: &str,
+    connect: Duration,
+    read: Duration,
+    write: Duration,
+) -> io::Result<TcpStream> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut s = TcpStream::connect_timeout(&addr, connect)?;
+    s.set_read_timeout(Some(read))?;
+    s.set_write_timeout(Some(write))?;
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    Ok(s)
+}
+
+/// One GET with `Connection: close`: (status, body bytes). Bounded: 10 s
+/// overall and `max` body bytes.
+fn http_get(port: u16, path: &str, max: u64) -> Result<(u16, u64)> {
+    let mut s = send_get(
+        port,
+        path,
+        Duration::from_millis(500),
+        Duration::from_secs(2),
+        Duration::from_secs(2),
     )?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut head = Vec::new();
@@ -250,7 +291,7 @@ fn http_get(port: u16, path: &str, max: u64) -> Result<(u16, u64)> {
 
 /// GETs every file once: checks each server serves the right sizes (and
 /// warms its caches).
-pub fn verify(server: &Server, sizes: &[Size]) -> Result<()> {
+fn verify(server: &Server, sizes: &[Size]) -> Result<()> {
     for size in sizes {
         let (status, len) = http_get(server.port, &format!("/{}", size.file()), size.bytes)?;
         if status != 200 || len != size.bytes {

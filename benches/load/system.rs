@@ -70,6 +70,11 @@ fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
+/// `/proc/<pid>/stat`, read and parsed; `None` if the process is gone.
+fn read_stat(pid: u32) -> Option<Stat> {
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
 /// Every process whose parent chain leads to `root` (not `root` itself).
 pub fn descendants(root: u32) -> Vec<u32> {
     let mut parent = Vec::new();
@@ -82,10 +87,7 @@ pub fn descendants(root: u32) -> Vec<u32> {
             else {
                 continue;
             };
-            if let Some(st) = fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| parse_stat(&s))
-            {
+            if let Some(st) = read_stat(pid) {
                 parent.push((pid, st.ppid));
             }
         }
@@ -116,8 +118,7 @@ fn clock_ticks() -> f64 {
 pub fn tree_cpu(pid: u32) -> f64 {
     let ticks: u64 = std::iter::once(pid)
         .chain(descendants(pid))
-        .filter_map(|p| fs::read_to_string(format!("/proc/{p}/stat")).ok())
-        .filter_map(|s| parse_stat(&s))
+        .filter_map(read_stat)
         .map(|st| st.ticks)
         .sum();
     ticks as f64 / clock_ticks()
@@ -167,10 +168,7 @@ pub fn pin_current_thread(cpu: usize) {
 }
 
 pub fn proc_alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| parse_stat(&s))
-        .is_some_and(|st| st.state != 'Z')
+    read_stat(pid).is_some_and(|st| st.state != 'Z')
 }
 
 pub fn can_pin() -> bool {

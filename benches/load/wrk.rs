@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::options::{Mode, Opts};
-use crate::process::{check_interrupt, nap, Guard};
+use crate::process::{check_interrupt, command_on, nap, Guard};
 use crate::system::{find_tool, machine_busy, rusage_secs, tree_cpu, CLIENT_CPU};
 use crate::Result;
 
@@ -30,6 +30,13 @@ pub struct WrkRun {
     pub non2xx: u64,
 }
 
+impl WrkRun {
+    /// What wrk read, in MB/s (10^6 bytes); `None` for a run of no time.
+    pub fn mbps(&self) -> Option<f64> {
+        (self.secs > 0.0).then(|| self.bytes / self.secs / 1e6)
+    }
+}
+
 /// One measured run.
 #[derive(Debug, Clone, Default)]
 pub struct Run {
@@ -41,6 +48,16 @@ pub struct Run {
     pub wall: f64,
 }
 
+/// A number with the first of `units` it ends in, times that unit's factor.
+fn parse_scaled(text: &str, units: &[(&str, f64)]) -> Option<f64> {
+    units.iter().find_map(|(u, f)| {
+        text.strip_suffix(u)
+            .and_then(|n| n.parse::<f64>().ok())
+            .map(|n| n * f)
+    })
+}
+
+/// wrk's durations: `812.00us`, `1.20ms`, `3.00s`, ...
 fn parse_time(text: &str) -> Option<f64> {
     let units = [
         ("us", 1e-6),
@@ -49,26 +66,19 @@ fn parse_time(text: &str) -> Option<f64> {
         ("m", 60.0),
         ("h", 3600.0),
     ];
-    units.iter().find_map(|(u, f)| {
-        text.strip_suffix(u)
-            .and_then(|n| n.parse::<f64>().ok())
-            .map(|n| n * f)
-    })
+    parse_scaled(text, &units)
 }
 
+/// wrk's byte counts: `1.50GB`, `812.00KB`, ...
 fn parse_bytes(text: &str) -> Option<f64> {
     let units = [
-        ("TB", 1u64 << 40),
-        ("GB", 1 << 30),
-        ("MB", 1 << 20),
-        ("KB", 1 << 10),
-        ("B", 1),
+        ("TB", (1u64 << 40) as f64),
+        ("GB", (1u64 << 30) as f64),
+        ("MB", (1u64 << 20) as f64),
+        ("KB", (1u64 << 10) as f64),
+        ("B", 1.0),
     ];
-    units.iter().find_map(|(u, f)| {
-        text.strip_suffix(u)
-            .and_then(|n| n.parse::<f64>().ok())
-            .map(|n| n * *f as f64)
-    })
+    parse_scaled(text, &units)
 }
 
 fn parse_wrk(out: &str) -> Result<WrkRun> {
@@ -122,14 +132,7 @@ fn parse_wrk(out: &str) -> Result<WrkRun> {
 /// Runs wrk once against `url`, measuring the server's CPU over the run.
 pub fn run_wrk(server_pid: u32, url: &str, conns: u32, secs: u32, mode: Mode) -> Result<Run> {
     let wrk = find_tool("wrk").ok_or("wrk not found (apt-get install -y wrk)")?;
-    let mut cmd = match mode {
-        Mode::Pinned => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(CLIENT_CPU.to_string()).arg(&wrk);
-            c
-        }
-        Mode::Unpinned => Command::new(&wrk),
-    };
+    let mut cmd = command_on(&wrk, (mode == Mode::Pinned).then_some(CLIENT_CPU));
     cmd.args([
         "-t1",
         &format!("-c{conns}"),

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,8 +16,8 @@ use crate::docroot::{evict, make_root, resident_fraction, write_random};
 use crate::options::{Kind, Mode, Opts, Size};
 use crate::process::nap;
 use crate::report::{self, fmt_count, fmt_time, machine};
-use crate::servers::{available, start_server, verify};
-use crate::system::{can_pin, pin_current_thread, renice_current_thread, CLIENT_CPU};
+use crate::servers::{available, send_get, start_servers};
+use crate::system::{pin_current_thread, renice_current_thread, CLIENT_CPU};
 use crate::wrk::{measured_run, run_wrk, wait_quiet};
 use crate::Result;
 
@@ -81,7 +80,7 @@ impl Drop for Downloaders {
 
 /// Downloads `path` once, reading at most `rate` bytes per second (0: no
 /// limit), until the end or until `stop`.
-pub fn download(
+fn download(
     port: u16,
     path: &str,
     rate: u64,
@@ -89,14 +88,13 @@ pub fn download(
     bytes: &AtomicU64,
     buf: &mut [u8],
 ) -> io::Result<()> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    // Short timeouts so a stop is noticed quickly.
-    s.set_read_timeout(Some(Duration::from_millis(200)))?;
-    s.set_write_timeout(Some(Duration::from_secs(1)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    // A short read timeout, so a stop is noticed quickly.
+    let mut s = send_get(
+        port,
+        path,
+        Duration::from_secs(1),
+        Duration::from_millis(200),
+        Duration::from_secs(1),
     )?;
     let start = Instant::now();
     let mut idle = start;
@@ -158,24 +156,11 @@ pub fn run_isolation(opts: &Opts, dir: &Path) -> Result<()> {
     let mut resident = Vec::new();
 
     for &mode in &opts.modes {
-        if mode == Mode::Pinned && !can_pin() {
-            eprintln!("load: skipping pinned mode: needs 2 CPUs and taskset");
-            continue;
-        }
         // All servers run for the whole mode and take turns round by
         // round, as in the load scenario: whatever the first cold round
         // of a run costs (first opens, the disk's state) is not charged
         // to whichever server happens to go first.
-        let mut servers = Vec::new();
-        for &kind in &kinds {
-            match start_server(kind, opts, mode, dir, &root) {
-                Ok(server) => {
-                    verify(&server, std::slice::from_ref(&small))?;
-                    servers.push(server);
-                }
-                Err(e) => eprintln!("load: skipping {}: {e}", kind.name()),
-            }
-        }
+        let servers = start_servers(&kinds, opts, mode, dir, &root, std::slice::from_ref(&small))?;
         for &conns in &opts.connections {
             if opts.warmup > 0 {
                 for server in &servers {

@@ -12,10 +12,9 @@ use std::time::Instant;
 use crate::cells::{aggregate, Cell, CellKey, CHART_CONNECTIONS, FLOOR, FLOOR_NAME};
 use crate::chart;
 use crate::docroot::make_root;
-use crate::options::{Kind, Mode, Opts};
+use crate::options::{Kind, Opts};
 use crate::report::{self, fmt_count, fmt_time, machine};
-use crate::servers::{available, start_server, verify};
-use crate::system::can_pin;
+use crate::servers::{available, start_servers};
 use crate::wrk::{measured_run, run_wrk, Run};
 use crate::Result;
 
@@ -31,20 +30,7 @@ pub fn run_load(opts: &Opts, dir: &Path) -> Result<()> {
     let started = Instant::now();
 
     for &mode in &opts.modes {
-        if mode == Mode::Pinned && !can_pin() {
-            eprintln!("load: skipping pinned mode: needs 2 CPUs and taskset");
-            continue;
-        }
-        let mut servers = Vec::new();
-        for &kind in &kinds {
-            match start_server(kind, opts, mode, dir, &root) {
-                Ok(s) => {
-                    verify(&s, &opts.sizes)?;
-                    servers.push(s);
-                }
-                Err(e) => eprintln!("load: skipping {}: {e}", kind.name()),
-            }
-        }
+        let servers = start_servers(&kinds, opts, mode, dir, &root, &opts.sizes)?;
         if servers.is_empty() {
             continue;
         }
@@ -92,7 +78,7 @@ pub fn run_load(opts: &Opts, dir: &Path) -> Result<()> {
                         round + 1,
                         opts.repeat,
                         fmt_count(w.rps),
-                        if w.secs > 0.0 { w.bytes / w.secs / 1e6 } else { 0.0 },
+                        w.mbps().unwrap_or(0.0),
                         fmt_time(w.p99),
                         run.server_cpu / run.wall,
                         run.wrk_cpu / run.wall,
