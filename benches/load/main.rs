@@ -1,0 +1,124 @@
+//! Load benchmark: wrk against wharf and, when installed, nginx and lighttpd,
+//! configured alike and measured side by side in one run.
+//!
+//! ```sh
+//! cargo bench --bench load                      # every size, 1/64/256 connections, pinned and unpinned
+//! cargo bench --bench load -- --modes pinned --sizes 1k,16k,1m,100m \
+//!     --connections 64,256 --duration 3 --repeat 3
+//! cargo bench --bench load -- --scenario isolation   # p99 under cold-disk downloads
+//! cargo bench --bench load -- --help
+//! ```
+//!
+//! What it does (scenario `load`):
+//! - writes a document root into a temp dir: `index.html` and one file of
+//!   pseudo-random bytes (fixed seed) per size: `1k.bin`, `16k.bin`, ...;
+//! - starts each server as a child process listening on 127.0.0.1 only, with
+//!   one worker, no access log, sendfile and an open-file/stat cache, and
+//!   keep-alive with a large per-connection request limit (the configs are
+//!   written into the temp dir and copied to `OUT/configs/`);
+//! - per mode (pinned: server on CPU 1 via `taskset -c 1`, wrk on CPU 0;
+//!   unpinned: neither), per connection count and size, runs
+//!   `wrk -t1 -cN -dD --latency` once per server to warm up, then `--repeat`
+//!   rounds with the servers interleaved (rotating order), and keeps the
+//!   median of each figure;
+//! - measures the server's CPU time over each run from `/proc/<pid>/stat`
+//!   (utime + stime of the server process, all its threads, and its child
+//!   processes such as nginx's worker), wrk's from `getrusage`, and what the
+//!   rest of the machine used from `/proc/stat`, so a busy machine shows;
+//! - adds an nginx `return 204` cell at 64 connections: no file at all, the
+//!   most wrk can drive through one core (the "HTTP floor" / wrk ceiling);
+//! - prints a Markdown table (also `OUT/load.md`, plus every run in
+//!   `OUT/load-runs.csv`) and draws `OUT/load.svg`: req/s per server and size
+//!   at 64 connections, grouped bars, one panel per mode.
+//!
+//! Scenario `isolation`: 8 clients download large files that were evicted
+//! from the page cache (`posix_fadvise(DONTNEED)`, again before each
+//! download) while wrk measures the latency of a small cached file on other
+//! connections; reports p99 idle against p99 under the cold downloads
+//! (`OUT/isolation.md`). The servers take turns round by round.
+//!
+//! Every process it starts is killed at the end, also on a panic or Ctrl-C
+//! (guards with `Drop`, and `PR_SET_PDEATHSIG` in case this process itself
+//! is killed). Every wait is bounded. Nothing but 127.0.0.1 is contacted.
+//!
+//! Run through `cargo test` (without `--bench`) it does nothing, so the CI
+//! only compiles it.
+//!
+//! Layout: `options` (the command line), `process` (child processes and
+//! Ctrl-C), `system` (CPUs, `/proc`, external tools), `docroot` (the files
+//! served), `servers` (wharf and its peers: configs, start, check), `wrk`
+//! (one measured run), `cells` (runs reduced to medians), `report`
+//! (Markdown), `chart` (SVG) and `scenarios` (`load`, `isolation`). This
+//! file reads the options, sets up the signals and the temp dir, and runs
+//! the scenario.
+
+mod cells;
+mod chart;
+mod docroot;
+mod options;
+mod process;
+mod report;
+mod scenarios;
+mod servers;
+mod system;
+mod wrk;
+
+use std::error::Error;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use options::{parse_opts, Scenario};
+use process::{stop_flag, Interrupted};
+use scenarios::{isolation::run_isolation, load::run_load};
+
+type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
+
+fn main() {
+    let opts = match parse_opts(std::env::args().skip(1).collect()) {
+        Ok(Some(opts)) => opts,
+        Ok(None) => {
+            println!(
+                "load: not run (run it with `cargo bench --bench load`; `-- --help` for options)"
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("load: {e}");
+            std::process::exit(2);
+        }
+    };
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        if let Err(e) = signal_hook::flag::register(sig, stop_flag().clone()) {
+            eprintln!("load: cannot handle signal {sig}: {e}");
+        }
+    }
+    let outcome = std::panic::catch_unwind(|| -> Result<()> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("wharf-load-");
+        let dir = match &opts.tmpdir {
+            Some(base) => builder.tempdir_in(base)?,
+            None => builder.tempdir()?,
+        };
+        // nginx's workers may run as an unprivileged user: let them read.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
+        match opts.scenario {
+            Scenario::Load => run_load(&opts, dir.path()),
+            Scenario::Isolation => run_isolation(&opts, dir.path()),
+        }
+    });
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("load: error: {e}");
+            std::process::exit(1);
+        }
+        Err(payload) if payload.is::<Interrupted>() => {
+            eprintln!("load: interrupted; servers stopped");
+            std::process::exit(130);
+        }
+        Err(_) => {
+            eprintln!("load: panicked; servers stopped");
+            std::process::exit(101);
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The servers under test, wharf and its peers nginx and lighttpd: their
+//! configs (written alike), start-up and the check that each serves every
+//! file, a plain bounded GET, and which of them are installed.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::options::{Kind, Mode, Opts, Size};
+use crate::process::{check_interrupt, spawn, Guard};
+use crate::system::{can_pin, find_tool, SERVER_CPU};
+use crate::Result;
+
+/// How long a server may take to start answering.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+pub struct Server {
+    pub kind: Kind,
+    pub port: u16,
+    pub log: PathBuf,
+    pub guard: Guard,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/{}",
+            self.port,
+            path.trim_start_matches('/')
+        )
+    }
+}
+
+/// Writes the server's config into `dir` and returns (program, args).
+fn configure(
+    kind: Kind,
+    dir: &Path,
+    root: &Path,
+    port: u16,
+    workers: u32,
+) -> Result<(PathBuf, Vec<String>)> {
+    let d = dir.display();
+    let r = root.display();
+    match kind {
+        Kind::Wharf => {
+            let conf = dir.join("wharf.toml");
+            fs::write(
+                &conf,
+                format!(
+                    "# wharf, as the load benchmark runs it\n\
+                     [server]\nlisten = \"127.0.0.1:{port}\"\nroot = \"{r}\"\nworkers = {workers}\n\n\
+                     [log]\naccess = \"off\"\n"
+                ),
+            )?;
+            Ok((
+                PathBuf::new(),
+                vec!["-c".into(), conf.display().to_string()],
+            ))
+        }
+        Kind::Nginx => {
+            for t in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+                fs::create_dir_all(dir.join("nginx-temp").join(t))?;
+            }
+            let conf = dir.join("nginx.conf");
+            fs::write(
+                &conf,
+                format!(
+                    "# nginx, as the load benchmark runs it\n\
+daemon off;\n\
+master_process on;\n\
+worker_processes {workers};\n\
+pid {d}/nginx.pid;\n\
+error_log {d}/nginx-error.log warn;\n\
+events {{\n    worker_connections 16384;\n}}\n\
+http {{\n\
+    access_log off;\n\
+    sendfile on;\n\
+    tcp_nopush on;\n\
+    open_file_cache max=1000 inactive=60s;\n\
+    open_file_cache_valid 60s;\n\
+    open_file_cache_errors on;\n\
+    keepalive_requests 10000000;\n\
+    keepalive_timeout 75s;\n\
+    types {{ text/html html; }}\n\
+    default_type application/octet-stream;\n\
+    client_body_temp_path {d}/nginx-temp/client_body;\n\
+    proxy_temp_path {d}/nginx-temp/proxy;\n\
+    fastcgi_temp_path {d}/nginx-temp/fastcgi;\n\
+    uwsgi_temp_path {d}/nginx-temp/uwsgi;\n\
+    scgi_temp_path {d}/nginx-temp/scgi;\n\
+    server {{\n\
+        listen 127.0.0.1:{port};\n\
+        root {r};\n\
+        index index.html;\n\
+        location = /204 {{ return 204; }}\n\
+    }}\n\
+}}\n"
+                ),
+            )?;
+            let nginx = find_tool("nginx").ok_or("nginx not found")?;
+            Ok((
+                nginx,
+                vec![
+                    "-p".into(),
+                    format!("{d}/"),
+                    "-e".into(),
+                    format!("{d}/nginx-error.log"),
+                    "-c".into(),
+                    conf.display().to_string(),
+                ],
+            ))
+        }
+        Kind::Lighttpd => {
+            let conf = dir.join("lighttpd.conf");
+            fs::write(
+                &conf,
+                format!(
+                    "# lighttpd, as the load benchmark runs it (one process; no access log module)\n\
+server.document-root = \"{r}\"\n\
+server.bind = \"127.0.0.1\"\n\
+server.port = {port}\n\
+server.errorlog = \"{d}/lighttpd-error.log\"\n\
+server.modules = (\"mod_indexfile\", \"mod_staticfile\")\n\
+server.network-backend = \"sendfile\"\n\
+server.stat-cache-engine = \"simple\"\n\
+server.max-keep-alive-requests = 10000000\n\
+server.max-keep-alive-idle = 75\n\
+server.max-connections = 4096\n\
+server.max-fds = 8192\n\
+index-file.names = (\"index.html\")\n\
+mimetype.assign = (\".html\" => \"text/html\", \".bin\" => \"application/octet-stream\")\n"
+                ),
+            )?;
+            let lighttpd = find_tool("lighttpd").ok_or("lighttpd not found")?;
+            Ok((
+                lighttpd,
+                vec!["-D".into(), "-f".into(), conf.display().to_string()],
+            ))
+        }
+    }
+}
+
+fn start_server(kind: Kind, opts: &Opts, mode: Mode, dir: &Path, root: &Path) -> Result<Server> {
+    let port = free_port()?;
+    let (mut program, args) = configure(kind, dir, root, port, opts.workers)?;
+    if kind == Kind::Wharf {
+        program = opts.wharf.clone();
+    }
+    let log = dir.join(format!("{}-{}.log", kind.name(), mode.name()));
+    let cpu = (mode == Mode::Pinned).then_some(SERVER_CPU);
+    let guard = spawn(kind.name(), &program, &args, cpu, &log)?;
+    let mut server = Server {
+        kind,
+        port,
+        log,
+        guard,
+    };
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        check_interrupt();
+        if let Ok(Some(status)) = server.guard.child.try_wait() {
+            return Err(format!(
+                "{} exited at start-up ({status}):\n{}",
+                kind.name(),
+                tail(&server.log)
+            )
+            .into());
+        }
+        if let Ok((200, _)) = http_get(port, "/", 1 << 20) {
+            return Ok(server);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{} did not answer within {START_TIMEOUT:?}:\n{}",
+                kind.name(),
+                tail(&server.log)
+            )
+            .into());
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The servers of one mode, started and checked against `sizes`; those
+/// that fail to start are skipped, and none start when the mode cannot run
+/// here.
+pub fn start_servers(
+    kinds: &[Kind],
+    opts: &Opts,
+    mode: Mode,
+    dir: &Path,
+    root: &Path,
+    sizes: &[Size],
+) -> Result<Vec<Server>> {
+    if mode == Mode::Pinned && !can_pin() {
+        eprintln!("load: skipping pinned mode: needs 2 CPUs and taskset");
+        return Ok(Vec::new());
+    }
+    let mut servers = Vec::new();
+    for &kind in kinds {
+        match start_server(kind, opts, mode, dir, root) {
+            Ok(server) => {
+                verify(&server, sizes)?;
+                servers.push(server);
+            }
+            Err(e) => eprintln!("load: skipping {}: {e}", kind.name()),
+        }
+    }
+    Ok(servers)
+}
+
+fn tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+/// Connects to 127.0.0.1:`port` and sends `GET path` with `Connection:
+/// close`, with these connect, read and write timeouts.
+pub fn send_get(
+    port: u16,
+    path: &str,
+    connect: Duration,
+    read: Duration,
+    write: Duration,
+) -> io::Result<TcpStream> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut s = TcpStream::connect_timeout(&addr, connect)?;
+    s.set_read_timeout(Some(read))?;
+    s.set_write_timeout(Some(write))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    Ok(s)
+}
+
+/// One GET with `Connection: close`: (status, body bytes). Bounded: 10 s
+/// overall and `max` body bytes.
+fn http_get(port: u16, path: &str, max: u64) -> Result<(u16, u64)> {
+    let mut s = send_get(
+        port,
+        path,
+        Duration::from_millis(500),
+        Duration::from_secs(2),
+        Duration::from_secs(2),
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut body = 0u64;
+    let mut in_body = false;
+    loop {
+        if Instant::now() > deadline {
+            return Err("GET took over 10 s".into());
+        }
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if in_body {
+            body += n as u64;
+        } else {
+            head.extend_from_slice(&buf[..n]);
+            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                body = (head.len() - end - 4) as u64;
+                head.truncate(end);
+                in_body = true;
+            }
+        }
+        if body > max {
+            return Err("response larger than expected".into());
+        }
+    }
+    let status = String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status line")?;
+    Ok((status, body))
+}
+
+/// GETs every file once: checks each server serves the right sizes (and
+/// warms its caches).
+fn verify(server: &Server, sizes: &[Size]) -> Result<()> {
+    for size in sizes {
+        let (status, len) = http_get(server.port, &format!("/{}", size.file()), size.bytes)?;
+        if status != 200 || len != size.bytes {
+            return Err(format!(
+                "{}: GET /{} gave {status} with {len} bytes, expected 200 with {}",
+                server.kind.name(),
+                size.file(),
+                size.bytes
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The requested servers that can run here (wharf must).
+pub fn available(wanted: &[Kind], opts: &Opts) -> Result<Vec<Kind>> {
+    if find_tool("wrk").is_none() {
+        return Err("wrk is not installed (apt-get install -y wrk)".into());
+    }
+    let mut kinds = Vec::new();
+    for &k in wanted {
+        let ok = match k {
+            Kind::Wharf => {
+                if !opts.wharf.is_file() {
+                    return Err(format!("no wharf binary at {}", opts.wharf.display()).into());
+                }
+                true
+            }
+            Kind::Nginx => find_tool("nginx").is_some(),
+            Kind::Lighttpd => find_tool("lighttpd").is_some(),
+        };
+        if ok {
+            kinds.push(k);
+        } else {
+            eprintln!(
+                "load: {} is not installed; skipping it (apt-get install -y {})",
+                k.name(),
+                k.name()
+            );
+        }
+    }
+    Ok(kinds)
+}
