@@ -1,0 +1,601 @@
+//! The config file: its TOML keys, section by section, applied onto the
+//! raw settings ([`Raw`]) that [`super::Config::load`] then validates.
+//! Every error names its key; unknown keys and sections are refused.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{
+    AccessLogTarget, CacheConfig, HttpOptions, Limits, LogFormat, SymlinkPolicy, MAX_THREADS,
+};
+use crate::site::rules::{self, Glob, HeaderRule};
+
+/// The settings before validation, with the documented defaults.
+pub(super) struct Raw {
+    pub(super) listen: String,
+    pub(super) root: PathBuf,
+    pub(super) workers: usize,
+    pub(super) io_threads: usize,
+    pub(super) limits: Limits,
+    pub(super) http: HttpOptions,
+    pub(super) access_log: AccessLogTarget,
+    pub(super) access_log_format: LogFormat,
+    pub(super) cache: CacheConfig,
+    pub(super) metrics_listen: Option<String>,
+    pub(super) summary_on_exit: bool,
+}
+
+impl Default for Raw {
+    fn default() -> Raw {
+        Raw {
+            listen: "127.0.0.1:8080".to_string(),
+            root: PathBuf::from("."),
+            workers: 0,
+            io_threads: 0,
+            limits: Limits {
+                max_connections: 10_000,
+                header_timeout: Duration::from_secs(60),
+                keepalive_timeout: Duration::from_secs(75),
+                send_timeout: Duration::from_secs(60),
+                max_header_bytes: 16 * 1024,
+                shutdown_timeout: Duration::from_secs(10),
+                max_ranges: 16,
+            },
+            http: HttpOptions {
+                index_files: Arc::from(vec!["index.html".to_string()]),
+                directory_listing: true,
+                hidden_files: false,
+                symlinks: SymlinkPolicy::WithinRoot,
+                precompressed: true,
+                cache_control: Some("no-cache".to_string()),
+                rules: Arc::from(Vec::new()),
+                error_pages: Arc::from(Vec::new()),
+            },
+            access_log: AccessLogTarget::Stdout,
+            access_log_format: LogFormat::Combined,
+            cache: CacheConfig {
+                enabled: true,
+                max_file_bytes: 128 * 1024,
+                max_total_bytes: 64 * 1024 * 1024,
+                revalidate: Duration::from_secs(2),
+                recheck: Duration::from_secs(60),
+                descriptors: true,
+            },
+            metrics_listen: None,
+            summary_on_exit: false,
+        }
+    }
+}
+
+/// Applies the keys of a TOML document onto `raw`.
+pub(super) fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let message = e.message().trim().replace('\n', " ");
+        match line {
+            // The line itself too: it names the key, which a message such
+            // as "number too large" does not.
+            Some(line) => match text.lines().nth(line - 1).map(str::trim) {
+                Some(source) if !source.is_empty() => {
+                    let source: String = source.chars().take(60).collect();
+                    format!("line {line} ({source}): {message}")
+                }
+                _ => format!("line {line}: {message}"),
+            },
+            None => message,
+        }
+    })?;
+    for (section_name, value) in &table {
+        let section = Section::new(section_name, value)?;
+        let apply = match section_name.as_str() {
+            "server" => apply_server,
+            "limits" => apply_limits,
+            "http" => apply_http,
+            "log" => apply_log,
+            "cache" => apply_cache,
+            "metrics" => apply_metrics,
+            other => return Err(format!(
+                "unknown section [{other}] (expected server, limits, http, cache, metrics or log)"
+            )),
+        };
+        apply(raw, &section, base)?;
+    }
+    Ok(())
+}
+
+/// `[server]`: where to listen, the root, the threads.
+fn apply_server(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), String> {
+    section.check_keys(&["listen", "root", "workers", "io_threads"])?;
+    if let Some(listen) = section.string("listen")? {
+        raw.listen = listen;
+    }
+    if let Some(root) = section.string("root")? {
+        raw.root = base.join(root);
+    }
+    if let Some(workers) = section.integer("workers", 0, MAX_THREADS as u64)? {
+        raw.workers = workers as usize;
+    }
+    if let Some(io_threads) = section.integer("io_threads", 0, MAX_THREADS as u64)? {
+        raw.io_threads = io_threads as usize;
+    }
+    Ok(())
+}
+
+/// `[limits]`: connection and request limits.
+fn apply_limits(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), String> {
+    section.check_keys(&[
+        "max_connections",
+        "header_timeout_secs",
+        "keepalive_timeout_secs",
+        "send_timeout_secs",
+        "max_header_bytes",
+        "shutdown_timeout_secs",
+        "max_ranges",
+    ])?;
+    let limits = &mut raw.limits;
+    if let Some(n) = section.integer("max_connections", 1, 10_000_000)? {
+        limits.max_connections = n as usize;
+    }
+    if let Some(n) = section.integer("header_timeout_secs", 1, 86_400)? {
+        limits.header_timeout = Duration::from_secs(n);
+    }
+    if let Some(n) = section.integer("keepalive_timeout_secs", 0, 86_400)? {
+        limits.keepalive_timeout = Duration::from_secs(n);
+    }
+    if let Some(n) = section.integer("send_timeout_secs", 1, 86_400)? {
+        limits.send_timeout = Duration::from_secs(n);
+    }
+    if let Some(n) = section.integer("max_header_bytes", 1024, 1024 * 1024)? {
+        limits.max_header_bytes = n as usize;
+    }
+    if let Some(n) = section.integer("shutdown_timeout_secs", 0, 3600)? {
+        limits.shutdown_timeout = Duration::from_secs(n);
+    }
+    if let Some(n) = section.integer("max_ranges", 0, 1000)? {
+        limits.max_ranges = n as usize;
+    }
+    Ok(())
+}
+
+/// `[http]`: how files are served.
+fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), String> {
+    section.check_keys(&[
+        "index_files",
+        "directory_listing",
+        "hidden_files",
+        "symlinks",
+        "precompressed",
+        "cache_control",
+        "rules",
+        "error_pages",
+    ])?;
+    if let Some(names) = section.string_list("index_files")? {
+        if let Some(bad) = names.iter().find(|n| !is_plain_file_name(n)) {
+            return Err(format!(
+                "[http] index_files: '{bad}' must be a plain file name (no '/', not '.' or '..')"
+            ));
+        }
+        raw.http.index_files = Arc::from(names);
+    }
+    if let Some(b) = section.boolean("directory_listing")? {
+        raw.http.directory_listing = b;
+    }
+    if let Some(b) = section.boolean("hidden_files")? {
+        raw.http.hidden_files = b;
+    }
+    if let Some(policy) = section.string("symlinks")? {
+        raw.http.symlinks = match policy.as_str() {
+                "within-root" => SymlinkPolicy::WithinRoot,
+                "follow" => SymlinkPolicy::Follow,
+                "deny" => SymlinkPolicy::Deny,
+                other => {
+                    return Err(format!(
+                        "[http] symlinks: expected \"within-root\", \"follow\" or \"deny\", got \"{other}\""
+                    ))
+                }
+            };
+    }
+    if let Some(b) = section.boolean("precompressed")? {
+        raw.http.precompressed = b;
+    }
+    if let Some(value) = section.string("cache_control")? {
+        rules::valid_header_value(&value).map_err(|e| format!("[http] cache_control: {e}"))?;
+        raw.http.cache_control = (!value.is_empty()).then_some(value);
+    }
+    if let Some(value) = section.table.get("rules") {
+        raw.http.rules = Arc::from(parse_rules(value)?);
+    }
+    if let Some(value) = section.table.get("error_pages") {
+        raw.http.error_pages = Arc::from(parse_error_pages(value)?);
+    }
+    Ok(())
+}
+
+/// `[log]`: the access log.
+fn apply_log(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), String> {
+    section.check_keys(&["access", "format"])?;
+    if let Some(access) = section.string("access")? {
+        raw.access_log = match access.as_str() {
+            "off" => AccessLogTarget::Off,
+            "stdout" => AccessLogTarget::Stdout,
+            "stderr" => AccessLogTarget::Stderr,
+            "" => return Err("[log] access: must not be empty (use \"off\")".into()),
+            path => AccessLogTarget::File(base.join(path)),
+        };
+    }
+    if let Some(format) = section.string("format")? {
+        raw.access_log_format = LogFormat::parse(&format).ok_or_else(|| {
+            format!(
+                "[log] format: expected \"{}\", got \"{format}\"",
+                LogFormat::NAMES.join("\", \"")
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// `[cache]`: the hot-file cache.
+fn apply_cache(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), String> {
+    section.check_keys(&[
+        "enabled",
+        "max_file_bytes",
+        "max_total_bytes",
+        "revalidate_secs",
+        "recheck_secs",
+        "descriptors",
+    ])?;
+    let cache = &mut raw.cache;
+    if let Some(b) = section.boolean("enabled")? {
+        cache.enabled = b;
+    }
+    if let Some(n) = section.integer("max_file_bytes", 0, 1 << 30)? {
+        cache.max_file_bytes = n;
+    }
+    if let Some(n) = section.integer("max_total_bytes", 0, 1 << 40)? {
+        cache.max_total_bytes = n;
+    }
+    if let Some(n) = section.integer("revalidate_secs", 0, 86_400)? {
+        cache.revalidate = Duration::from_secs(n);
+    }
+    if let Some(n) = section.integer("recheck_secs", 1, 86_400)? {
+        cache.recheck = Duration::from_secs(n);
+    }
+    if let Some(b) = section.boolean("descriptors")? {
+        cache.descriptors = b;
+    }
+    Ok(())
+}
+
+/// `[metrics]`: the metrics listener and the exit summary.
+fn apply_metrics(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), String> {
+    section.check_keys(&["listen", "summary"])?;
+    if let Some(listen) = section.string("listen")? {
+        raw.metrics_listen = Some(listen);
+    }
+    if let Some(b) = section.boolean("summary")? {
+        raw.summary_on_exit = b;
+    }
+    Ok(())
+}
+
+/// Parses `[[http.rules]]`: an array of tables with `match`, and optional
+/// `cache_control` and `headers`.
+fn parse_rules(value: &toml::Value) -> Result<Vec<HeaderRule>, String> {
+    let Some(items) = value.as_array() else {
+        return Err(format!(
+            "[http] rules: expected [[http.rules]] tables, got {value}"
+        ));
+    };
+    let mut rules = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let name = format!("[[http.rules]] #{}", i + 1);
+        let Some(table) = item.as_table() else {
+            return Err(format!("{name}: expected a table, got {item}"));
+        };
+        if let Some(key) = table
+            .keys()
+            .find(|k| !["match", "cache_control", "headers"].contains(&k.as_str()))
+        {
+            return Err(format!(
+                "{name}: {key}: unknown key (expected one of: match, cache_control, headers)"
+            ));
+        }
+        let pattern = match table.get("match") {
+            Some(toml::Value::String(p)) => {
+                Glob::new(p).map_err(|e| format!("{name}: match: {e}"))?
+            }
+            Some(v) => return Err(format!("{name}: match: expected a glob string, got {v}")),
+            None => return Err(format!("{name}: match: missing (e.g. match = \"*.css\")")),
+        };
+        let cache_control = match table.get("cache_control") {
+            None => None,
+            Some(toml::Value::String(v)) => {
+                rules::valid_header_value(v).map_err(|e| format!("{name}: cache_control: {e}"))?;
+                Some(v.clone())
+            }
+            Some(v) => return Err(format!("{name}: cache_control: expected a string, got {v}")),
+        };
+        let mut headers = Vec::new();
+        match table.get("headers") {
+            None => {}
+            Some(toml::Value::Table(map)) => {
+                for (header, v) in map {
+                    let toml::Value::String(v) = v else {
+                        return Err(format!(
+                            "{name}: headers: {header}: expected a string, got {v}"
+                        ));
+                    };
+                    rules::valid_header_name(header)
+                        .map_err(|e| format!("{name}: headers: {e}"))?;
+                    rules::valid_header_value(v)
+                        .map_err(|e| format!("{name}: headers: {header}: {e}"))?;
+                    headers.push((header.clone(), v.clone()));
+                }
+            }
+            Some(v) => return Err(format!("{name}: headers: expected a table, got {v}")),
+        }
+        rules.push(HeaderRule {
+            pattern,
+            cache_control,
+            headers,
+        });
+    }
+    Ok(rules)
+}
+
+/// Parses `[http.error_pages]`: `404 = "/errors/404.html"`.
+fn parse_error_pages(value: &toml::Value) -> Result<Vec<(u16, String)>, String> {
+    let Some(table) = value.as_table() else {
+        return Err(format!(
+            "[http] error_pages: expected a table like {{ 404 = \"/404.html\" }}, got {value}"
+        ));
+    };
+    let mut pages = Vec::with_capacity(table.len());
+    for (status, path) in table {
+        let code = status
+            .parse::<u16>()
+            .ok()
+            .filter(|c| (400..=599).contains(c))
+            .ok_or_else(|| {
+                format!("[http] error_pages: '{status}' is not a status code from 400 to 599")
+            })?;
+        let toml::Value::String(path) = path else {
+            return Err(format!(
+                "[http] error_pages: {status}: expected a path string, got {path}"
+            ));
+        };
+        let absolute = if path.starts_with('/') {
+            path.clone()
+        } else {
+            format!("/{path}")
+        };
+        let safe = crate::site::path::sanitize(&absolute)
+            .map_err(|e| format!("[http] error_pages: {status}: '{path}': {e}"))?;
+        if safe.relative.is_empty() || safe.trailing_slash {
+            return Err(format!(
+                "[http] error_pages: {status}: '{path}' must name a file"
+            ));
+        }
+        pages.push((code, safe.relative));
+    }
+    Ok(pages)
+}
+
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+/// One `[section]` of the file, for typed look-ups that name the key on error.
+struct Section<'a> {
+    name: &'a str,
+    table: &'a toml::Table,
+}
+
+impl<'a> Section<'a> {
+    fn new(name: &'a str, value: &'a toml::Value) -> Result<Section<'a>, String> {
+        match value {
+            toml::Value::Table(table) => Ok(Section { name, table }),
+            _ => Err(format!("'{name}' must be a [section], not a plain key")),
+        }
+    }
+
+    fn check_keys(&self, known: &[&str]) -> Result<(), String> {
+        match self.table.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(key) => Err(format!(
+                "[{}] {key}: unknown key (expected one of: {})",
+                self.name,
+                known.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn bad(&self, key: &str, expected: &str, value: &toml::Value) -> String {
+        format!("[{}] {key}: expected {expected}, got {value}", self.name)
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, String> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(self.bad(key, "a string", v)),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<Option<bool>, String> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.bad(key, "true or false", v)),
+        }
+    }
+
+    fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, String> {
+        let expected = format!("an integer from {min} to {max}");
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(v @ toml::Value::Integer(n)) => match u64::try_from(*n) {
+                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(self.bad(key, &expected, v)),
+            },
+            Some(v) => Err(self.bad(key, &expected, v)),
+        }
+    }
+
+    fn string_list(&self, key: &str) -> Result<Option<Vec<String>>, String> {
+        let Some(value) = self.table.get(key) else {
+            return Ok(None);
+        };
+        let items = value
+            .as_array()
+            .and_then(|items| items.iter().map(|i| i.as_str().map(String::from)).collect());
+        match items {
+            Some(items) => Ok(Some(items)),
+            None => Err(self.bad(key, "a list of strings", value)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(text: &str) -> Result<Raw, String> {
+        let mut raw = Raw::default();
+        apply_toml(&mut raw, text, Path::new("/base"))?;
+        Ok(raw)
+    }
+
+    #[test]
+    fn full_file_applies() {
+        let raw = apply(
+            r#"
+            [server]
+            listen = "0.0.0.0:9000"
+            root = "site"
+            workers = 2
+            io_threads = 8
+            [limits]
+            max_connections = 5
+            header_timeout_secs = 7
+            keepalive_timeout_secs = 0
+            send_timeout_secs = 9
+            max_header_bytes = 4096
+            shutdown_timeout_secs = 3
+            [http]
+            index_files = ["index.htm", "default.html"]
+            directory_listing = false
+            hidden_files = true
+            symlinks = "deny"
+            precompressed = false
+            cache_control = "max-age=60"
+            [http.error_pages]
+            404 = "errors/404.html"
+            [[http.rules]]
+            match = "/assets/**"
+            cache_control = "public, max-age=31536000, immutable"
+            headers = { "Access-Control-Allow-Origin" = "*" }
+            [log]
+            access = "logs/access.log"
+            format = "json"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(raw.listen, "0.0.0.0:9000");
+        assert_eq!(raw.root, Path::new("/base/site"));
+        assert_eq!((raw.workers, raw.io_threads), (2, 8));
+        assert_eq!(raw.limits.max_connections, 5);
+        assert_eq!(raw.limits.header_timeout, Duration::from_secs(7));
+        assert_eq!(raw.limits.keepalive_timeout, Duration::ZERO);
+        assert_eq!(raw.limits.send_timeout, Duration::from_secs(9));
+        assert_eq!(raw.limits.max_header_bytes, 4096);
+        assert_eq!(raw.limits.shutdown_timeout, Duration::from_secs(3));
+        assert_eq!(&*raw.http.index_files, ["index.htm", "default.html"]);
+        assert!(!raw.http.directory_listing);
+        assert!(raw.http.hidden_files);
+        assert_eq!(raw.http.symlinks, SymlinkPolicy::Deny);
+        assert!(!raw.http.precompressed);
+        assert_eq!(raw.http.cache_control.as_deref(), Some("max-age=60"));
+        assert_eq!(
+            &*raw.http.error_pages,
+            [(404, "errors/404.html".to_string())]
+        );
+        assert_eq!(raw.http.rules.len(), 1);
+        assert_eq!(
+            raw.http.rules[0].headers,
+            [("Access-Control-Allow-Origin".to_string(), "*".to_string())]
+        );
+        assert_eq!(
+            raw.access_log,
+            AccessLogTarget::File(PathBuf::from("/base/logs/access.log"))
+        );
+        assert_eq!(raw.access_log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let table = [
+            (
+                "[server]\nworkers = \"two\"",
+                "[server] workers: expected an integer",
+            ),
+            (
+                "[server]\nworkers = -1",
+                "[server] workers: expected an integer",
+            ),
+            ("[limits]\nmax_connections = 0", "[limits] max_connections"),
+            (
+                "[limits]\nheader_timeout_secs = 1.5",
+                "[limits] header_timeout_secs",
+            ),
+            (
+                "[server]\nlisten = 8080",
+                "[server] listen: expected a string",
+            ),
+            ("[server]\nport = 1", "[server] port: unknown key"),
+            (
+                "[http]\nindex_files = \"index.html\"",
+                "[http] index_files: expected a list",
+            ),
+            (
+                "[http]\nindex_files = [\"../x\"]",
+                "[http] index_files: '../x'",
+            ),
+            (
+                "[http]\nhidden_files = \"yes\"",
+                "[http] hidden_files: expected true or false",
+            ),
+            ("[log]\naccess = \"\"", "[log] access"),
+            (
+                "[log]\nformat = \"xml\"",
+                "[log] format: expected \"combined\"",
+            ),
+            ("[log]\nformat = 1", "[log] format: expected a string"),
+            (
+                "[http]\nsymlinks = \"sometimes\"",
+                "[http] symlinks: expected",
+            ),
+            ("[cache]\nx = 1", "[cache] x: unknown key"),
+            ("[cache]\nmax_file_bytes = -1", "[cache] max_file_bytes"),
+            ("[nope]\nx = 1", "unknown section [nope]"),
+            ("listen = \"x\"", "'listen' must be a [section]"),
+            ("[server\n", "line 1 ([server):"),
+            ("[server]\nroot = \n", "line 2 (root =):"),
+            ("[server]\nlisten = \"x\"\n=oops\n", "line 3 (=oops):"),
+            (
+                "[server]\nworkers = 2\nworkers = 3\n",
+                "line 3 (workers = 3):",
+            ),
+        ];
+        for (text, expected) in table {
+            let error = apply(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} was accepted"));
+            assert!(error.contains(expected), "{text:?} gave {error:?}");
+            assert!(!error.contains('\n'), "{error:?} is not one line");
+        }
+    }
+}
