@@ -8,6 +8,8 @@
 //! bootstrap), so the whole set stays quick; pass criterion options after `--` for longer runs, e.g.
 //! `cargo bench --bench micro -- --measurement-time 10 parse`.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 use std::hint::black_box;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

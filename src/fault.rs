@@ -2,6 +2,9 @@
 //! panic costs only its own connection, and to hold an IO thread at will.
 //! Nothing here exists in a release build.
 
+// Runs on an IO thread, in debug builds only; see clippy.toml.
+#![allow(clippy::disallowed_methods)]
+
 /// Debug builds only: whether `WHARF_FAULT_INJECTION=1` asks for the test
 /// hooks that make a request panic on purpose (`/__wharf_fault/panic-loop`
 /// on the event loop, `/__wharf_fault/panic-pool` in an IO job), so tests

@@ -10,6 +10,8 @@
 //! prints "skipping: chromium not installed" and passes, except when `CI` is
 //! set: `.ci/run` installs Chromium, so there a missing one is a failure.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,8 @@
 //! only come from invalidation, never from expiry. And it must come at
 //! once: the first request after the change sees it.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 use common::*;
 

@@ -5,6 +5,8 @@
 //! Every process runs with a fresh temp directory as its working directory,
 //! so the repository's own `./config.toml` is never picked up by accident.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 
 use std::io::{Read, Write};

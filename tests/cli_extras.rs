@@ -2,6 +2,8 @@
 //! serving a directory named like a subcommand, and start-up errors that
 //! say what to do (one line each).
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 
 use std::path::Path;

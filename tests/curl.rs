@@ -3,6 +3,8 @@
 //! Each test returns early, with a "skipping" message, when `curl` is not
 //! installed.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 
 use std::path::Path;

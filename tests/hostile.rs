@@ -2,6 +2,8 @@
 //! stalled clients, connection floods, descriptor exhaustion, 10,000
 //! concurrent connections, plus config reload and the symlink policies.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 use common::*;
 

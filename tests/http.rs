@@ -3,6 +3,8 @@
 //! listings, hidden files, methods, malformed requests and limits, the
 //! access log and graceful shutdown.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 use common::*;
 

@@ -3,6 +3,8 @@
 //! SIGUSR1 (logrotate), format changes on reload, `RUST_LOG` diagnostics,
 //! and the start-up banner on a terminal versus the one plain line.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 
 use std::io::{Read, Write};

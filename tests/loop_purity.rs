@@ -6,6 +6,8 @@
 //! Skips, with a message, when `strace` is missing or cannot trace here
 //! (e.g. ptrace is not permitted); CI installs strace.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -25,6 +25,8 @@
 //!   bounce     -> ../root/hello.txt      leaves and re-enters: served
 //! ```
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 use common::*;
 

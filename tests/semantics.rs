@@ -4,6 +4,8 @@
 //! `Cache-Control` and header rules, directory listings (sorting, JSON,
 //! escaping, hidden files, 100,000 entries), custom error pages and OPTIONS.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 use common::*;
 

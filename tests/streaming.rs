@@ -4,6 +4,8 @@
 //! the file, and files that change under a download never produce padding,
 //! a hang or a mix of old and new content.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 use common::*;
 

@@ -5,6 +5,8 @@
 //! Without wrk installed the test says so and passes, unless `CI` is set
 //! (as in `.ci/run`, which installs wrk), where a missing wrk is a failure.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod common;
 use common::*;
 

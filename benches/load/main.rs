@@ -52,6 +52,8 @@
 //! file reads the options, sets up the signals and the temp dir, and runs
 //! the scenario.
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
+
 mod cells;
 mod chart;
 mod docroot;
