@@ -97,9 +97,11 @@ pub(super) fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), S
             "log" => apply_log,
             "cache" => apply_cache,
             "metrics" => apply_metrics,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown section [{other}] (expected server, limits, http, cache, metrics or log)"
-            )),
+            ))
+            }
         };
         apply(raw, &section, base)?;
     }

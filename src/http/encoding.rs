@@ -28,7 +28,7 @@
 //!   has a higher weight; [`Preference::identity_q`] lets a caller that
 //!   cares compare.
 
-use super::trim_ows;
+use super::negotiate;
 
 /// A content coding wharf can serve from a precompressed sidecar file.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -164,12 +164,9 @@ pub fn preference(accept_encoding: Option<&[u8]>) -> Preference {
     let mut explicit: [Option<u16>; 3] = [None; 3];
     let mut identity: Option<u16> = None;
     let mut star: Option<u16> = None;
-    for element in value.split(|&b| b == b',') {
-        let element = trim_ows(element);
-        if element.is_empty() {
-            continue;
-        }
-        let Some((name, q)) = parse_element(element) else {
+    for element in negotiate::elements(value) {
+        // A malformed element is ignored as if absent.
+        let (Some(name), Some(q)) = (parse_name(element.name), element.sole_weight()) else {
             continue;
         };
         let slot = match name {
@@ -197,26 +194,6 @@ pub fn preference(accept_encoding: Option<&[u8]>) -> Preference {
     }
 }
 
-/// Parses one non-empty, trimmed element into its name and weight.
-fn parse_element(element: &[u8]) -> Option<(Name, u16)> {
-    let (name, weight) = match element.iter().position(|&b| b == b';') {
-        Some(semi) => (trim_ows(&element[..semi]), Some(&element[semi + 1..])),
-        None => (element, None),
-    };
-    let q = match weight {
-        None => 1000,
-        Some(param) => {
-            let param = trim_ows(param);
-            let value = match param {
-                [b'q' | b'Q', b'=', value @ ..] => value,
-                _ => return None,
-            };
-            parse_qvalue(value)?
-        }
-    };
-    Some((parse_name(name)?, q))
-}
-
 fn parse_name(name: &[u8]) -> Option<Name> {
     if name == b"*" {
         return Some(Name::Star);
@@ -236,31 +213,6 @@ fn parse_name(name: &[u8]) -> Option<Name> {
     } else {
         Name::Other
     })
-}
-
-/// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`, in
-/// thousandths.
-fn parse_qvalue(value: &[u8]) -> Option<u16> {
-    let (int, frac) = match value {
-        [int, b'.', frac @ ..] => (*int, frac),
-        [int] => (*int, &[][..]),
-        _ => return None,
-    };
-    if frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    match int {
-        b'0' => {
-            let mut thousandths = 0u16;
-            for i in 0..3 {
-                let digit = frac.get(i).map_or(0, |d| u16::from(d - b'0'));
-                thousandths = thousandths * 10 + digit;
-            }
-            Some(thousandths)
-        }
-        b'1' if frac.iter().all(|&d| d == b'0') => Some(1000),
-        _ => None,
-    }
 }
 
 /// RFC 9110 `tchar`.
@@ -416,34 +368,6 @@ mod tests {
         assert_eq!(p.identity_q(), 300);
         assert_eq!(preference(None).identity_q(), 1000);
         assert_eq!(preference(Some(b"gzip")).identity_q(), 1000);
-    }
-
-    #[test]
-    fn qvalue_table() {
-        let cases: &[(&str, Option<u16>)] = &[
-            ("0", Some(0)),
-            ("0.", Some(0)),
-            ("0.5", Some(500)),
-            ("0.05", Some(50)),
-            ("0.005", Some(5)),
-            ("0.999", Some(999)),
-            ("1", Some(1000)),
-            ("1.", Some(1000)),
-            ("1.000", Some(1000)),
-            ("1.0000", None),
-            ("1.001", None),
-            ("0.1234", None),
-            ("", None),
-            (".", None),
-            ("00", None),
-            ("01", None),
-            ("0.a", None),
-            ("9", None),
-            ("1e0", None),
-        ];
-        for (value, expected) in cases {
-            assert_eq!(parse_qvalue(value.as_bytes()), *expected, "{value:?}");
-        }
     }
 
     #[test]

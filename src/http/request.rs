@@ -9,7 +9,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::http::recycle::Recycler;
+use super::negotiate;
+use super::recycle::Recycler;
 
 /// Most header lines a request may have.
 pub const MAX_HEADERS: usize = 64;
@@ -222,7 +223,7 @@ pub fn parse_reusing(
         } else if name.eq_ignore_ascii_case("host") {
             host_count += 1;
         } else if name.eq_ignore_ascii_case("accept") {
-            wants_json |= prefers_json(header.value);
+            wants_json |= negotiate::prefers_json(header.value);
         } else if let Some(slot) = file_header_slot(&mut file_headers, name) {
             append_field(slot, header.value, recycler);
         }
@@ -308,37 +309,6 @@ fn recycled_text(recycler: &mut Recycler, value: &[u8]) -> String {
         Err(_) => text.push_str(&String::from_utf8_lossy(value)),
     }
     text
-}
-
-/// Whether an `Accept` value ranks `application/json` above `text/html`
-/// (a JSON client such as `curl -H 'Accept: application/json'`, not a
-/// browser, which sends `text/html` first and `*/*` last).
-fn prefers_json(accept: &[u8]) -> bool {
-    let mut json_q = 0u16;
-    let mut html_q = 0u16;
-    for item in accept.split(|&b| b == b',') {
-        let mut params = item.split(|&b| b == b';');
-        let media = params.next().unwrap_or_default().trim_ascii();
-        let q = params
-            .filter_map(|p| p.trim_ascii().strip_prefix(b"q="))
-            .next()
-            .map_or(1000, parse_q);
-        if media.eq_ignore_ascii_case(b"application/json") {
-            json_q = json_q.max(q);
-        } else if media.eq_ignore_ascii_case(b"text/html") {
-            html_q = html_q.max(q);
-        }
-    }
-    json_q > 0 && json_q > html_q
-}
-
-/// A q-value in thousandths; malformed counts as 0.
-fn parse_q(value: &[u8]) -> u16 {
-    let text = std::str::from_utf8(value).unwrap_or("");
-    text.parse::<f32>()
-        .ok()
-        .filter(|q| (0.0..=1.0).contains(q))
-        .map_or(0, |q| (q * 1000.0) as u16)
 }
 
 /// An incomplete head is refused early once it can no longer fit.
