@@ -61,6 +61,7 @@ pub use entry::{Cacheable, CacheableVariant, CachedFile, DESCRIPTOR_COST};
 pub use freshness::{EventCheck, EventSignal};
 
 use crate::config::CacheConfig;
+use crate::http::encoding::Coding;
 use entry::cost;
 use index::Entries;
 
@@ -303,9 +304,7 @@ impl FileCache {
         let parent = changed.rsplit_once('/').map_or("", |(dir, _)| dir);
         // A precompressed sidecar appearing or changing changes how its
         // original is answered (Vary, variants): drop the original too.
-        let original = [".br", ".zst", ".gz"]
-            .iter()
-            .find_map(|ext| changed.strip_suffix(ext));
+        let original = Coding::original_of(changed);
         // Directory-index entries are keyed `dir/` (the root's is `/`): those
         // of `changed`'s directory and of `changed` itself. The latter is
         // also where the range of paths below `changed` starts.

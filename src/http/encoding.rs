@@ -51,6 +51,15 @@ impl Coding {
         }
     }
 
+    /// The file a sidecar at `path` belongs to (`a.css` for `a.css.br`),
+    /// if `path` names a sidecar of any coding.
+    pub fn original_of(path: &str) -> Option<&str> {
+        Coding::ALL.iter().find_map(|coding| {
+            path.strip_suffix(coding.extension())
+                .and_then(|rest| rest.strip_suffix('.'))
+        })
+    }
+
     /// The content-coding token for `Content-Encoding`: `br`, `zstd`, `gzip`.
     pub fn token(self) -> &'static str {
         match self {
@@ -267,6 +276,11 @@ mod tests {
         assert_eq!(BR.token(), "br");
         assert_eq!(ZS.token(), "zstd");
         assert_eq!(GZ.token(), "gzip");
+        assert_eq!(Coding::original_of("a/b.css.br"), Some("a/b.css"));
+        assert_eq!(Coding::original_of("b.gz"), Some("b"));
+        assert_eq!(Coding::original_of("b.zst"), Some("b"));
+        assert_eq!(Coding::original_of("b.xgz"), None);
+        assert_eq!(Coding::original_of("b.css"), None);
     }
 
     #[test]
