@@ -1,7 +1,7 @@
 //! Server-wide counters and latency histograms, updated with relaxed atomics
 //! by the event loops and the IO pool, and rendered in the Prometheus text
-//! format (`GET /metrics` on the `[metrics] listen` address), as a one-line
-//! stats dump (SIGUSR2) or as an exit summary (`--summary`).
+//! format (`GET /metrics` on the `[metrics] listen` address), or as a
+//! one-screen summary (on SIGUSR2, and at exit with `[metrics] summary`).
 //!
 //! Nothing here blocks or allocates on the update path.
 

@@ -7,8 +7,9 @@
 //! [`crate::disk`].
 //!
 //! Rules (what is refused is refused outright, never "repaired"):
-//! - the target must be in origin form (`/...`); absolute-form
-//!   (`http://host/...`), authority-form and `*` are refused;
+//! - the target must be in origin form (`/...`) or absolute form
+//!   (`http://host/...`, served from its path, as RFC 9112 requires);
+//!   authority form and `*` are refused;
 //! - the query (`?...`) is ignored;
 //! - percent-escapes are decoded once; a malformed escape is refused, and the
 //!   decoded bytes must be valid UTF-8 (this refuses overlong encodings such as
