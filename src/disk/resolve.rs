@@ -32,7 +32,7 @@ use crate::http::conditional::{self, Validators};
 use crate::http::date::unix_seconds;
 use crate::http::encoding;
 use crate::http::mime::content_type;
-use crate::http::range::Multipart;
+use crate::http::multipart::Multipart;
 use crate::http::request::FileHeaders;
 use crate::http::serve::{self, FileMeta, Plan};
 use crate::offloop::{OffLoopFile, SharedFile};

@@ -8,6 +8,7 @@ pub mod conditional;
 pub mod date;
 pub mod encoding;
 pub mod mime;
+pub mod multipart;
 pub mod negotiate;
 pub mod range;
 pub mod recycle;

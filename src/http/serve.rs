@@ -279,6 +279,6 @@ mod tests {
         let a = boundary();
         let b = boundary();
         assert_ne!(a, b);
-        assert!(range::Multipart::new(&[r(0, 1)], 10, "text/plain", &a).is_ok());
+        assert!(crate::http::multipart::Multipart::new(&[r(0, 1)], 10, "text/plain", &a).is_ok());
     }
 }
