@@ -1,33 +1,40 @@
 //! wharf: a static-file HTTP/1.1 server whose event loops never touch the disk.
 //!
 //! # Module map
-//! - [`server`]: start-up (bind, root, log, pool), loop threads, shutdown.
-//! - [`event_loop`]: one `mio::Poll` per thread; accepts, dispatches
-//!   readiness, drains pool completions, expires deadlines.
-//! - [`conn`]: one connection's state machine (read, resolve, send).
-//! - [`io_pool`]: the rayon pool that runs all disk IO, and the
-//!   channel + waker that return completions to the owning loop.
-//! - [`fs`]: the only module that touches the filesystem (runs on the pool).
-//! - [`http`]: request parsing, response heads, status codes, dates, and the
-//!   RFC 9110 rules for validators, ranges and content coding (pure).
-//! - [`path`]: lexical request-target sanitising (pure).
-//! - [`listing`]: directory listing pages, HTML and JSON (pure).
-//! - [`rules`]: per-path `Cache-Control` and header rules (pure).
-//! - [`access_log`]: access-log lines, batched for the pool.
-//! - [`timers`]: per-loop deadline heap.
-//! - [`metrics`]: counters and histograms (Prometheus `/metrics`, summary).
+//! The tree shows the split: [`net`] is the loop side (sockets only),
+//! [`disk`] the pool side (the only code that touches the filesystem), and
+//! [`http`] and [`site`] are pure. Each module uses only those listed after
+//! it (`tests/layout.rs` checks it).
+//!
+//! - [`server`]: start-up (bind, root, log, pool), loop threads, signals,
+//!   reload, shutdown.
+//! - [`net`]: the event loops (one `mio::Poll` per thread), each
+//!   connection's state machine, deadlines, and [`net::control`], what the
+//!   loops share with the control side.
+//! - [`disk`]: the IO pool and its lanes, confinement beneath the root,
+//!   resolution of a request's target, raw IO, directory reads, the
+//!   access log's destination, the inotify watcher, start-up file access.
+//! - [`ops`]: access-log lines, metrics, wharf's own diagnostics, the
+//!   start-up banner.
 //! - [`cache`]: the hot-file cache, served by the loops without any syscall
-//!   but the socket write; [`watch`]: the inotify watch that keeps it fresh.
+//!   but the socket write, filled from what the pool read.
+//! - [`offloop`]: thread roles, and the file handle never closed on a loop;
+//!   `fault` (debug builds): the tests' fault-injection hooks.
 //! - [`config`], [`cli`]: configuration file and command line.
+//! - [`site`]: lexical path checks, header rules, listing rendering (pure).
+//! - [`http`]: request parsing, response heads, status codes, dates, and the
+//!   RFC 9110 rules for validators, ranges, content negotiation (pure).
 //!
 //! # Data flow
 //! ```text
-//! accept ─► read ─► parse (http) ─► sanitize (path) ─► open job ──► IO pool
-//!   (event loop thread: sockets only)                               │ fs::open_target
-//!                                                                   ▼ openat2 + fstat + read
+//! accept ─► read ─► parse (http) ─► sanitize (site) ─► cache hit? ─► write
+//!   (net: event loop thread, sockets only)     │ miss
+//!                                              ▼
+//!                     open job ─► IO pool (disk): openat2 + fstat + read
+//!                                              │
 //! write ◄── response head + body ◄── conn ◄── channel + Waker ◄── Completion
 //!   │
-//!   └─ large files: read_chunk jobs, one in flight, one being written
+//!   └─ large files: sendfile jobs on the pool, one in flight per connection
 //! ```
 
 pub mod cache;

@@ -29,7 +29,7 @@ pub fn on_loop_thread() -> bool {
 /// Closes `file` now, unless the caller is an event loop: then the file goes
 /// to the `wharf-closer` thread, so that no loop ever makes the `close`
 /// call of a file. The loops hand files to the pool explicitly
-/// ([`crate::disk::pool::IoHandle::release`]); this catches the drops that cannot be routed
+/// (`disk::pool::IoHandle::release`); this catches the drops that cannot be routed
 /// that way, such as a descriptor entry of the hot-file cache evicted by a
 /// loop's insert.
 pub fn close_off_loop(file: File) {

@@ -79,8 +79,8 @@ fn every_module_uses_only_the_modules_below_it() {
         if top == "lib" || top == "main" {
             continue;
         }
-        let own = layer_of(&top)
-            .unwrap_or_else(|| panic!("src/{top} is in no layer: add it to LAYERS"));
+        let own =
+            layer_of(&top).unwrap_or_else(|| panic!("src/{top} is in no layer: add it to LAYERS"));
         let text = std::fs::read_to_string(file).unwrap();
         // Unit tests may reach anywhere.
         let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
@@ -100,7 +100,10 @@ fn every_module_uses_only_the_modules_below_it() {
             }
         }
     }
-    assert!(checked > 100, "only {checked} crate:: paths found: is src/ there?");
+    assert!(
+        checked > 100,
+        "only {checked} crate:: paths found: is src/ there?"
+    );
     assert!(
         upward.is_empty(),
         "uses that point up or sideways:\n{}",

@@ -1,7 +1,7 @@
 //! How the loops learn, without blocking, whether the hot-file cache may
 //! be stale: [`EventSignal`] (filesystem events queued or being applied)
 //! and [`EventCheck`] (which requests one check vouches for). The watcher
-//! that applies the events is [`crate::disk::watch`].
+//! that applies the events is `disk::watch`.
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};

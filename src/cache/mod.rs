@@ -6,7 +6,7 @@
 //! (inserts, after it has read a file). It never touches the disk itself.
 //!
 //! Freshness:
-//! - [`crate::disk::watch`] turns inotify events into [`FileCache::invalidate`]
+//! - `disk::watch` turns inotify events into [`FileCache::invalidate`]
 //!   calls, and before every hit the cache asks it whether events are
 //!   still queued or being applied; if so the hit is refused and the pool
 //!   reads the file. A change is thus seen by the very next request. An
@@ -98,7 +98,7 @@ pub struct FileCache {
     /// Source of `last_used` stamps.
     clock: AtomicU64,
     /// Asked before every hit whether filesystem events are still on their
-    /// way to [`FileCache::invalidate`] (see [`crate::disk::watch`]).
+    /// way to [`FileCache::invalidate`] (see `disk::watch`).
     events: RwLock<Option<Arc<EventSignal>>>,
     /// Descriptor entries held now, and the most allowed (a share of the
     /// process's descriptor limit, so that cached files never starve

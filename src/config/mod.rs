@@ -209,7 +209,7 @@ impl LogFormat {
 }
 
 /// The filesystem questions loading a configuration asks, answered by the
-/// caller ([`crate::disk::startup::StartupFiles`] in wharf itself).
+/// caller (`disk::startup::StartupFiles` in wharf itself).
 pub trait Files {
     /// Whether `path` names a regular file (following symlinks).
     fn is_file(&self, path: &Path) -> bool;

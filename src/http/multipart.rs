@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use super::range::{content_range, ByteRange};
 
 /// Why a [`Multipart`] could not be built. All are caller bugs, not client
-/// errors: [`parse_range`] output with a boundary from a counter and a
+/// errors: [`super::range::parse_range`] output with a boundary from a counter and a
 /// content type from `mime_guess` never fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MultipartError {
@@ -65,7 +65,7 @@ pub struct Multipart {
 }
 
 impl Multipart {
-    /// Lays out a body for `ranges` (normally the output of [`parse_range`])
+    /// Lays out a body for `ranges` (normally the output of [`super::range::parse_range`])
     /// of a `file_len`-byte file whose own type is `part_content_type`.
     ///
     /// The boundary must be 1 to 70 ASCII letters, digits or `'+-._`

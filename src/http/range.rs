@@ -75,7 +75,7 @@ pub enum RangeRequest {
     None,
     /// At least one satisfiable range: sorted by `start`, non-overlapping,
     /// non-adjacent, each within the file. One range means a single-part
-    /// 206; more means `multipart/byteranges` (see [`Multipart`]).
+    /// 206; more means `multipart/byteranges` (see [`super::multipart::Multipart`]).
     Satisfiable(Vec<ByteRange>),
     /// Valid syntax but no range overlaps the file: 416 with
     /// [`unsatisfiable_content_range`].

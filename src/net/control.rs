@@ -1,5 +1,5 @@
 //! What the control side (start-up, the signal thread, a
-//! [`crate::server::ServerHandle`]) shares with the event loops: the
+//! `server::ServerHandle`) shares with the event loops: the
 //! shutdown flag, the configuration in force, the connection count, and a
 //! waker for each loop.
 

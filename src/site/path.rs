@@ -4,7 +4,7 @@
 //! This is the first of two path checks and is pure (no filesystem access), so
 //! it runs on the event loop. The second check, confinement of the resolved
 //! file under the root even across symlinks, happens on the IO pool in
-//! [`crate::disk`].
+//! `disk::root`.
 //!
 //! Rules (what is refused is refused outright, never "repaired"):
 //! - the target must be in origin form (`/...`) or absolute form
