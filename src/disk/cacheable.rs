@@ -62,7 +62,7 @@ pub(super) fn read_for_cache(
     }
     let read_whole = |r: &Representation| -> Result<Option<Arc<[u8]>>, OpenError> {
         let mut data = Vec::with_capacity(r.len() as usize);
-        read_chunk(&r.file, 0, r.len() as usize, &mut data).map_err(|e| OpenError::from_io(&e))?;
+        read_chunk(&r.file, 0, r.len() as usize, &mut data).map_err(OpenError::from_io)?;
         // Shorter: the file shrank since the fstat; not kept.
         Ok((data.len() as u64 == r.len()).then(|| Arc::from(data)))
     };

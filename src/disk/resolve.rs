@@ -315,7 +315,7 @@ fn file_body(file: File, offset: u64, len: u64, want_body: bool) -> Result<FileB
         });
     }
     let mut data = Vec::with_capacity(len as usize);
-    read_chunk(&file, offset, len as usize, &mut data).map_err(|e| OpenError::from_io(&e))?;
+    read_chunk(&file, offset, len as usize, &mut data).map_err(OpenError::from_io)?;
     if (data.len() as u64) < len {
         // The file shrank since the fstat: headers and body would disagree.
         return Err(OpenError::Io(io::Error::other(
@@ -334,7 +334,7 @@ fn multipart_body(file: &File, multipart: &Multipart) -> Result<Vec<u8>, OpenErr
         body.extend_from_slice(part.header());
         let range = part.range();
         read_chunk(file, range.start, range.len() as usize, &mut chunk)
-            .map_err(|e| OpenError::from_io(&e))?;
+            .map_err(OpenError::from_io)?;
         if (chunk.len() as u64) < range.len() {
             return Err(OpenError::Io(io::Error::other(
                 "file shrank while being read",

@@ -99,7 +99,7 @@ impl Root {
             return self.open_no_symlinks(relative, flags);
         }
         let canonical =
-            std::fs::canonicalize(self.path.join(relative)).map_err(|e| OpenError::from_io(&e))?;
+            std::fs::canonicalize(self.path.join(relative)).map_err(OpenError::from_io)?;
         let inside = canonical
             .strip_prefix(&self.path)
             .map_err(|_| OpenError::NotFound)?;
@@ -179,16 +179,16 @@ pub enum OpenError {
 
 impl OpenError {
     pub(super) fn from_errno(errno: rustix::io::Errno) -> OpenError {
-        OpenError::from_io(&io::Error::from(errno))
+        OpenError::from_io(io::Error::from(errno))
     }
 
-    pub(super) fn from_io(error: &io::Error) -> OpenError {
+    pub(super) fn from_io(error: io::Error) -> OpenError {
         match error.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OpenError::NotFound,
             io::ErrorKind::PermissionDenied => OpenError::Forbidden,
             _ if error.raw_os_error() == Some(libc::ELOOP) => OpenError::NotFound,
             _ if error.raw_os_error() == Some(libc::ENAMETOOLONG) => OpenError::NotFound,
-            _ => OpenError::Io(io::Error::new(error.kind(), error.to_string())),
+            _ => OpenError::Io(error),
         }
     }
 }
