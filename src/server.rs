@@ -222,7 +222,7 @@ impl Server {
             .map_err(|e| StartError(format!("cannot start the IO pool: {e}")))?;
         let shared = Arc::new(Control::new(config));
         let mut metrics_listener = match config_metrics_listen {
-            Some(addr) => Some(bind_metrics(addr).map_err(|e| {
+            Some(addr) => Some(bind(addr, false, 128).map_err(|e| {
                 StartError(format!("[metrics] listen: cannot listen on {addr}: {e}"))
             })?),
             None => None,
@@ -329,7 +329,7 @@ fn bind_listeners(
     let mut listeners = Vec::with_capacity(workers);
     let mut addr = addr;
     for _ in 0..workers.max(1) {
-        let socket = bind_one(addr).map_err(|e| bind_error(addr, &e))?;
+        let socket = bind(addr, true, 4096).map_err(|e| bind_error(addr, &e))?;
         if addr.port() == 0 {
             addr = socket.local_addr().map_err(|e| bind_error(addr, &e))?;
         }
@@ -338,14 +338,19 @@ fn bind_listeners(
     Ok(listeners)
 }
 
-fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+/// Binds one non-blocking listening socket. The client listeners share
+/// their port between the loops (`SO_REUSEPORT`, one listener per loop)
+/// and take a deep accept queue; the metrics listener takes neither.
+fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.set_cloexec(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(4096)?;
+    socket.listen(backlog)?;
     Ok(socket.into())
 }
 
@@ -425,17 +430,6 @@ fn open_log(target: &AccessLogTarget) -> Result<Option<LogSink>, StartError> {
             ))
         })?),
     })
-}
-
-/// Binds the metrics listener: one plain non-blocking socket.
-fn bind_metrics(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.set_cloexec(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(128)?;
-    Ok(socket.into())
 }
 
 /// Keeps glibc's allocator from touching the filesystem on a loop thread.
