@@ -3,8 +3,7 @@
 //! listings, hidden files, methods, malformed requests and limits, the
 //! access log and graceful shutdown.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

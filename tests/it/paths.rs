@@ -25,8 +25,7 @@
 //!   bounce     -> ../root/hello.txt      leaves and re-enters: served
 //! ```
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;

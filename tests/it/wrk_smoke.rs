@@ -5,8 +5,7 @@
 //! Without wrk installed the test says so and passes, unless `CI` is set
 //! (as in `.ci/run`, which installs wrk), where a missing wrk is a failure.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::process::Command;
 

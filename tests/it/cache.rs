@@ -6,8 +6,7 @@
 //! only come from invalidation, never from expiry. And it must come at
 //! once: the first request after the change sees it.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::Write;
 use std::time::Duration;

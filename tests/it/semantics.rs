@@ -4,8 +4,7 @@
 //! `Cache-Control` and header rules, directory listings (sorting, JSON,
 //! escaping, hidden files, 100,000 entries), custom error pages and OPTIONS.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::fs::File;
 use std::io::Write;

@@ -10,13 +10,11 @@
 //! prints "skipping: chromium not installed" and passes, except when `CI` is
 //! set: `.ci/run` installs Chromium, so there a missing one is a failure.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{wait_timeout, write, TestServer, WHARF};
+use crate::harness::{wait_timeout, write, TestServer, WHARF};
 
 /// How long one Chromium run may take.
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);

@@ -6,15 +6,15 @@
 //! Skips, with a message, when `strace` is missing or cannot trace here
 //! (e.g. ptrace is not permitted); CI installs strace.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{eventually, read_response, wait_timeout, write, write_large, TestServer, WHARF};
+use crate::harness::{
+    eventually, read_response, wait_timeout, write, write_large, Response, TestServer, WHARF,
+};
 
 const BIG: u64 = 3 << 20;
 const WORKERS: usize = 2;
@@ -333,7 +333,7 @@ enum Class {
 // ---------------------------------------------------------------------------
 // Traffic.
 
-fn request_on(stream: &mut std::net::TcpStream, raw: &str) -> common::Response {
+fn request_on(stream: &mut std::net::TcpStream, raw: &str) -> Response {
     stream.write_all(raw.as_bytes()).unwrap();
     read_response(stream, raw.starts_with("HEAD ")).expect("a response")
 }
@@ -342,7 +342,7 @@ fn request_on(stream: &mut std::net::TcpStream, raw: &str) -> common::Response {
 /// responses the access log should record.
 fn drive_traffic(server: &TestServer, big: &[u8]) -> usize {
     let mut logged = 0;
-    let mut expect = |response: common::Response, status: u16| {
+    let mut expect = |response: Response, status: u16| {
         assert_eq!(response.status, status, "head: {}", response.head);
         logged += 1;
         response

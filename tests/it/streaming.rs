@@ -4,8 +4,7 @@
 //! the file, and files that change under a download never produce padding,
 //! a hang or a mix of old and new content.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

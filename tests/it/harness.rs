@@ -1,6 +1,5 @@
 //! Test harness: runs the real `wharf` binary on port 0 with its own temp
 //! root and config, and speaks raw HTTP to it over real sockets.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

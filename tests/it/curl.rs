@@ -3,12 +3,10 @@
 //! Each test returns early, with a "skipping" message, when `curl` is not
 //! installed.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{write, write_large, TestServer};
+use crate::harness::{site, write, write_large, TestServer};
 
 const BIG: u64 = 3 << 20;
 
@@ -51,7 +49,7 @@ fn stdout(output: &Output) -> String {
 /// The site for these tests: the harness site plus a 3 MiB file and a
 /// directory with an index page.
 fn curl_site() -> tempfile::TempDir {
-    let site = common::site();
+    let site = site();
     write_large(&site.path().join("big.bin"), BIG, 42);
     write(site.path(), "docs/index.html", b"<p>docs index</p>\n");
     site

@@ -2,12 +2,10 @@
 //! serving a directory named like a subcommand, and start-up errors that
 //! say what to do (one line each).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{write, TestServer, WHARF};
+use crate::harness::{write, TestServer, WHARF};
 
 /// Runs wharf in `cwd` to completion (these commands exit by themselves;
 /// the harness timeout is the test's).

@@ -2,8 +2,7 @@
 //! stalled clients, connection floods, descriptor exhaustion, 10,000
 //! concurrent connections, plus config reload and the symlink policies.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

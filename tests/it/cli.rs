@@ -5,16 +5,15 @@
 //! Every process runs with a fresh temp directory as its working directory,
 //! so the repository's own `./config.toml` is never picked up by accident.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    checksum_file, read_response, signal, wait_timeout, write, write_large, Fnv, TestServer, WHARF,
+use crate::harness::{
+    checksum_file, read_response, signal, site, wait_timeout, write, write_large, Fnv, TestServer,
+    WHARF,
 };
 
 /// How long a process that should fail at start-up may take to do so.
@@ -573,7 +572,7 @@ fn three_workers_answer_many_connections() {
 // Signals.
 
 fn signal_with_idle_keepalive(sig: i32, name: &str) {
-    let site = common::site();
+    let site = site();
     let mut server = TestServer::start(site.path(), "");
     let mut idle = server.connect();
     idle.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -603,7 +602,7 @@ fn sigint_exits_0_with_an_idle_keepalive_connection() {
 #[test]
 fn download_in_flight_completes_after_sigterm() {
     const SIZE: u64 = 20 << 20;
-    let site = common::site();
+    let site = site();
     let path = site.path().join("big.bin");
     write_large(&path, SIZE, 7);
     let (expected_hash, expected_len) = checksum_file(&path);

@@ -3,8 +3,6 @@
 //! SIGUSR1 (logrotate), format changes on reload, `RUST_LOG` diagnostics,
 //! and the start-up banner on a terminal versus the one plain line.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
@@ -12,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{eventually, read_response, signal, site, wait_timeout, TestServer, WHARF};
+use crate::harness::{eventually, read_response, signal, site, wait_timeout, TestServer, WHARF};
 
 const WAIT: Duration = Duration::from_secs(10);
 

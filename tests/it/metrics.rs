@@ -1,8 +1,7 @@
 //! The metrics listener (`[metrics] listen`), the SIGUSR2 stats dump and the
 //! exit summary, against a real wharf.
 
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::Write;
 use std::time::Duration;
