@@ -410,11 +410,8 @@ fn spawn_with_root_in_config(config: &std::path::Path, dir: tempfile::TempDir) -
     command
         .arg("-c")
         .arg(config)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    TestServer::spawn(command, dir)
+        .args(["--listen", "127.0.0.1:0"]);
+    TestServer::spawn(command, Some(dir))
 }
 
 #[test]
@@ -511,11 +508,8 @@ fn start_as_nobody(
         .arg(&config)
         .args(["--listen", "127.0.0.1:0"])
         .arg(base.join("site"))
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    TestServer::spawn(command, tempfile::tempdir().unwrap())
+        .envs(env.iter().copied());
+    TestServer::spawn(command, None)
 }
 
 #[test]

@@ -7,7 +7,7 @@ use crate::harness::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn open_fds(pid: i32) -> usize {
@@ -371,11 +371,8 @@ fn spawn_with_toml(
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .arg(root)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    (TestServer::spawn(command, config_dir), config)
+        .envs(env.iter().copied());
+    (TestServer::spawn(command, Some(config_dir)), config)
 }
 
 #[test]

@@ -10,18 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::harness::{eventually, read_response, signal, site, wait_timeout, TestServer, WHARF};
+use crate::harness::{
+    eventually, read_response, signal, site, toml_path, wait_timeout, TestServer, WHARF,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn toml_path(path: &Path) -> String {
-    let text = path.to_str().unwrap();
-    assert!(!text.contains(['"', '\\']), "unusual temp path {text}");
-    format!("\"{text}\"")
 }
 
 /// Sends raw bytes on a new connection; returns the status.
@@ -219,11 +215,8 @@ fn reload_switches_the_format() {
     command
         .args(["--listen", "127.0.0.1:0", "-c"])
         .arg(&config)
-        .arg(site.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+        .arg(site.path());
+    let server = TestServer::spawn(command, None);
     assert_eq!(server.get("/hello.txt").status, 200);
     assert!(eventually(WAIT, || read(&log_path).contains("/hello.txt")));
 
@@ -422,11 +415,8 @@ fn rust_log_sets_the_diagnostic_level() {
         .env("RUST_LOG", "debug")
         .args(["--listen", "127.0.0.1:0", "-c"])
         .arg(&config)
-        .arg(site.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, config_dir);
+        .arg(site.path());
+    let server = TestServer::spawn(command, Some(config_dir));
     let expected = format!("wharf: debug: [wharf] listening on {}", server.addr);
     assert!(
         server.stderr.wait_for(WAIT, |t| t.contains(&expected)),
@@ -445,11 +435,8 @@ fn rust_log_sets_the_diagnostic_level() {
         .env("RUST_LOG", "error")
         .args(["--listen", "127.0.0.1:0", "-c"])
         .arg(&config)
-        .arg(site.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, config_dir);
+        .arg(site.path());
+    let server = TestServer::spawn(command, Some(config_dir));
     signal(&server.child, libc::SIGUSR1);
     std::fs::write(&config, "[log]\naccess = 7\n").unwrap();
     signal(&server.child, libc::SIGHUP);
@@ -646,11 +633,8 @@ fn quiet_terminal_and_pipe_get_one_line() {
     command
         .args(["--listen", "127.0.0.1:0", "-c"])
         .arg(&config)
-        .arg(site.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+        .arg(site.path());
+    let server = TestServer::spawn(command, None);
     let text = server.stdout.text();
     assert_eq!(text.lines().count(), 1, "{text:?}");
     assert!(text.starts_with(&expected_start), "{text:?}");

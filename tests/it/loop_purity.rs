@@ -495,11 +495,8 @@ fn run_scenario(extra_rounds: usize) {
         // backtraces asked for, which the default panic hook would
         // resolve by reading the executable, on the loop thread.
         .env("WHARF_FAULT_INJECTION", "1")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+        .env("RUST_BACKTRACE", "1");
+    let server = TestServer::spawn(command, None);
     let strace_pid = server.pid();
     let mut traced = Traced {
         server,

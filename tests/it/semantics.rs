@@ -28,16 +28,6 @@ fn http_date_secs(secs: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-/// Sets a file's modification time.
-fn set_mtime(path: &Path, time: SystemTime) {
-    File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(time)
-        .unwrap();
-}
-
 /// Writes a file and gives it the modification time `time`.
 fn write_at(root: &Path, relative: &str, content: &[u8], time: SystemTime) {
     let path = write(root, relative, content);
