@@ -214,6 +214,46 @@ pub fn signal(child: &Child, signal: i32) {
     }
 }
 
+/// Whether the external program `name` (curl, wrk, ...) is installed: it
+/// starts, asked for `--version` (its exit status does not matter: wrk's
+/// is 1). See [`require_tool_with`] for what a missing one means.
+#[track_caller]
+pub fn require_tool(name: &str) -> bool {
+    require_tool_with(name, || {
+        match Command::new(name)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("not installed".to_string()),
+            Err(e) => Err(format!("cannot be started ({e})")),
+        }
+    })
+    .is_some()
+}
+
+/// Asks `probe` whether the external tool `name` can do what a test needs
+/// here: `Ok` with whatever the test wants from it (a path, say), or why
+/// not. When it cannot, the test is skipped: this prints `skipping: NAME
+/// WHY` and returns `None`, and the test returns early. Except under `CI`
+/// (set in the environment: `.ci/run` installs every tool the tests use),
+/// where a missing tool must not pass for a passing test: it panics.
+#[track_caller]
+pub fn require_tool_with<T>(name: &str, probe: impl FnOnce() -> Result<T, String>) -> Option<T> {
+    match probe() {
+        Ok(found) => Some(found),
+        Err(why) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{name} {why}, and CI is set: there every test must run (.ci/run installs it)"
+            );
+            eprintln!("skipping: {name} {why}");
+            None
+        }
+    }
+}
+
 /// Polls `condition` every 20 ms until it holds or `timeout` passes: for
 /// conditions only observable from outside (descriptor counts, files), never
 /// as a stand-in for a condition that can be waited on.

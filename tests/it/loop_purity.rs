@@ -4,7 +4,8 @@
 //! pool threads (`wharf-io-N`) made all of them.
 //!
 //! Skips, with a message, when `strace` is missing or cannot trace here
-//! (e.g. ptrace is not permitted); CI installs strace.
+//! (e.g. ptrace is not permitted), except under `CI`, where that fails (see
+//! [`require_tool_with`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -13,7 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::harness::{
-    eventually, read_response, wait_timeout, write, write_large, Response, TestServer, WHARF,
+    eventually, read_response, require_tool_with, wait_timeout, write, write_large, Response,
+    TestServer, WHARF,
 };
 
 const BIG: u64 = 3 << 20;
@@ -92,26 +94,22 @@ const DATA: &[&str] = &[
     "pwritev2",
 ];
 
-/// Whether `strace -f -y` works here; prints the skip message when not.
-fn strace_available() -> bool {
+/// Whether `strace -f -y` works here (installed, and allowed to ptrace);
+/// if not, why not. For [`require_tool_with`].
+fn strace_can_trace() -> Result<(), String> {
     let result = Command::new("strace")
         .args(["-f", "-qq", "-y", "-e", TRACE, "-o", "/dev/null", "true"])
         .stdin(Stdio::null())
         .output();
     match result {
-        Ok(output) if output.status.success() => true,
-        Ok(output) => {
-            eprintln!(
-                "skipping: strace unavailable (`strace -f true` failed: {:?} {})",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-            false
-        }
-        Err(e) => {
-            eprintln!("skipping: strace unavailable (not installed? {e})");
-            false
-        }
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(format!(
+            "cannot trace here (`strace -f true` failed: {:?} {})",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("not installed".to_string()),
+        Err(e) => Err(format!("cannot be started ({e})")),
     }
 }
 
@@ -446,7 +444,7 @@ fn drive_traffic(server: &TestServer, big: &[u8]) -> usize {
 /// likely if that protection ever regresses.
 #[test]
 fn event_loops_make_no_filesystem_syscalls() {
-    if !strace_available() {
+    if require_tool_with("strace", strace_can_trace).is_none() {
         return;
     }
     run_scenario(3);

@@ -867,8 +867,7 @@ fn ranges_of_a_large_streamed_file_are_exact() {
 
 #[test]
 fn curl_resumes_a_partial_download_exactly() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("skipping: curl is not installed");
+    if !require_tool("curl") {
         return;
     }
     let root = tempfile::tempdir().unwrap();
