@@ -9,6 +9,7 @@
 use crate::harness::*;
 
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::time::Duration;
 
 const CONFIG: &str = "[cache]\nrevalidate_secs = 3600\n";
@@ -533,10 +534,16 @@ fn an_unreadable_directory_does_not_stop_watching_the_rest() {
     edit_in_place(&page, b"v2");
     next_request(&server, "/page.txt", |r| r.body == b"v2");
 
-    // One made unreadable while wharf runs.
+    // One that appears while wharf runs, unreadable from the start: mkdir
+    // itself gives it mode 000, so the watcher, which looks at it on its
+    // creation event, always finds it closed. (One made with mkdir, then
+    // chmod 000, may already be watched when the chmod comes, and then it
+    // stays watched, which is right but would not test this.)
     let late = root.join("late");
-    std::fs::create_dir(&late).unwrap();
-    set_mode(&late, 0o000);
+    std::fs::DirBuilder::new()
+        .mode(0o000)
+        .create(&late)
+        .unwrap();
     assert!(
         server
             .stderr
