@@ -41,7 +41,8 @@ unsafe impl GlobalAlloc for Counting {
 static COUNTING: Counting = Counting;
 
 /// Starts wharf in this process on port 0 with `access` as its access-log
-/// setting, serving a temp dir with a 1 KiB and a 16 KiB file.
+/// setting, serving a temp dir with a 1 KiB and a 16 KiB file, and a 4 KiB
+/// `app.js` with precompressed sidecars.
 fn start(
     access: &str,
 ) -> (
@@ -60,7 +61,7 @@ fn start(
     let config_file = dir.path().join("wharf.toml");
     std::fs::write(
         &config_file,
-        format!("[server]\nworkers = 1\n[cache]\nzero_copy = true\n[log]\naccess = {access:?}\n"),
+        format!("[server]\nworkers = 1\n[log]\naccess = {access:?}\n"),
     )
     .unwrap();
     let overrides = Overrides {
@@ -138,7 +139,6 @@ fn cache_hits_allocate_nothing() {
     let hits = 20_000;
     let cases = [
         ("plain 1 KiB hit", "/small.txt", ""),
-        // 16 KiB goes through the pipe path (`[cache] zero_copy`).
         ("16 KiB hit", "/medium.bin", ""),
         (
             "hit with a referer",
