@@ -363,10 +363,14 @@ fn a_log_destination_that_stops_taking_writes_does_not_hold_up_requests() {
     let fifo = logs.path().join("access.fifo");
     let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
     // SAFETY: a NUL-terminated path; the reader is opened without blocking
-    // (so wharf's open for writing succeeds) and is never read from.
+    // (so wharf's open for writing succeeds) and is never read from; not
+    // inherited by the processes other tests start meanwhile.
     let reader = unsafe {
         assert_eq!(libc::mkfifo(c_path.as_ptr(), 0o600), 0);
-        let fd = libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK);
+        let fd = libc::open(
+            c_path.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        );
         assert!(fd >= 0, "open fifo: {}", std::io::Error::last_os_error());
         OwnedFd::from_raw_fd(fd)
     };
@@ -481,6 +485,16 @@ impl Pty {
             )
         };
         assert_eq!(rc, 0, "openpty failed");
+        // Not inherited by the processes other tests start (the child gets
+        // the slave as its stdout all the same): a stray copy of the slave
+        // would keep the master from ever reaching EOF.
+        for fd in [master, slave] {
+            // SAFETY: fcntl on a descriptor just opened and owned here.
+            assert_eq!(
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
+                0
+            );
+        }
         // SAFETY: both descriptors were just opened and are owned by nobody else.
         let (master, slave) =
             unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
