@@ -1,5 +1,9 @@
-//! Test harness: runs the real `wharf` binary on port 0 with its own temp
-//! root and config, and speaks raw HTTP to it over real sockets.
+//! Test harness, shared by every module: runs the real `wharf` binary on
+//! port 0 with its own temp root and config, and speaks raw HTTP to it over
+//! real sockets. Also: waiting on conditions ([`Captured::wait_for`],
+//! [`eventually`]), fixtures (sites, large files, checksums), metrics
+//! scrapes, the one-line start-up error check, and [`require_tool`] for
+//! the external programs some tests drive.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
