@@ -3,10 +3,6 @@
 //! SIGUSR1 (logrotate), format changes on reload, `RUST_LOG` diagnostics,
 //! and the start-up banner on a terminal versus the one plain line.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
@@ -14,18 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{eventually, read_response, signal, site, wait_timeout, TestServer, WHARF};
+use crate::harness::{
+    eventually, read_response, signal, site, toml_path, wait_timeout, TestServer, WHARF,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn toml_path(path: &Path) -> String {
-    let text = path.to_str().unwrap();
-    assert!(!text.contains(['"', '\\']), "unusual temp path {text}");
-    format!("\"{text}\"")
 }
 
 /// Sends raw bytes on a new connection; returns the status.
@@ -223,11 +215,8 @@ fn reload_switches_the_format() {
     command
         .args(["--listen", "127.0.0.1:0", "-c"])
         .arg(&config)
-        .arg(site.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+        .arg(site.path());
+    let server = TestServer::spawn(command, None);
     assert_eq!(server.get("/hello.txt").status, 200);
     assert!(eventually(WAIT, || read(&log_path).contains("/hello.txt")));
 
@@ -374,10 +363,14 @@ fn a_log_destination_that_stops_taking_writes_does_not_hold_up_requests() {
     let fifo = logs.path().join("access.fifo");
     let c_path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
     // SAFETY: a NUL-terminated path; the reader is opened without blocking
-    // (so wharf's open for writing succeeds) and is never read from.
+    // (so wharf's open for writing succeeds) and is never read from; not
+    // inherited by the processes other tests start meanwhile.
     let reader = unsafe {
         assert_eq!(libc::mkfifo(c_path.as_ptr(), 0o600), 0);
-        let fd = libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK);
+        let fd = libc::open(
+            c_path.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        );
         assert!(fd >= 0, "open fifo: {}", std::io::Error::last_os_error());
         OwnedFd::from_raw_fd(fd)
     };
@@ -426,11 +419,8 @@ fn rust_log_sets_the_diagnostic_level() {
         .env("RUST_LOG", "debug")
         .args(["--listen", "127.0.0.1:0", "-c"])
         .arg(&config)
-        .arg(site.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, config_dir);
+        .arg(site.path());
+    let server = TestServer::spawn(command, Some(config_dir));
     let expected = format!("wharf: debug: [wharf] listening on {}", server.addr);
     assert!(
         server.stderr.wait_for(WAIT, |t| t.contains(&expected)),
@@ -449,11 +439,8 @@ fn rust_log_sets_the_diagnostic_level() {
         .env("RUST_LOG", "error")
         .args(["--listen", "127.0.0.1:0", "-c"])
         .arg(&config)
-        .arg(site.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, config_dir);
+        .arg(site.path());
+    let server = TestServer::spawn(command, Some(config_dir));
     signal(&server.child, libc::SIGUSR1);
     std::fs::write(&config, "[log]\naccess = 7\n").unwrap();
     signal(&server.child, libc::SIGHUP);
@@ -498,6 +485,16 @@ impl Pty {
             )
         };
         assert_eq!(rc, 0, "openpty failed");
+        // Not inherited by the processes other tests start (the child gets
+        // the slave as its stdout all the same): a stray copy of the slave
+        // would keep the master from ever reaching EOF.
+        for fd in [master, slave] {
+            // SAFETY: fcntl on a descriptor just opened and owned here.
+            assert_eq!(
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
+                0
+            );
+        }
         // SAFETY: both descriptors were just opened and are owned by nobody else.
         let (master, slave) =
             unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
@@ -650,11 +647,8 @@ fn quiet_terminal_and_pipe_get_one_line() {
     command
         .args(["--listen", "127.0.0.1:0", "-c"])
         .arg(&config)
-        .arg(site.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+        .arg(site.path());
+    let server = TestServer::spawn(command, None);
     let text = server.stdout.text();
     assert_eq!(text.lines().count(), 1, "{text:?}");
     assert!(text.starts_with(&expected_start), "{text:?}");

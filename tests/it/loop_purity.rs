@@ -4,11 +4,8 @@
 //! pool threads (`wharf-io-N`) made all of them.
 //!
 //! Skips, with a message, when `strace` is missing or cannot trace here
-//! (e.g. ptrace is not permitted); CI installs strace.
-
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
+//! (e.g. ptrace is not permitted), except under `CI`, where that fails (see
+//! [`require_tool_with`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -16,7 +13,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{eventually, read_response, wait_timeout, write, write_large, TestServer, WHARF};
+use crate::harness::{
+    eventually, read_response, require_tool_with, wait_timeout, write, write_large, Response,
+    TestServer, WHARF,
+};
 
 const BIG: u64 = 3 << 20;
 const WORKERS: usize = 2;
@@ -94,26 +94,22 @@ const DATA: &[&str] = &[
     "pwritev2",
 ];
 
-/// Whether `strace -f -y` works here; prints the skip message when not.
-fn strace_available() -> bool {
+/// Whether `strace -f -y` works here (installed, and allowed to ptrace);
+/// if not, why not. For [`require_tool_with`].
+fn strace_can_trace() -> Result<(), String> {
     let result = Command::new("strace")
         .args(["-f", "-qq", "-y", "-e", TRACE, "-o", "/dev/null", "true"])
         .stdin(Stdio::null())
         .output();
     match result {
-        Ok(output) if output.status.success() => true,
-        Ok(output) => {
-            eprintln!(
-                "skipping: strace unavailable (`strace -f true` failed: {:?} {})",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-            false
-        }
-        Err(e) => {
-            eprintln!("skipping: strace unavailable (not installed? {e})");
-            false
-        }
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(format!(
+            "cannot trace here (`strace -f true` failed: {:?} {})",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("not installed".to_string()),
+        Err(e) => Err(format!("cannot be started ({e})")),
     }
 }
 
@@ -335,7 +331,7 @@ enum Class {
 // ---------------------------------------------------------------------------
 // Traffic.
 
-fn request_on(stream: &mut std::net::TcpStream, raw: &str) -> common::Response {
+fn request_on(stream: &mut std::net::TcpStream, raw: &str) -> Response {
     stream.write_all(raw.as_bytes()).unwrap();
     read_response(stream, raw.starts_with("HEAD ")).expect("a response")
 }
@@ -344,7 +340,7 @@ fn request_on(stream: &mut std::net::TcpStream, raw: &str) -> common::Response {
 /// responses the access log should record.
 fn drive_traffic(server: &TestServer, big: &[u8]) -> usize {
     let mut logged = 0;
-    let mut expect = |response: common::Response, status: u16| {
+    let mut expect = |response: Response, status: u16| {
         assert_eq!(response.status, status, "head: {}", response.head);
         logged += 1;
         response
@@ -448,7 +444,7 @@ fn drive_traffic(server: &TestServer, big: &[u8]) -> usize {
 /// likely if that protection ever regresses.
 #[test]
 fn event_loops_make_no_filesystem_syscalls() {
-    if !strace_available() {
+    if require_tool_with("strace", strace_can_trace).is_none() {
         return;
     }
     run_scenario(3);
@@ -497,11 +493,8 @@ fn run_scenario(extra_rounds: usize) {
         // backtraces asked for, which the default panic hook would
         // resolve by reading the executable, on the loop thread.
         .env("WHARF_FAULT_INJECTION", "1")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+        .env("RUST_BACKTRACE", "1");
+    let server = TestServer::spawn(command, None);
     let strace_pid = server.pid();
     let mut traced = Traced {
         server,

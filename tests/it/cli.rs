@@ -5,18 +5,15 @@
 //! Every process runs with a fresh temp directory as its working directory,
 //! so the repository's own `./config.toml` is never picked up by accident.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    checksum_file, read_response, signal, wait_timeout, write, write_large, Fnv, TestServer, WHARF,
+use crate::harness::{
+    assert_one_line_error, checksum_file, read_response, signal, site, wait_timeout, write,
+    write_large, Finished, Fnv, TestServer, WHARF,
 };
 
 /// How long a process that should fail at start-up may take to do so.
@@ -31,13 +28,6 @@ fn wharf_in(cwd: &Path) -> Command {
         // A panic would print a backtrace: that must show up as a failure.
         .env("RUST_BACKTRACE", "1");
     command
-}
-
-/// The result of a process that was expected to exit by itself.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
 }
 
 /// Runs `command` to completion, killing it (and failing) if it is still
@@ -79,59 +69,6 @@ fn run_to_exit(mut command: Command) -> Finished {
     }
 }
 
-/// Asserts a start-up failure: non-zero exit, nothing served, and exactly
-/// one line on stderr, without panic or backtrace, containing every one of
-/// `needles`. Returns that line.
-fn assert_one_line_error(run: &Finished, needles: &[&str]) -> String {
-    assert!(
-        !run.status.success(),
-        "expected a failure, got {:?}; stdout: {:?} stderr: {:?}",
-        run.status,
-        run.stdout,
-        run.stderr
-    );
-    assert!(
-        run.status.code().is_some(),
-        "killed by a signal rather than exiting: {:?}; stderr: {:?}",
-        run.status,
-        run.stderr
-    );
-    assert!(
-        !run.stdout.contains("http://"),
-        "printed a URL although start-up failed: {:?}",
-        run.stdout
-    );
-    let lower = run.stderr.to_lowercase();
-    for bad in ["panicked", "backtrace", "stack backtrace"] {
-        assert!(
-            !lower.contains(bad),
-            "stderr mentions {bad:?}: {:?}",
-            run.stderr
-        );
-    }
-    assert!(
-        run.stderr.ends_with('\n'),
-        "stderr does not end with a newline: {:?}",
-        run.stderr
-    );
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "stderr is not exactly one line: {:?}",
-        run.stderr
-    );
-    let line = lines[0];
-    assert!(!line.trim().is_empty(), "the error line is blank");
-    for needle in needles {
-        assert!(
-            line.contains(needle),
-            "error line {line:?} does not mention {needle:?}"
-        );
-    }
-    line.to_string()
-}
-
 /// Writes `text` as `name` in a fresh temp dir and runs `wharf -c name`
 /// there, with a valid root, expecting a one-line failure.
 fn config_error(text: &str, needles: &[&str]) -> String {
@@ -147,13 +84,6 @@ fn config_error(text: &str, needles: &[&str]) -> String {
         "error line {line:?} does not name the config file"
     );
     line
-}
-
-/// Starts wharf from a prepared command (stdout/stderr piped) and waits for
-/// its URL line.
-fn serve(mut command: Command) -> TestServer {
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    TestServer::spawn(command, tempfile::tempdir().unwrap())
 }
 
 /// The names of a process's threads, from `/proc/<pid>/task/*/comm`.
@@ -407,7 +337,7 @@ fn port_zero_prints_the_real_url() {
     write(dir.path(), "site/hello.txt", b"port zero\n");
     let mut command = wharf_in(dir.path());
     command.args(["--listen", "127.0.0.1:0", "site"]);
-    let server = serve(command);
+    let server = TestServer::spawn(command, None);
     let port = server.addr.port();
     assert_ne!(port, 0, "the printed URL still says port 0");
     let stdout = server.stdout.text();
@@ -448,7 +378,7 @@ fn relative_root_is_relative_to_the_config_file() {
     ] {
         let mut command = wharf_in(&cwd);
         command.args(["-c", &config]);
-        let server = serve(command);
+        let server = TestServer::spawn(command, None);
         let response = server.get("/");
         assert_eq!(response.status, 200, "-c {config}");
         assert_eq!(response.text(), "the right site\n", "-c {config}");
@@ -482,7 +412,7 @@ fn flags_override_the_file() {
         "2",
         "flagsite",
     ]);
-    let server = serve(command);
+    let server = TestServer::spawn(command, None);
     assert_ne!(server.addr.port(), 1, "--listen did not override the file");
     assert_ne!(server.addr.port(), 0);
     assert!(
@@ -512,7 +442,7 @@ fn default_config_toml_is_read_from_the_cwd() {
     );
     let mut command = wharf_in(base);
     command.args(["--listen", "127.0.0.1:0"]);
-    let mut server = serve(command);
+    let mut server = TestServer::spawn(command, None);
     let response = server.get("/marker.txt");
     assert_eq!(response.status, 200, "root from ./config.toml not used");
     assert_eq!(response.text(), "from ./config.toml\n");
@@ -538,7 +468,7 @@ fn explicit_config_skips_the_default_one() {
     write(base, "real.toml", b"[log]\naccess = \"off\"\n");
     let mut command = wharf_in(base);
     command.args(["-c", "real.toml", "--listen", "127.0.0.1:0", "site"]);
-    let server = serve(command);
+    let server = TestServer::spawn(command, None);
     assert_eq!(server.get("/ok.txt").status, 200);
     drop(server);
     // ...and is when it is not.
@@ -554,7 +484,7 @@ fn three_workers_answer_many_connections() {
     write(dir.path(), "site/hello.txt", b"hello\n");
     let mut command = wharf_in(dir.path());
     command.args(["--listen", "127.0.0.1:0", "--workers", "3", "site"]);
-    let server = serve(command);
+    let server = TestServer::spawn(command, None);
     assert!(server.stdout.text().contains("(3 event loops"));
     assert_loop_threads(server.pid(), 3);
     // All connections open at once, then all requests, then all answers.
@@ -575,7 +505,7 @@ fn three_workers_answer_many_connections() {
 // Signals.
 
 fn signal_with_idle_keepalive(sig: i32, name: &str) {
-    let site = common::site();
+    let site = site();
     let mut server = TestServer::start(site.path(), "");
     let mut idle = server.connect();
     idle.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -605,7 +535,7 @@ fn sigint_exits_0_with_an_idle_keepalive_connection() {
 #[test]
 fn download_in_flight_completes_after_sigterm() {
     const SIZE: u64 = 20 << 20;
-    let site = common::site();
+    let site = site();
     let path = site.path().join("big.bin");
     write_large(&path, SIZE, 7);
     let (expected_hash, expected_len) = checksum_file(&path);

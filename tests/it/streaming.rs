@@ -4,16 +4,13 @@
 //! the file, and files that change under a download never produce padding,
 //! a hang or a mix of old and new content.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::{Arc, Barrier, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MIB: u64 = 1 << 20;
 const KIB: u64 = 1 << 10;
@@ -95,14 +92,6 @@ fn start_get(stream: &mut TcpStream, path: &str) -> Response {
     read_response(stream, true).unwrap_or_else(|| panic!("GET {path}: no response head"))
 }
 
-fn content_length(response: &Response) -> u64 {
-    response
-        .header("content-length")
-        .expect("Content-Length")
-        .parse()
-        .unwrap()
-}
-
 /// Reads exactly `len` body bytes in pieces of at most 256 KiB, handing
 /// each to `each`; never reads past the body. Panics on early EOF.
 fn read_body(stream: &mut TcpStream, len: u64, mut each: impl FnMut(&[u8])) {
@@ -151,20 +140,6 @@ fn connect_small_window(server: &TestServer) -> TcpStream {
     stream
 }
 
-/// Polls `done` every 10 ms until it holds or `timeout` passes.
-fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn fd_count(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -195,7 +170,7 @@ fn large_file_download_is_exact() {
     let mut stream = server.connect();
     let head = start_get(&mut stream, "/big.bin");
     assert_eq!(head.status, 200);
-    assert_eq!(content_length(&head), BIG_LEN);
+    assert_eq!(content_length(&head.headers), Some(BIG_LEN));
     assert_eq!(checksum_body(&mut stream, BIG_LEN), site.sum);
     // Nothing extra after the body: the next response on the same
     // connection starts right where the body ended.
@@ -217,7 +192,7 @@ fn large_file_head_has_length_and_no_body() {
         .unwrap();
     let head = read_response(&mut stream, true).expect("a HEAD response");
     assert_eq!(head.status, 200);
-    assert_eq!(content_length(&head), BIG_LEN);
+    assert_eq!(content_length(&head.headers), Some(BIG_LEN));
     // If any body byte had been sent, it would come before this response.
     stream
         .write_all(get_request("/small.txt").as_bytes())
@@ -268,7 +243,7 @@ fn concurrent_keepalive_downloads() {
                         "keep-alive refused: {}",
                         head.head
                     );
-                    let len = content_length(&head);
+                    let len = content_length(&head.headers).expect("Content-Length");
                     assert_eq!(len, sums[file as usize].1, "thread {t} request {r}");
                     let sum = checksum_body(&mut stream, len);
                     assert_eq!(sum, sums[file as usize], "thread {t} request {r} f{file}");
@@ -338,7 +313,7 @@ fn disconnects_release_descriptors(cache: &str, kept_by_cache: usize) {
     // Release is asynchronous (the loop must notice each reset; files are
     // closed on the IO pool): poll, bounded.
     let mut last = 0;
-    let released = poll_until(Duration::from_secs(5), || {
+    let released = eventually(Duration::from_secs(5), || {
         last = fd_count(pid);
         last == baseline + kept_by_cache
     });
@@ -364,7 +339,7 @@ fn slow_reader_gets_correct_data_with_bounded_memory() {
     let mut stream = server.connect();
     let head = start_get(&mut stream, "/big.bin");
     assert_eq!(head.status, 200);
-    assert_eq!(content_length(&head), BIG_LEN);
+    assert_eq!(content_length(&head.headers), Some(BIG_LEN));
     let mut check = PatternCheck::new(BIG_SEED);
     let mut peak = baseline;
     let mut piece = vec![0; 64 * KIB as usize];
@@ -413,7 +388,7 @@ fn shrink_during_download(len: u64) {
     let mut stream = connect_small_window(&server);
     let head = start_get(&mut stream, "/shrink.bin");
     assert_eq!(head.status, 200);
-    assert_eq!(content_length(&head), len);
+    assert_eq!(content_length(&head.headers), Some(len));
     let mut check = PatternCheck::new(SEED);
     read_body(&mut stream, MIB, |piece| check.check(piece));
 
@@ -466,7 +441,7 @@ fn replaced_file_download_completes_with_old_content() {
     let mut stream = connect_small_window(&server);
     let head = start_get(&mut stream, "/data.bin");
     assert_eq!(head.status, 200);
-    assert_eq!(content_length(&head), OLD_LEN);
+    assert_eq!(content_length(&head.headers), Some(OLD_LEN));
     let mut hash = Fnv::new();
     read_body(&mut stream, MIB, |piece| hash.update(piece));
 
@@ -486,7 +461,7 @@ fn replaced_file_download_completes_with_old_content() {
     // The next request, on the same connection, sees the new file.
     let head = start_get(&mut stream, "/data.bin");
     assert_eq!(head.status, 200);
-    assert_eq!(content_length(&head), new_sum.1);
+    assert_eq!(content_length(&head.headers), Some(new_sum.1));
     assert_eq!(checksum_body(&mut stream, new_sum.1), new_sum);
 }
 
@@ -563,14 +538,18 @@ fn boundary_sizes_are_exact() {
             .write_all(format!("HEAD /s{size}.bin HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
             .unwrap();
         let head = read_response(&mut stream, true).expect("a HEAD response");
-        assert_eq!(content_length(&head), size, "HEAD size {size}");
+        assert_eq!(
+            content_length(&head.headers),
+            Some(size),
+            "HEAD size {size}"
+        );
 
         stream
             .write_all(get_request(&format!("/s{size}.bin")).as_bytes())
             .unwrap();
         let response = read_response(&mut stream, false).expect("a response");
         assert_eq!(response.status, 200, "size {size}");
-        assert_eq!(content_length(&response), size, "size {size}");
+        assert_eq!(content_length(&response.headers), Some(size), "size {size}");
         assert!(
             response.body == pattern(size as usize, 0xb0 + i as u64),
             "size {size}: body differs"
@@ -591,7 +570,7 @@ fn boundary_sizes_pipelined() {
     for (i, &size) in BOUNDARY_SIZES.iter().enumerate().rev() {
         let response = read_response(&mut stream, false).expect("a pipelined response");
         assert_eq!(response.status, 200, "size {size}");
-        assert_eq!(content_length(&response), size, "size {size}");
+        assert_eq!(content_length(&response.headers), Some(size), "size {size}");
         assert!(
             response.body == pattern(size as usize, 0xb0 + i as u64),
             "size {size}: body differs"

@@ -4,10 +4,7 @@
 //! `Cache-Control` and header rules, directory listings (sorting, JSON,
 //! escaping, hidden files, 100,000 entries), custom error pages and OPTIONS.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::fs::File;
 use std::io::Write;
@@ -15,6 +12,8 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
 
 // ---------------------------------------------------------------------------
 // Helpers local to this file.
@@ -29,16 +28,6 @@ fn old_time() -> SystemTime {
 
 fn http_date_secs(secs: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-/// Sets a file's modification time.
-fn set_mtime(path: &Path, time: SystemTime) {
-    File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(time)
-        .unwrap();
 }
 
 /// Writes a file and gives it the modification time `time`.
@@ -190,214 +179,41 @@ fn semantics_site() -> (tempfile::TempDir, Vec<u8>) {
 const HELLO: &[u8] = b"hello, world\n";
 
 // ---------------------------------------------------------------------------
-// A tiny JSON reader (no dependency): enough to check listing documents.
+// JSON listings.
 
-#[derive(Debug, Clone, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
+/// Parses a whole JSON document (serde_json is strict: RFC 8259, nothing
+/// after the value but whitespace), keeping object members in their order.
+fn parse_json(text: &[u8]) -> Value {
+    serde_json::from_slice(text).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON document ({e}): {:?}",
+            String::from_utf8_lossy(text)
+        )
+    })
 }
 
-impl Json {
-    fn get(&self, key: &str) -> &Json {
-        match self {
-            Json::Obj(members) => members
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v)
-                .unwrap_or_else(|| panic!("no key {key:?} in {self:?}")),
-            other => panic!("not an object: {other:?}"),
-        }
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        match self {
-            Json::Obj(members) => members.iter().map(|(k, _)| k.as_str()).collect(),
-            other => panic!("not an object: {other:?}"),
-        }
-    }
-
-    fn str(&self) -> &str {
-        match self {
-            Json::Str(s) => s,
-            other => panic!("not a string: {other:?}"),
-        }
-    }
-
-    fn num(&self) -> f64 {
-        match self {
-            Json::Num(n) => *n,
-            other => panic!("not a number: {other:?}"),
-        }
-    }
-
-    fn arr(&self) -> &[Json] {
-        match self {
-            Json::Arr(items) => items,
-            other => panic!("not an array: {other:?}"),
-        }
-    }
-}
-
-/// Parses a complete JSON text strictly (RFC 8259), panicking on any error.
-fn parse_json(text: &[u8]) -> Json {
-    let mut parser = JsonParser { s: text, i: 0 };
-    let value = parser.value();
-    parser.ws();
-    assert_eq!(parser.i, text.len(), "trailing data after the JSON value");
+/// The member names of a JSON object, in document order.
+fn keys(value: &Value) -> Vec<&str> {
     value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
 }
 
-struct JsonParser<'a> {
-    s: &'a [u8],
-    i: usize,
+/// The `entries` array of a JSON listing.
+fn entries(doc: &Value) -> &[Value] {
+    doc["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no entries array in {doc}"))
 }
 
-impl JsonParser<'_> {
-    fn ws(&mut self) {
-        while matches!(self.s.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.i += 1;
-        }
-    }
-
-    fn peek(&self) -> u8 {
-        *self.s.get(self.i).expect("unexpected end of JSON")
-    }
-
-    fn expect(&mut self, byte: u8) {
-        assert_eq!(self.peek(), byte, "at offset {}", self.i);
-        self.i += 1;
-    }
-
-    fn literal(&mut self, word: &str, value: Json) -> Json {
-        assert!(self.s[self.i..].starts_with(word.as_bytes()), "bad literal");
-        self.i += word.len();
-        value
-    }
-
-    fn value(&mut self) -> Json {
-        self.ws();
-        match self.peek() {
-            b'{' => {
-                self.i += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.peek() == b'}' {
-                    self.i += 1;
-                    return Json::Obj(members);
-                }
-                loop {
-                    self.ws();
-                    let key = self.string();
-                    self.ws();
-                    self.expect(b':');
-                    let value = self.value();
-                    members.push((key, value));
-                    self.ws();
-                    match self.peek() {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            return Json::Obj(members);
-                        }
-                        other => panic!("expected , or }} at {}, got {:?}", self.i, other as char),
-                    }
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == b']' {
-                    self.i += 1;
-                    return Json::Arr(items);
-                }
-                loop {
-                    items.push(self.value());
-                    self.ws();
-                    match self.peek() {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Json::Arr(items);
-                        }
-                        other => panic!("expected , or ] at {}, got {:?}", self.i, other as char),
-                    }
-                }
-            }
-            b'"' => Json::Str(self.string()),
-            b't' => self.literal("true", Json::Bool(true)),
-            b'f' => self.literal("false", Json::Bool(false)),
-            b'n' => self.literal("null", Json::Null),
-            _ => {
-                let start = self.i;
-                while matches!(
-                    self.s.get(self.i),
-                    Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                ) {
-                    self.i += 1;
-                }
-                let text = std::str::from_utf8(&self.s[start..self.i]).unwrap();
-                Json::Num(
-                    text.parse()
-                        .unwrap_or_else(|_| panic!("bad number {text:?}")),
-                )
-            }
-        }
-    }
-
-    fn hex4(&mut self) -> u32 {
-        let digits = std::str::from_utf8(&self.s[self.i..self.i + 4]).unwrap();
-        self.i += 4;
-        u32::from_str_radix(digits, 16).expect("\\u escape")
-    }
-
-    fn string(&mut self) -> String {
-        self.expect(b'"');
-        let mut out = Vec::new();
-        loop {
-            let byte = self.peek();
-            self.i += 1;
-            match byte {
-                b'"' => return String::from_utf8(out).expect("UTF-8 string"),
-                b'\\' => {
-                    let escape = self.peek();
-                    self.i += 1;
-                    let c = match escape {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let first = self.hex4();
-                            let code = if (0xd800..0xdc00).contains(&first) {
-                                self.expect(b'\\');
-                                self.expect(b'u');
-                                let second = self.hex4();
-                                0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00)
-                            } else {
-                                first
-                            };
-                            char::from_u32(code).expect("valid code point")
-                        }
-                        other => panic!("bad escape \\{}", other as char),
-                    };
-                    let mut buf = [0; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-                b if b < 0x20 => panic!("unescaped control character {b:#x} in a JSON string"),
-                b => out.push(b),
-            }
-        }
-    }
+/// The `name` of a JSON listing entry.
+fn name(entry: &Value) -> &str {
+    entry["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no name in {entry}"))
 }
 
 // ---------------------------------------------------------------------------
@@ -1051,8 +867,7 @@ fn ranges_of_a_large_streamed_file_are_exact() {
 
 #[test]
 fn curl_resumes_a_partial_download_exactly() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("skipping: curl is not installed");
+    if !require_tool("curl") {
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -1597,12 +1412,7 @@ fn listings_sort_by_name_size_and_time() {
         &[("Accept", "application/json")],
     );
     let doc = parse_json(&json.body);
-    let names: Vec<&str> = doc
-        .get("entries")
-        .arr()
-        .iter()
-        .map(|e| e.get("name").str())
-        .collect();
+    let names: Vec<&str> = entries(&doc).iter().map(name).collect();
     assert_eq!(&names[2..], ["a.txt", "c.txt", "b.txt"]);
 }
 
@@ -1627,26 +1437,26 @@ fn listings_as_json() {
     );
     assert_eq!(response.header("Vary"), Some("Accept"));
     let doc = parse_json(&response.body);
-    assert_eq!(doc.keys(), ["path", "entries", "omitted"]);
-    assert_eq!(doc.get("path").str(), "/list/");
-    assert_eq!(doc.get("omitted").num(), 0.0);
-    let entries = doc.get("entries").arr();
+    assert_eq!(keys(&doc), ["path", "entries", "omitted"]);
+    assert_eq!(doc["path"], "/list/");
+    assert_eq!(doc["omitted"], 0);
+    let entries = entries(&doc);
     assert_eq!(entries.len(), 5);
     for entry in entries {
-        assert_eq!(entry.keys(), ["name", "type", "size", "modified"]);
+        assert_eq!(keys(entry), ["name", "type", "size", "modified"]);
     }
-    let find = |name: &str| {
+    let find = |wanted: &str| {
         entries
             .iter()
-            .find(|e| e.get("name").str() == name)
-            .unwrap_or_else(|| panic!("{name} listed"))
+            .find(|e| name(e) == wanted)
+            .unwrap_or_else(|| panic!("{wanted} listed"))
     };
     let b = find("b.txt");
-    assert_eq!(b.get("type").str(), "file");
-    assert_eq!(b.get("size").num(), 10.0);
+    assert_eq!(b["type"], "file");
+    assert_eq!(b["size"], 10);
     // 2001-09-09T01:46:40Z + 100 s.
-    assert_eq!(b.get("modified").str(), "2001-09-09T01:48:20Z");
-    assert_eq!(find("d1").get("type").str(), "directory");
+    assert_eq!(b["modified"], "2001-09-09T01:48:20Z");
+    assert_eq!(find("d1")["type"], "directory");
 
     // A browser's Accept gets HTML; a JSON-preferring one gets JSON.
     let browser = get(
@@ -1709,12 +1519,7 @@ fn listing_names_are_escaped_and_their_links_work() {
     check(&response, 200);
     assert!(!response.body.contains(&b'<'), "`<` is escaped in JSON");
     let doc = parse_json(&response.body);
-    let mut listed: Vec<String> = doc
-        .get("entries")
-        .arr()
-        .iter()
-        .map(|e| e.get("name").str().to_string())
-        .collect();
+    let mut listed: Vec<String> = entries(&doc).iter().map(|e| name(e).to_string()).collect();
     listed.sort();
     // Names wharf refuses to serve (backslash, control characters) are not
     // listed: their links could not work.
@@ -1799,12 +1604,8 @@ fn hidden_files_stay_hidden_in_listings() {
     let names = |server: &TestServer| -> Vec<String> {
         let json = get(server, "/d/", &[("Accept", "application/json")]);
         check(&json, 200);
-        let mut names: Vec<String> = parse_json(&json.body)
-            .get("entries")
-            .arr()
-            .iter()
-            .map(|e| e.get("name").str().to_string())
-            .collect();
+        let doc = parse_json(&json.body);
+        let mut names: Vec<String> = entries(&doc).iter().map(|e| name(e).to_string()).collect();
         names.sort();
         names
     };
@@ -1873,8 +1674,8 @@ fn a_directory_of_100000_entries_is_listed_bounded_and_does_not_stall() {
     let response = get(&server, "/big/", &[("Accept", "application/json")]);
     check(&response, 200);
     let doc = parse_json(&response.body);
-    assert_eq!(doc.get("entries").arr().len(), 10_000);
-    assert_eq!(doc.get("omitted").num(), 90_000.0);
+    assert_eq!(entries(&doc).len(), 10_000);
+    assert_eq!(doc["omitted"], 90_000);
     eprintln!("whole test took {:?}", started.elapsed());
 }
 

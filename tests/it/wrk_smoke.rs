@@ -5,24 +5,9 @@
 //! Without wrk installed the test says so and passes, unless `CI` is set
 //! (as in `.ci/run`, which installs wrk), where a missing wrk is a failure.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::process::Command;
-
-fn wrk_available() -> bool {
-    let found = Command::new("wrk").arg("--version").output().is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "wrk is required in CI (apt-get install -y wrk)"
-        );
-        eprintln!("skipping: wrk is not installed (apt-get install -y wrk)");
-    }
-    found
-}
 
 /// Runs wrk and returns its report.
 fn wrk(connections: u32, seconds: u32, url: &str) -> String {
@@ -62,7 +47,7 @@ fn assert_clean(report: &str, url: &str) {
 
 #[test]
 fn wrk_small_and_large_files_without_errors() {
-    if !wrk_available() {
+    if !require_tool("wrk") {
         return;
     }
     let site = site();

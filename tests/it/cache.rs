@@ -6,15 +6,15 @@
 //! only come from invalidation, never from expiry. And it must come at
 //! once: the first request after the change sees it.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::time::Duration;
 
-const CONFIG: &str = "[cache]\nrevalidate_secs = 3600\n";
+/// With the metrics listener, whose hit counter tells a cache hit from a
+/// miss; `[cache]` comes last, so that a test can append keys to it.
+const CONFIG: &str = "[metrics]\nlisten = \"127.0.0.1:0\"\n[cache]\nrevalidate_secs = 3600\n";
 
 /// The very next request after a change must already see it: a change
 /// queues its inotify event before the writing call returns, and a cache
@@ -41,13 +41,42 @@ fn edit_in_place(path: &std::path::Path, content: &[u8]) {
     file.write_all(content).unwrap();
 }
 
-/// Makes `path` hot: requested until two answers in a row are equal.
+/// Requests answered from the cache so far (the server needs `[metrics]`).
+fn cache_hits(server: &TestServer) -> u64 {
+    let metrics = scrape(&metrics_addr(server), "/metrics");
+    sample(&metrics.text(), "wharf_cache_hits_total")
+}
+
+/// Makes `path` hot: requests it, each answer `expected`, until one comes
+/// from the cache (the hit counter rises), so that a test of freshness
+/// cannot pass without the cache. The first request fills the entry;
+/// one read while the watcher is still applying events is not kept (the
+/// insert is refused), hence a bounded poll rather than a fixed count.
 fn warm(server: &TestServer, path: &str, expected: &[u8]) {
+    let hit = eventually(Duration::from_secs(10), || {
+        let hits = cache_hits(server);
+        let response = server.get(path);
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(response.text(), String::from_utf8_lossy(expected), "{path}");
+        cache_hits(server) > hits
+    });
+    assert!(hit, "{path} was never answered from the cache");
+}
+
+/// Requests `path` a few times, each answer `expected`, and checks that
+/// none came from the cache.
+fn never_cached(server: &TestServer, path: &str, expected: &[u8]) {
+    let hits = cache_hits(server);
     for _ in 0..3 {
         let response = server.get(path);
-        assert_eq!(response.status, 200);
-        assert_eq!(response.text(), String::from_utf8_lossy(expected));
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(response.text(), String::from_utf8_lossy(expected), "{path}");
     }
+    assert_eq!(
+        cache_hits(server),
+        hits,
+        "{path} was answered from the cache"
+    );
 }
 
 /// After the fresh content was seen once, it must never flip back.
@@ -161,8 +190,11 @@ fn cached_answers_keep_validators_ranges_and_head() {
 #[test]
 fn the_cache_can_be_turned_off() {
     let site = site();
-    let server = TestServer::start(site.path(), "[cache]\nenabled = false\n");
-    warm(&server, "/hello.txt", b"hello, world\n");
+    let server = TestServer::start(
+        site.path(),
+        "[cache]\nenabled = false\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    never_cached(&server, "/hello.txt", b"hello, world\n");
     write(site.path(), "hello.txt", b"changed\n");
     // Without a cache the very next request reads the file.
     assert_eq!(server.get("/hello.txt").body, b"changed\n");
@@ -177,7 +209,7 @@ fn a_hard_linked_file_is_not_cached() {
     let site = site();
     std::fs::hard_link(&original, site.path().join("linked.txt")).unwrap();
     let server = TestServer::start(site.path(), CONFIG);
-    warm(&server, "/linked.txt", b"v1\n");
+    never_cached(&server, "/linked.txt", b"v1\n");
     std::fs::write(&original, b"v2, written through the other link\n").unwrap();
     next_request(&server, "/linked.txt", |r| {
         r.body == b"v2, written through the other link\n"
@@ -194,8 +226,8 @@ fn a_change_inotify_cannot_see_is_picked_up_after_recheck_secs() {
     let site = site();
     let small = write(site.path(), "small.txt", b"v1\n");
     let large = write(site.path(), "large.bin", &pattern(300_000, 1));
-    let config = "[cache]\nrevalidate_secs = 3600\nrecheck_secs = 1\nmax_file_bytes = 1000\n";
-    let server = TestServer::start(site.path(), config);
+    let config = format!("{CONFIG}recheck_secs = 1\nmax_file_bytes = 1000\n");
+    let server = TestServer::start(site.path(), &config);
     warm(&server, "/small.txt", b"v1\n");
     let old_tag = server.get("/large.bin").header("ETag").unwrap().to_string();
     std::fs::hard_link(&small, outside.path().join("small.txt")).unwrap();
@@ -221,11 +253,6 @@ fn a_change_inotify_cannot_see_is_picked_up_after_recheck_secs() {
 const DESCRIPTOR_CONFIG: &str =
     "[cache]\nrevalidate_secs = 3600\nmax_file_bytes = 0\ndescriptors = true\n\
                                  [metrics]\nlisten = \"127.0.0.1:0\"\n";
-
-fn cache_hits(server: &TestServer) -> u64 {
-    let metrics = scrape(&metrics_addr(server), "/metrics");
-    sample(&metrics.text(), "wharf_cache_hits_total")
-}
 
 #[test]
 fn descriptor_entries_are_used_and_never_stale() {
@@ -413,11 +440,8 @@ fn spawn_with_root_in_config(config: &std::path::Path, dir: tempfile::TempDir) -
     command
         .arg("-c")
         .arg(config)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    TestServer::spawn(command, dir)
+        .args(["--listen", "127.0.0.1:0"]);
+    TestServer::spawn(command, Some(dir))
 }
 
 #[test]
@@ -506,7 +530,9 @@ fn start_as_nobody(
     let config = base.join("wharf.toml");
     std::fs::write(
         &config,
-        format!("[log]\naccess = \"off\"\n[cache]\n{cache_toml}"),
+        format!(
+            "[log]\naccess = \"off\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[cache]\n{cache_toml}"
+        ),
     )
     .unwrap();
     command
@@ -514,11 +540,8 @@ fn start_as_nobody(
         .arg(&config)
         .args(["--listen", "127.0.0.1:0"])
         .arg(base.join("site"))
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    TestServer::spawn(command, tempfile::tempdir().unwrap())
+        .envs(env.iter().copied());
+    TestServer::spawn(command, None)
 }
 
 #[test]
@@ -542,10 +565,16 @@ fn an_unreadable_directory_does_not_stop_watching_the_rest() {
     edit_in_place(&page, b"v2");
     next_request(&server, "/page.txt", |r| r.body == b"v2");
 
-    // One made unreadable while wharf runs.
+    // One that appears while wharf runs, unreadable from the start: mkdir
+    // itself gives it mode 000, so the watcher, which looks at it on its
+    // creation event, always finds it closed. (One made with mkdir, then
+    // chmod 000, may already be watched when the chmod comes, and then it
+    // stays watched, which is right but would not test this.)
     let late = root.join("late");
-    std::fs::create_dir(&late).unwrap();
-    set_mode(&late, 0o000);
+    std::fs::DirBuilder::new()
+        .mode(0o000)
+        .create(&late)
+        .unwrap();
     assert!(
         server
             .stderr

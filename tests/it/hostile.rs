@@ -2,15 +2,12 @@
 //! stalled clients, connection floods, descriptor exhaustion, 10,000
 //! concurrent connections, plus config reload and the symlink policies.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn open_fds(pid: i32) -> usize {
@@ -374,11 +371,8 @@ fn spawn_with_toml(
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .arg(root)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    (TestServer::spawn(command, config_dir), config)
+        .envs(env.iter().copied());
+    (TestServer::spawn(command, Some(config_dir)), config)
 }
 
 #[test]

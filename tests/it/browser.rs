@@ -10,15 +10,11 @@
 //! prints "skipping: chromium not installed" and passes, except when `CI` is
 //! set: `.ci/run` installs Chromium, so there a missing one is a failure.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{wait_timeout, write, TestServer, WHARF};
+use crate::harness::{require_tool_with, wait_timeout, write, TestServer, WHARF};
 
 /// How long one Chromium run may take.
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,18 +32,13 @@ fn find_chromium() -> Option<PathBuf> {
     })
 }
 
-/// Returns Chromium, or `None` after printing why the test is skipped
-/// (and panics instead when running in CI).
+/// Chromium, or `None` when the test is to be skipped (see
+/// [`require_tool_with`]).
 fn chromium_or_skip() -> Option<PathBuf> {
-    let found = find_chromium();
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium not installed, and CI is set (.ci/run installs it: apt-get install -y chromium)"
-        );
-        println!("skipping: chromium not installed");
-    }
-    found
+    require_tool_with("chromium", || {
+        find_chromium()
+            .ok_or_else(|| "not installed (neither chromium nor chromium-browser on PATH)".into())
+    })
 }
 
 /// Where screenshots go: `target/browser-artifacts/` (next to the binary's

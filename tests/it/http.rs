@@ -3,14 +3,10 @@
 //! listings, hidden files, methods, malformed requests and limits, the
 //! access log and graceful shutdown.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 // ---------------------------------------------------------------------------
@@ -71,7 +67,7 @@ fn parse_responses(mut bytes: &[u8]) -> Vec<Response> {
             + 4;
         let head = String::from_utf8(bytes[..end].to_vec()).expect("ASCII head");
         let (status, headers) = parse_head(&head);
-        let length = content_length(&headers);
+        let length = content_length(&headers).map_or(0, |n| usize::try_from(n).unwrap());
         assert!(bytes.len() >= end + length, "truncated body in {head:?}");
         let body = bytes[end..end + length].to_vec();
         bytes = &bytes[end + length..];
@@ -187,12 +183,6 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-fn set_mtime(path: &Path, secs: u64) {
-    let file = std::fs::File::options().write(true).open(path).unwrap();
-    file.set_modified(UNIX_EPOCH + Duration::from_secs(secs))
-        .unwrap();
-}
-
 /// The entry links of a listing page (`href`, text): every `<a href>`
 /// except the column headers' sort links (`?sort=...`).
 fn links(html: &str) -> Vec<(String, String)> {
@@ -219,20 +209,16 @@ fn all_links(html: &str) -> Vec<(String, String)> {
     out
 }
 
-/// TOML basic-string form of a path.
-fn toml_path(path: &Path) -> String {
-    let text = path.to_str().unwrap();
-    assert!(!text.contains(['"', '\\']), "unusual temp path {text}");
-    format!("\"{text}\"")
-}
-
 // ---------------------------------------------------------------------------
 // Files and their headers.
 
 #[test]
 fn get_file_has_body_and_headers() {
     let site = site();
-    set_mtime(&site.path().join("hello.txt"), KNOWN_MTIME);
+    set_mtime(
+        &site.path().join("hello.txt"),
+        UNIX_EPOCH + Duration::from_secs(KNOWN_MTIME),
+    );
     let server = TestServer::start(site.path(), "");
     let before = unix_now();
     let response = server.get("/hello.txt");

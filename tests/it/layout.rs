@@ -4,8 +4,6 @@
 //! `crate::` path in code, comments aside) that points up fails here with
 //! the file and line.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
 use std::path::{Path, PathBuf};
 
 /// Bottom to top. A module may use those before it in this list; modules

@@ -2,14 +2,10 @@
 //! serving a directory named like a subcommand, and start-up errors that
 //! say what to do (one line each).
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{write, TestServer, WHARF};
+use crate::harness::{assert_one_line_error, write, Finished, TestServer, WHARF};
 
 /// Runs wharf in `cwd` to completion (these commands exit by themselves;
 /// the harness timeout is the test's).
@@ -105,30 +101,13 @@ fn directory_named_like_a_subcommand_is_servable() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "man/page.txt", b"a page about man\n");
         let mut command = Command::new(WHARF);
-        command
-            .current_dir(dir.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let server = TestServer::spawn(command, tempfile::tempdir().unwrap());
+        command.current_dir(dir.path()).args(args);
+        let server = TestServer::spawn(command, None);
         let response = server.get("/page.txt");
         assert_eq!(response.status, 200, "{args:?}");
         assert_eq!(response.body, b"a page about man\n");
         assert!(server.stop().success());
     }
-}
-
-/// Exactly one line on stderr, a failure exit, and every needle in it.
-fn assert_one_line_error(output: &Output, needles: &[&str]) {
-    assert!(!output.status.success(), "{output:?}");
-    let stderr = text(&output.stderr);
-    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
-    assert!(stderr.starts_with("wharf: error: "), "{stderr:?}");
-    for needle in needles {
-        assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
-    }
-    assert!(!text(&output.stdout).contains("http://"));
 }
 
 #[test]
@@ -139,24 +118,27 @@ fn start_up_errors_say_what_to_do() {
 
     // Missing root, from the command line and from the config file.
     assert_one_line_error(
-        &run_in(base, &["--listen", "127.0.0.1:0", "nope"]),
+        &Finished::from(run_in(base, &["--listen", "127.0.0.1:0", "nope"])),
         &["root", "nope", "check the ROOT argument"],
     );
     std::fs::write(base.join("root.toml"), "[server]\nroot = \"gone\"\n").unwrap();
     assert_one_line_error(
-        &run_in(base, &["-c", "root.toml", "--listen", "127.0.0.1:0"]),
+        &Finished::from(run_in(
+            base,
+            &["-c", "root.toml", "--listen", "127.0.0.1:0"],
+        )),
         &["root", "gone", "[server] root"],
     );
 
     // Config file missing.
     assert_one_line_error(
-        &run_in(base, &["-c", "missing.toml", "site"]),
+        &Finished::from(run_in(base, &["-c", "missing.toml", "site"])),
         &["missing.toml", "-c/--config"],
     );
 
     // Bad listen value.
     assert_one_line_error(
-        &run_in(base, &["--listen", "8080", "site"]),
+        &Finished::from(run_in(base, &["--listen", "8080", "site"])),
         &["listen", "'8080'", "--listen 127.0.0.1:8080"],
     );
 
@@ -167,20 +149,26 @@ fn start_up_errors_say_what_to_do() {
     )
     .unwrap();
     assert_one_line_error(
-        &run_in(base, &["-c", "log.toml", "--listen", "127.0.0.1:0", "site"]),
+        &Finished::from(run_in(
+            base,
+            &["-c", "log.toml", "--listen", "127.0.0.1:0", "site"],
+        )),
         &["[log] access", "access.log", "create it"],
     );
 
     // Log path that is a directory.
     std::fs::write(base.join("dir.toml"), "[log]\naccess = \"site\"\n").unwrap();
     assert_one_line_error(
-        &run_in(base, &["-c", "dir.toml", "--listen", "127.0.0.1:0", "site"]),
+        &Finished::from(run_in(
+            base,
+            &["-c", "dir.toml", "--listen", "127.0.0.1:0", "site"],
+        )),
         &["[log] access", "change [log] access"],
     );
 
     // Address this machine does not have.
     assert_one_line_error(
-        &run_in(base, &["--listen", "203.0.113.77:0", "site"]),
+        &Finished::from(run_in(base, &["--listen", "203.0.113.77:0", "site"])),
         &["203.0.113.77", "--listen"],
     );
 }

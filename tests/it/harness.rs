@@ -1,13 +1,17 @@
-//! Test harness: runs the real `wharf` binary on port 0 with its own temp
-//! root and config, and speaks raw HTTP to it over real sockets.
-#![allow(dead_code)]
+//! Test harness, shared by every module: runs the real `wharf` binary on
+//! port 0 with its own temp root and config, and speaks raw HTTP to it over
+//! real sockets. Also: waiting on conditions ([`Captured::wait_for`],
+//! [`eventually`]), fixtures (sites, large files, checksums), metrics
+//! scrapes, the one-line start-up error check, and [`require_tool`] for
+//! the external programs some tests drive.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 pub const WHARF: &str = env!("CARGO_BIN_EXE_wharf");
 
@@ -57,7 +61,7 @@ pub struct TestServer {
     pub stdout: Captured,
     pub stderr: Captured,
     /// Holds the config file's directory alive.
-    _config_dir: tempfile::TempDir,
+    _config_dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -70,7 +74,7 @@ impl TestServer {
 
     pub fn start_with_args(root: &Path, extra_toml: &str, args: &[&str]) -> TestServer {
         let (command, config_dir) = Self::command(root, extra_toml, args);
-        Self::spawn(command, config_dir)
+        Self::spawn(command, Some(config_dir))
     }
 
     /// As [`TestServer::start_with_args`], with the process's descriptor
@@ -96,7 +100,7 @@ impl TestServer {
                 Ok(())
             });
         }
-        Self::spawn(command, config_dir)
+        Self::spawn(command, Some(config_dir))
     }
 
     /// The command that runs wharf on `root` with a config file of its own.
@@ -116,16 +120,20 @@ impl TestServer {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(args)
-            .arg(root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .arg(root);
         (command, config_dir)
     }
 
-    /// Spawns a prepared command and waits for its URL line.
-    pub fn spawn(mut command: Command, config_dir: tempfile::TempDir) -> TestServer {
-        let mut child = command.spawn().expect("start wharf");
+    /// Spawns a prepared wharf command (no stdin; stdout and stderr are
+    /// captured) and waits for its URL line. `config_dir`, if any, is
+    /// removed when the server is dropped.
+    pub fn spawn(mut command: Command, config_dir: Option<tempfile::TempDir>) -> TestServer {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wharf");
         let stdout = Captured::default();
         let stderr = Captured::default();
         stdout.clone().collect(child.stdout.take().unwrap());
@@ -210,6 +218,46 @@ pub fn signal(child: &Child, signal: i32) {
     }
 }
 
+/// Whether the external program `name` (curl, wrk, ...) is installed: it
+/// starts, asked for `--version` (its exit status does not matter: wrk's
+/// is 1). See [`require_tool_with`] for what a missing one means.
+#[track_caller]
+pub fn require_tool(name: &str) -> bool {
+    require_tool_with(name, || {
+        match Command::new(name)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("not installed".to_string()),
+            Err(e) => Err(format!("cannot be started ({e})")),
+        }
+    })
+    .is_some()
+}
+
+/// Asks `probe` whether the external tool `name` can do what a test needs
+/// here: `Ok` with whatever the test wants from it (a path, say), or why
+/// not. When it cannot, the test is skipped: this prints `skipping: NAME
+/// WHY` and returns `None`, and the test returns early. Except under `CI`
+/// (set in the environment: `.ci/run` installs every tool the tests use),
+/// where a missing tool must not pass for a passing test: it panics.
+#[track_caller]
+pub fn require_tool_with<T>(name: &str, probe: impl FnOnce() -> Result<T, String>) -> Option<T> {
+    match probe() {
+        Ok(found) => Some(found),
+        Err(why) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{name} {why}, and CI is set: there every test must run (.ci/run installs it)"
+            );
+            eprintln!("skipping: {name} {why}");
+            None
+        }
+    }
+}
+
 /// Polls `condition` every 20 ms until it holds or `timeout` passes: for
 /// conditions only observable from outside (descriptor counts, files), never
 /// as a stand-in for a condition that can be waited on.
@@ -238,6 +286,78 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// What a process that exited by itself left behind.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Finished {
+    fn from(output: Output) -> Finished {
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8 output");
+        Finished {
+            status: output.status,
+            stdout: text(output.stdout),
+            stderr: text(output.stderr),
+        }
+    }
+}
+
+/// Asserts a start-up failure: non-zero exit, nothing served, and exactly
+/// one line on stderr, `wharf: error: ...`, without panic or backtrace,
+/// containing every one of `needles`. Returns that line.
+pub fn assert_one_line_error(run: &Finished, needles: &[&str]) -> String {
+    assert!(
+        !run.status.success(),
+        "expected a failure, got {:?}; stdout: {:?} stderr: {:?}",
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.status.code().is_some(),
+        "killed by a signal rather than exiting: {:?}; stderr: {:?}",
+        run.status,
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("http://"),
+        "printed a URL although start-up failed: {:?}",
+        run.stdout
+    );
+    let lower = run.stderr.to_lowercase();
+    for bad in ["panicked", "backtrace", "stack backtrace"] {
+        assert!(
+            !lower.contains(bad),
+            "stderr mentions {bad:?}: {:?}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr.ends_with('\n'),
+        "stderr does not end with a newline: {:?}",
+        run.stderr
+    );
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "stderr is not exactly one line: {:?}",
+        run.stderr
+    );
+    let line = lines[0];
+    assert!(!line.trim().is_empty(), "the error line is blank");
+    assert!(line.starts_with("wharf: error: "), "{line:?}");
+    for needle in needles {
+        assert!(
+            line.contains(needle),
+            "error line {line:?} does not mention {needle:?}"
+        );
+    }
+    line.to_string()
 }
 
 /// A parsed HTTP response.
@@ -275,8 +395,12 @@ pub fn read_response(stream: &mut TcpStream, head_only: bool) -> Option<Response
     }
     let head = String::from_utf8(head).expect("ASCII head");
     let (status, headers) = parse_head(&head);
-    let length = content_length(&headers);
-    let mut body = vec![0; if head_only { 0 } else { length }];
+    let length = if head_only {
+        0
+    } else {
+        content_length(&headers).unwrap_or(0)
+    };
+    let mut body = vec![0; usize::try_from(length).expect("a body that fits in memory")];
     stream.read_exact(&mut body).ok()?;
     Some(Response {
         status,
@@ -305,12 +429,12 @@ pub fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
     (status, headers)
 }
 
-/// The `Content-Length` among `headers`, 0 when absent.
-pub fn content_length(headers: &[(String, String)]) -> usize {
+/// The `Content-Length` among `headers`, if there is one.
+pub fn content_length(headers: &[(String, String)]) -> Option<u64> {
     headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .map_or(0, |(_, v)| v.parse().unwrap())
+        .map(|(_, v)| v.parse().expect("a numeric Content-Length"))
 }
 
 /// Reads until the peer closes; returns everything read.
@@ -347,6 +471,23 @@ pub fn write(root: &Path, relative: &str, content: &[u8]) -> PathBuf {
     path
 }
 
+/// Sets a file's modification time.
+pub fn set_mtime(path: &Path, time: SystemTime) {
+    File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+}
+
+/// A path in TOML basic-string form, quotes included, for config files.
+pub fn toml_path(path: &Path) -> String {
+    let text = path.to_str().unwrap();
+    assert!(!text.contains(['"', '\\']), "unusual temp path {text}");
+    format!("\"{text}\"")
+}
+
 /// Deterministic pseudo-random bytes (xorshift), for large test files.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed | 1;
@@ -363,7 +504,7 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 
 /// Writes a large file in pieces without holding it all in memory.
 pub fn write_large(path: &Path, len: u64, seed: u64) {
-    let mut file = std::fs::File::create(path).unwrap();
+    let mut file = File::create(path).unwrap();
     let piece = pattern(1 << 20, seed);
     let mut left = len;
     while left > 0 {
@@ -391,7 +532,7 @@ impl Fnv {
 
 /// Checksums a file on disk.
 pub fn checksum_file(path: &Path) -> (u64, u64) {
-    let mut file = std::fs::File::open(path).unwrap();
+    let mut file = File::open(path).unwrap();
     let mut hash = Fnv::new();
     let mut buf = vec![0; 1 << 20];
     let mut total = 0;

@@ -1,31 +1,15 @@
 //! wharf as seen by a real, independent HTTP client: the `curl` binary.
 //!
 //! Each test returns early, with a "skipping" message, when `curl` is not
-//! installed.
-
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
+//! installed, except under `CI`, where that fails (see
+//! [`require_tool`](crate::harness::require_tool)).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{write, write_large, TestServer};
+use crate::harness::{require_tool, site, write, write_large, TestServer};
 
 const BIG: u64 = 3 << 20;
-
-/// Whether `curl` can run here; prints the skip message when it cannot.
-fn curl_available() -> bool {
-    let ok = Command::new("curl")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping: curl not installed (`curl --version` failed)");
-    }
-    ok
-}
 
 /// Runs curl with `args`, ignoring any ~/.curlrc and proxy settings, with a
 /// hard time limit.
@@ -53,7 +37,7 @@ fn stdout(output: &Output) -> String {
 /// The site for these tests: the harness site plus a 3 MiB file and a
 /// directory with an index page.
 fn curl_site() -> tempfile::TempDir {
-    let site = common::site();
+    let site = site();
     write_large(&site.path().join("big.bin"), BIG, 42);
     write(site.path(), "docs/index.html", b"<p>docs index</p>\n");
     site
@@ -76,7 +60,7 @@ fn path_str(path: &Path) -> &str {
 
 #[test]
 fn download_matches_byte_for_byte() {
-    if !curl_available() {
+    if !require_tool("curl") {
         return;
     }
     let site = curl_site();
@@ -106,7 +90,7 @@ fn download_matches_byte_for_byte() {
 
 #[test]
 fn head_shows_status_and_length() {
-    if !curl_available() {
+    if !require_tool("curl") {
         return;
     }
     let site = curl_site();
@@ -134,7 +118,7 @@ fn head_shows_status_and_length() {
 
 #[test]
 fn missing_file_is_404() {
-    if !curl_available() {
+    if !require_tool("curl") {
         return;
     }
     let site = curl_site();
@@ -151,7 +135,7 @@ fn missing_file_is_404() {
 
 #[test]
 fn directory_redirect_is_followed_to_the_index() {
-    if !curl_available() {
+    if !require_tool("curl") {
         return;
     }
     let site = curl_site();
@@ -170,7 +154,7 @@ fn directory_redirect_is_followed_to_the_index() {
 
 #[test]
 fn http10_request() {
-    if !curl_available() {
+    if !require_tool("curl") {
         return;
     }
     let site = curl_site();
@@ -224,7 +208,7 @@ fn total_connects(rows: &[(String, String)]) -> Option<u32> {
 
 #[test]
 fn several_urls_reuse_one_connection() {
-    if !curl_available() {
+    if !require_tool("curl") {
         return;
     }
     let site = curl_site();
@@ -240,7 +224,7 @@ fn several_urls_reuse_one_connection() {
 
 #[test]
 fn a_404_keeps_the_connection_for_the_next_url() {
-    if !curl_available() {
+    if !require_tool("curl") {
         return;
     }
     let site = curl_site();

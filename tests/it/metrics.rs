@@ -1,10 +1,7 @@
 //! The metrics listener (`[metrics] listen`), the SIGUSR2 stats dump and the
 //! exit summary, against a real wharf.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
-mod common;
-use common::*;
+use crate::harness::*;
 
 use std::io::Write;
 use std::time::Duration;

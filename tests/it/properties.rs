@@ -2,8 +2,6 @@
 //! request parser, the path sanitiser and the range parser. On arbitrary
 //! input they must never panic, and what they accept must be safe.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
-
 use std::path::{Component, Path};
 
 use proptest::prelude::*;

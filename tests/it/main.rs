@@ -1,0 +1,35 @@
+//! wharf's integration tests: one test crate, so one link, with a module
+//! per behaviour. Each module runs the real `wharf` binary (built by Cargo
+//! for this crate) on port 0 over real sockets, with its own temp root and
+//! config, through the shared [`harness`]; `properties` checks the
+//! library's pure parsers with proptest.
+//!
+//! `tests/alloc.rs` stays a test binary of its own: it installs a counting
+//! `#[global_allocator]` and must be the only thing allocating in its
+//! process while it counts.
+//!
+//! Run one module with `cargo test --test it cache::`, one test by (part
+//! of) its name as usual.
+
+// Tests set up real files and directories (clippy.toml refuses
+// filesystem calls in wharf itself, outside its pool side).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod harness;
+
+mod browser;
+mod cache;
+mod cli;
+mod cli_extras;
+mod curl;
+mod hostile;
+mod http;
+mod layout;
+mod logging;
+mod loop_purity;
+mod metrics;
+mod paths;
+mod properties;
+mod semantics;
+mod streaming;
+mod wrk_smoke;
