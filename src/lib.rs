@@ -4,7 +4,7 @@
 //! The tree shows the split: [`net`] is the loop side (sockets only),
 //! [`disk`] the pool side (the only code that touches the filesystem), and
 //! [`http`] and [`site`] are pure. Each module uses only those listed after
-//! it (`tests/layout.rs` checks it).
+//! it (`tests/it/layout.rs` checks it).
 //!
 //! - [`server`]: start-up (bind, root, log, pool), loop threads, signals,
 //!   reload, shutdown.
