@@ -19,14 +19,18 @@
 //!   unread input is drained briefly, so the client sees the response rather
 //!   than a reset.
 //!
-//! This file holds the connection's types and its life cycle (reading,
-//! dispatching a request, finishing, closing); `conn/respond.rs` builds the
-//! responses and `conn/send.rs` writes them.
+//! This file holds the connection, its phases and its life cycle (reading,
+//! the pool's answers, finishing, closing). The rest, in the order a
+//! request meets it:
+//! - `route.rs`: what a parsed request gets (an answer at once, a cache
+//!   hit, or an open job on the pool);
+//! - `respond.rs`: building the response head and body;
+//! - `body.rs`: the body's sub-states (in memory, streamed, `sendfile`);
+//! - `send.rs`: writing it all to the socket.
 
 use std::borrow::Cow;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -52,37 +56,13 @@ use crate::ops::metrics::{CloseReason, Metrics};
 use crate::site::path::{self, PathFacts};
 use crate::site::rules;
 
+mod body;
 mod respond;
+mod route;
 mod send;
 
-/// Size of one file chunk read by the pool for streaming.
-pub const CHUNK_SIZE: usize = 256 * 1024;
-
-/// Bodies at least this large are sent with `sendfile` on the pool; smaller
-/// streamed bodies go through chunk reads. (Chosen by measurement: see the
-/// README's performance notes.)
-pub const SENDFILE_MIN: u64 = 256 * 1024;
-
-/// `sendfile` bodies come in two size classes, each sent the way that
-/// measured faster for it (README, *Performance*):
-/// - below this size, jobs of [`MID_SIZE_JOB`] bytes, taking turns with the
-///   other connections' jobs on the pool (as lighttpd writes a bounded
-///   amount per connection and turn), and a response head that waits for
-///   the body's first bytes (`MSG_MORE`) instead of leaving in a packet of
-///   its own;
-/// - from this size on, jobs that send until the socket is full (at most
-///   [`LARGE_JOB_MAX`]), and the head sent at once: there, fewer hops
-///   between loop and pool matter most, and a corked head cost throughput.
-const MID_SIZE_LIMIT: u64 = 8 * 1024 * 1024;
-
-/// The most one `sendfile` job sends for a body below [`MID_SIZE_LIMIT`]:
-/// a 1 MiB body takes two jobs. (256 KiB jobs measured slower at 64
-/// connections, 5.8k against 8.2k req/s, and used more CPU at 256.)
-const MID_SIZE_JOB: u64 = 512 * 1024;
-
-/// The most one `sendfile` job is asked to send for a larger body; a job
-/// usually stops earlier, when the socket buffer is full.
-const LARGE_JOB_MAX: u64 = 16 * 1024 * 1024;
+use body::{Body, BodyBytes, OutBuf, Sendfile, Stream};
+use body::{CHUNK_SIZE, LARGE_JOB_MAX, MID_SIZE_JOB, MID_SIZE_LIMIT, SENDFILE_MIN};
 
 /// Longest request-target accepted (414 beyond).
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -219,121 +199,6 @@ impl Exchange {
             cache_key: None,
         }
     }
-}
-
-/// The part of a response body not yet handed to `out`.
-enum Body {
-    /// Everything is in `out`.
-    Complete,
-    /// A file streamed in chunks read by the pool and written by the loop.
-    Stream(Stream),
-    /// A file sent by the pool straight to the socket with `sendfile`.
-    Sendfile(Sendfile),
-}
-
-/// A body sent with `sendfile` jobs: the pool moves file bytes into the
-/// non-blocking socket until it is full, the loop waits for writability and
-/// dispatches the next job. No file data passes through wharf's memory.
-struct Sendfile {
-    /// The file, while no job is in flight.
-    file: Option<SharedFile>,
-    /// A duplicate of the socket descriptor for the jobs: it stays open
-    /// until the last job holding it ends, so a job never writes to a
-    /// descriptor number the loop has closed and reused.
-    socket: Arc<OwnedFd>,
-    offset: u64,
-    remaining: u64,
-    in_flight: bool,
-    /// The most one job sends (see [`MID_SIZE_LIMIT`]).
-    job_max: u64,
-    /// The socket became writable while a job was in flight: after a
-    /// `WouldBlock` answer, try again at once instead of waiting for an
-    /// edge that already happened.
-    writable_during_job: bool,
-    /// The file ended early: close after what was sent.
-    truncated: bool,
-    /// The last job found the socket full: wait for writability.
-    blocked: bool,
-}
-
-struct Stream {
-    /// The file, while no read is in flight.
-    file: Option<SharedFile>,
-    /// Offset of the next chunk to request.
-    next_offset: u64,
-    /// Bytes not yet requested from the pool.
-    unrequested: u64,
-    /// A read job is on the pool.
-    in_flight: bool,
-    /// How many bytes that job was asked for.
-    in_flight_len: usize,
-    /// A chunk that arrived while `out` was still busy.
-    ready: Option<Vec<u8>>,
-    /// The file turned out shorter than its `Content-Length`.
-    truncated: bool,
-}
-
-/// Bytes queued for the socket: a head and a body, written with one
-/// vectored write.
-#[derive(Default)]
-struct OutBuf {
-    head: Vec<u8>,
-    head_pos: usize,
-    body: BodyBytes,
-    body_pos: usize,
-}
-
-/// A response body in memory: owned (read for this response), or a slice
-/// of a file held by the hot-file cache, shared without copying.
-enum BodyBytes {
-    Owned(Vec<u8>),
-    Shared(Arc<[u8]>, std::ops::Range<usize>),
-}
-
-impl Default for BodyBytes {
-    fn default() -> BodyBytes {
-        BodyBytes::Owned(Vec::new())
-    }
-}
-
-impl BodyBytes {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            BodyBytes::Owned(bytes) => bytes,
-            BodyBytes::Shared(bytes, range) => bytes.get(range.clone()).unwrap_or_default(),
-        }
-    }
-
-    /// The owned buffer, emptied, for reuse as a chunk buffer.
-    fn into_spare(self) -> Vec<u8> {
-        match self {
-            BodyBytes::Owned(mut bytes) => {
-                bytes.clear();
-                bytes
-            }
-            BodyBytes::Shared(..) => Vec::new(),
-        }
-    }
-}
-
-impl OutBuf {
-    fn is_empty(&self) -> bool {
-        self.head_pos == self.head.len() && self.body_pos == self.body.as_slice().len()
-    }
-
-    fn clear(&mut self) {
-        self.head.clear();
-        self.head_pos = 0;
-        self.body = BodyBytes::default();
-        self.body_pos = 0;
-    }
-}
-
-/// Result of trying to empty `out` into the socket.
-enum Flush {
-    Done,
-    Blocked,
-    Failed,
 }
 
 impl Conn {
@@ -650,93 +515,6 @@ impl Conn {
         }
     }
 
-    /// Whether a response to `request` may keep the connection open.
-    fn may_keep_alive(svc: &Services, request: &Request) -> bool {
-        request.keep_alive && !svc.shutting_down && !svc.config.limits.keepalive_timeout.is_zero()
-    }
-
-    /// Routes a parsed request: answers it at once or sends it to the pool.
-    fn handle_request(&mut self, svc: &mut Services, mut request: Request) {
-        if !request.host_is_valid() {
-            // RFC 9112 section 3.2: a missing or repeated Host is a bad
-            // request (and a classic ingredient of smuggling and cache
-            // poisoning through proxies).
-            self.close_reason = CloseReason::Error;
-            let exchange = Exchange::new(request, false, svc.now);
-            return self.start_status(svc, exchange, Status::BadRequest, false);
-        }
-        let keep_alive = Self::may_keep_alive(svc, &request);
-        #[cfg(debug_assertions)]
-        if request.target == "/__wharf_fault/panic-loop" && crate::fault::fault_injection() {
-            panic!("injected fault: a panic while handling a connection");
-        }
-        if self.metrics_endpoint {
-            return self.serve_metrics(svc, request, keep_alive);
-        }
-        let method = request.method;
-        // Into the loop's scratch buffers: a hit needs no owned copy.
-        let safe = path::sanitize_into(&request.target, &mut svc.decoded, &mut svc.relative);
-        let file_headers = std::mem::take(&mut request.file_headers);
-        let wants_json = request.wants_json;
-        let mut exchange = Exchange::new(request, keep_alive, svc.now);
-        if let Ok(facts) = &safe {
-            let mut path = svc.recycler.string();
-            push_request_path(&mut path, &svc.relative, facts.trailing_slash);
-            exchange.path = Some(path);
-        }
-        match method {
-            Method::Other => {
-                return self.start_status(svc, exchange, Status::MethodNotAllowed, keep_alive)
-            }
-            Method::Options => return self.start_options(svc, exchange),
-            Method::Get | Method::Head => {}
-        }
-        let Ok(PathFacts {
-            trailing_slash,
-            hidden,
-        }) = safe
-        else {
-            return self.start_status(svc, exchange, Status::BadRequest, false);
-        };
-        if hidden && !svc.config.http.hidden_files {
-            return self.start_status(svc, exchange, Status::NotFound, keep_alive);
-        }
-        let key = cache_key(exchange.path.as_deref().unwrap_or("/"));
-        let cached = svc
-            .cache
-            .get(key, &mut svc.event_check, self.last_read, svc.now);
-        if let Some(entry) = cached {
-            let entry = entry.representation(file_headers.accept_encoding.as_deref());
-            let is_get = method == Method::Get;
-            let max_ranges = svc.config.limits.max_ranges;
-            let plan = entry.plan(&file_headers, is_get, svc.now_secs, max_ranges);
-            // A multi-range answer is assembled on the pool, like a miss.
-            if !matches!(plan, Plan::Multipart(_)) {
-                for field in file_headers.into_fields() {
-                    svc.recycler.give_bytes(field);
-                }
-                return self.start_cached(svc, exchange, entry, plan);
-            }
-        }
-        exchange.cache_key = Some(key.to_string());
-        let query = path::split_query(&exchange.request.target)
-            .1
-            .map(String::from);
-        svc.io.open(
-            self.conn_ref,
-            OpenRequest {
-                relative: svc.relative.clone(),
-                trailing_slash,
-                query,
-                is_get: method == Method::Get,
-                headers: file_headers,
-                wants_json,
-                max_ranges: svc.config.limits.max_ranges,
-            },
-        );
-        self.wait_for_pool(svc, exchange);
-    }
-
     /// The whole response is written: log it, then read the next request or
     /// close.
     fn finish_response(&mut self, svc: &mut Services) -> Option<Next> {
@@ -858,37 +636,6 @@ impl Conn {
     }
 }
 
-/// Appends the decoded path with its leading `/` (and a trailing one for
-/// a directory other than the root), as [`Exchange::path`] holds it.
-fn push_request_path(out: &mut String, relative: &str, trailing_slash: bool) {
-    out.push('/');
-    out.push_str(relative);
-    if trailing_slash && !relative.is_empty() {
-        out.push('/');
-    }
-}
-
-/// The hot-file cache key of a request for `path` (the decoded path with
-/// its leading `/`, see [`Exchange::path`]): what [`FileCache::key`] makes
-/// of the relative path, without building it again.
-fn cache_key(path: &str) -> &str {
-    match path.strip_prefix('/') {
-        Some("") | None => "/",
-        Some(relative) => relative,
-    }
-}
-
-/// The `[[http.rules]]` headers for a response that carries no
-/// `Cache-Control` of its own (errors, OPTIONS); none before the path
-/// passed its checks.
-fn rule_headers<'a>(config: &'a Config, exchange: &Exchange) -> rules::Applied<'a> {
-    exchange
-        .path
-        .as_deref()
-        .map(|path| rules::apply(&config.http.rules, None, path))
-        .unwrap_or_default()
-}
-
 /// The status each parse error is answered with.
 fn parse_error_status(error: ParseError) -> Status {
     match error {
@@ -896,24 +643,5 @@ fn parse_error_status(error: ParseError) -> Status {
         ParseError::UnsupportedVersion => Status::VersionNotSupported,
         ParseError::HeadTooLarge => Status::HeaderFieldsTooLarge,
         ParseError::TargetTooLong => Status::UriTooLong,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cache_key_from_the_path_is_the_one_the_cache_builds() {
-        for target in ["/", "/a", "/a/", "/a/b.txt", "/a/b/", "/%2e/x", "//a//b/"] {
-            let safe = path::sanitize(target).unwrap();
-            let mut path = String::new();
-            push_request_path(&mut path, &safe.relative, safe.trailing_slash);
-            assert_eq!(
-                cache_key(&path),
-                FileCache::key(&safe.relative, safe.trailing_slash),
-                "{target}"
-            );
-        }
     }
 }

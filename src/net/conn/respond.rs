@@ -489,3 +489,14 @@ fn file_rules<'a>(config: &'a Config, exchange: &Exchange) -> rules::Applied<'a>
         path,
     )
 }
+
+/// The `[[http.rules]]` headers for a response that carries no
+/// `Cache-Control` of its own (errors, OPTIONS); none before the path
+/// passed its checks.
+fn rule_headers<'a>(config: &'a Config, exchange: &Exchange) -> rules::Applied<'a> {
+    exchange
+        .path
+        .as_deref()
+        .map(|path| rules::apply(&config.http.rules, None, path))
+        .unwrap_or_default()
+}

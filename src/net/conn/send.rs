@@ -4,6 +4,13 @@
 
 use super::*;
 
+/// Result of trying to empty `out` into the socket.
+pub(super) enum Flush {
+    Done,
+    Blocked,
+    Failed,
+}
+
 impl Conn {
     pub(super) fn enter_sending(&mut self, svc: &Services, exchange: Exchange, body: Body) {
         self.deadline = Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
