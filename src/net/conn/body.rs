@@ -1,41 +1,12 @@
 //! A response body on its way out: what is queued for the socket
 //! ([`OutBuf`], [`BodyBytes`]) and the part still to come from the file
 //! ([`Body`]: streamed in chunks read by the pool, or sent by the pool with
-//! `sendfile`), with the sizes that decide between them.
+//! `sendfile`; which one is [`crate::http::body_strategy`]'s choice).
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use crate::offloop::SharedFile;
-
-/// Size of one file chunk read by the pool for streaming.
-pub(super) const CHUNK_SIZE: usize = 256 * 1024;
-
-/// Bodies at least this large are sent with `sendfile` on the pool; smaller
-/// streamed bodies go through chunk reads. (Chosen by measurement: see the
-/// README's performance notes.)
-pub(super) const SENDFILE_MIN: u64 = 256 * 1024;
-
-/// `sendfile` bodies come in two size classes, each sent the way that
-/// measured faster for it (README, *Performance*):
-/// - below this size, jobs of [`MID_SIZE_JOB`] bytes, taking turns with the
-///   other connections' jobs on the pool (as lighttpd writes a bounded
-///   amount per connection and turn), and a response head that waits for
-///   the body's first bytes (`MSG_MORE`) instead of leaving in a packet of
-///   its own;
-/// - from this size on, jobs that send until the socket is full (at most
-///   [`LARGE_JOB_MAX`]), and the head sent at once: there, fewer hops
-///   between loop and pool matter most, and a corked head cost throughput.
-pub(super) const MID_SIZE_LIMIT: u64 = 8 * 1024 * 1024;
-
-/// The most one `sendfile` job sends for a body below [`MID_SIZE_LIMIT`]:
-/// a 1 MiB body takes two jobs. (256 KiB jobs measured slower at 64
-/// connections, 5.8k against 8.2k req/s, and used more CPU at 256.)
-pub(super) const MID_SIZE_JOB: u64 = 512 * 1024;
-
-/// The most one `sendfile` job is asked to send for a larger body; a job
-/// usually stops earlier, when the socket buffer is full.
-pub(super) const LARGE_JOB_MAX: u64 = 16 * 1024 * 1024;
 
 /// The part of a response body not yet handed to `out`.
 pub(super) enum Body {
@@ -60,7 +31,7 @@ pub(super) struct Sendfile {
     pub(super) offset: u64,
     pub(super) remaining: u64,
     pub(super) in_flight: bool,
-    /// The most one job sends (see [`MID_SIZE_LIMIT`]).
+    /// The most one job sends ([`crate::http::body_strategy::SizeClass::job_max`]).
     pub(super) job_max: u64,
     /// The socket became writable while a job was in flight: after a
     /// `WouldBlock` answer, try again at once instead of waiting for an

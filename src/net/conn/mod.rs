@@ -41,6 +41,7 @@ use crate::cache::{CachedFile, EventCheck, FileCache};
 use crate::config::{Config, REQUESTS_PER_TURN};
 use crate::disk::pool::{ConnRef, IoHandle, Outcome};
 use crate::disk::{self, FileBody, FileResponse, OpenError, OpenRequest, Opened};
+use crate::http::body_strategy::{body_strategy, BodyStrategy, SizeClass, CHUNK_SIZE};
 use crate::http::date::{http_date, DateCache};
 use crate::http::encoding::Coding;
 use crate::http::range;
@@ -62,7 +63,6 @@ mod route;
 mod send;
 
 use body::{Body, BodyBytes, OutBuf, Sendfile, Stream};
-use body::{CHUNK_SIZE, LARGE_JOB_MAX, MID_SIZE_JOB, MID_SIZE_LIMIT, SENDFILE_MIN};
 
 /// Longest request-target accepted (414 beyond).
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;

@@ -191,29 +191,27 @@ impl Conn {
                 self.out.body = BodyBytes::Shared(bytes, start..start + len);
                 Body::Complete
             }
-            FileBody::Stream { file, offset, len } if len >= SENDFILE_MIN => {
-                match rustix::io::dup(&self.socket) {
+            FileBody::Stream { file, offset, len } => match body_strategy(len) {
+                BodyStrategy::Sendfile(class) => match rustix::io::dup(&self.socket) {
                     Ok(socket) => Body::Sendfile(Sendfile {
                         file: Some(file),
                         socket: Arc::new(socket),
                         offset,
                         remaining: len,
                         in_flight: false,
-                        job_max: if len < MID_SIZE_LIMIT {
-                            MID_SIZE_JOB
-                        } else {
-                            LARGE_JOB_MAX
-                        },
+                        job_max: class.job_max(),
                         writable_during_job: false,
                         truncated: false,
                         blocked: false,
                     }),
                     Err(_) => Self::start_stream(self.conn_ref, svc, file, offset, len),
+                },
+                // Also a small body left on file: a range of a cached
+                // descriptor.
+                BodyStrategy::Chunked | BodyStrategy::InMemory => {
+                    Self::start_stream(self.conn_ref, svc, file, offset, len)
                 }
-            }
-            FileBody::Stream { file, offset, len } => {
-                Self::start_stream(self.conn_ref, svc, file, offset, len)
-            }
+            },
         };
         self.enter_sending(svc, exchange, body);
     }

@@ -145,11 +145,11 @@ impl Conn {
         Flush::Done
     }
 
-    /// A `sendfile` body below [`MID_SIZE_LIMIT`] is still to come from the
+    /// A `sendfile` body of [`SizeClass::Mid`] is still to come from the
     /// pool after what `out` holds.
     pub(super) fn mid_size_body_follows(&self) -> bool {
         matches!(&self.phase, Phase::Sending(_, Body::Sendfile(send))
-            if send.remaining > 0 && send.job_max == MID_SIZE_JOB)
+            if send.remaining > 0 && send.job_max == SizeClass::Mid.job_max())
     }
 
     /// Writes the response head with `MSG_MORE`: the kernel holds it back
