@@ -40,8 +40,8 @@ use crate::cache::Cacheable;
 use crate::cache::{CachedFile, EventCheck, FileCache};
 use crate::config::{Config, REQUESTS_PER_TURN};
 use crate::disk::pool::{ConnRef, IoHandle, Outcome};
-use crate::disk::{self, FileBody, FileResponse, OpenError, OpenRequest, Opened};
-use crate::http::body_strategy::{body_strategy, BodyStrategy, SizeClass, CHUNK_SIZE};
+use crate::disk::{FileBody, FileResponse, OpenError, OpenRequest, Opened};
+use crate::http::body_strategy::{body_strategy, BodyStrategy};
 use crate::http::date::{http_date, DateCache};
 use crate::http::encoding::Coding;
 use crate::http::range;
@@ -62,7 +62,7 @@ mod respond;
 mod route;
 mod send;
 
-use body::{Body, BodyBytes, OutBuf, Sendfile, Stream};
+use body::{Body, BodyBytes, OutBuf, Sendfile, SendfileStep, Stream, StreamStep};
 
 /// Longest request-target accepted (414 beyond).
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -315,14 +315,8 @@ impl Conn {
             return Next::Keep;
         }
         if let Phase::Sending(_, Body::Sendfile(send)) = &mut self.phase {
-            // Only writability says the socket has room again; input
-            // alone (a client trickling bytes) must not dispatch jobs.
             if writable {
-                if send.in_flight {
-                    send.writable_during_job = true;
-                } else {
-                    send.blocked = false;
-                }
+                send.writable();
             }
         }
         self.advance(svc)
@@ -377,20 +371,8 @@ impl Conn {
                     svc.io.release(file);
                     return Next::Keep;
                 };
-                stream.in_flight = false;
-                let n = result.unwrap_or(0);
-                if n > 0 {
-                    stream.ready = Some(buf);
-                }
-                if n < stream.in_flight_len {
-                    // Read error, or the file shrank under us: send what was
-                    // read, then close. Never pad, never hang, never send
-                    // more than Content-Length.
-                    stream.truncated = true;
-                    stream.unrequested = 0;
+                if let Some(file) = stream.chunk_read(file, buf, result) {
                     svc.io.release(file);
-                } else {
-                    stream.file = Some(file);
                 }
             }
             Outcome::Sent { file, sent, stop } => {
@@ -398,27 +380,13 @@ impl Conn {
                     svc.io.release(file);
                     return Next::Keep;
                 };
-                send.in_flight = false;
-                send.offset += sent;
-                send.remaining -= sent.min(send.remaining);
                 exchange.body_bytes_sent += sent;
                 if sent > 0 {
                     self.deadline =
                         Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
                 }
-                match stop {
-                    disk::io::SendStop::Done => send.file = Some(file),
-                    disk::io::SendStop::WouldBlock => {
-                        send.file = Some(file);
-                        send.blocked = !std::mem::take(&mut send.writable_during_job);
-                    }
-                    disk::io::SendStop::EndOfFile | disk::io::SendStop::Failed(_) => {
-                        // The file shrank, or the client went away: close
-                        // after what was sent; never pad, never hang.
-                        send.truncated = true;
-                        send.remaining = 0;
-                        svc.io.release(file);
-                    }
+                if let Some(file) = send.job_done(file, sent, stop) {
+                    svc.io.release(file);
                 }
             }
             Outcome::ErrorPage(page) => {
@@ -519,9 +487,12 @@ impl Conn {
     /// close.
     fn finish_response(&mut self, svc: &mut Services) -> Option<Next> {
         let phase = std::mem::replace(&mut self.phase, Phase::Reading);
-        let Phase::Sending(exchange, _) = phase else {
+        let Phase::Sending(exchange, body) = phase else {
             return Some(Next::Keep);
         };
+        if let Some(file) = body.into_file() {
+            svc.io.release(file);
+        }
         self.log(svc, &exchange);
         let (status, keep_alive) = (exchange.status, exchange.keep_alive);
         self.recycle(svc, exchange);
@@ -602,14 +573,8 @@ impl Conn {
         let phase = std::mem::replace(&mut self.phase, Phase::Reading);
         if let Phase::Sending(exchange, body) = phase {
             self.log(svc, &exchange);
-            match body {
-                Body::Stream(Stream {
-                    file: Some(file), ..
-                })
-                | Body::Sendfile(Sendfile {
-                    file: Some(file), ..
-                }) => svc.io.release(file),
-                _ => {}
+            if let Some(file) = body.into_file() {
+                svc.io.release(file);
             }
         }
     }

@@ -193,17 +193,7 @@ impl Conn {
             }
             FileBody::Stream { file, offset, len } => match body_strategy(len) {
                 BodyStrategy::Sendfile(class) => match rustix::io::dup(&self.socket) {
-                    Ok(socket) => Body::Sendfile(Sendfile {
-                        file: Some(file),
-                        socket: Arc::new(socket),
-                        offset,
-                        remaining: len,
-                        in_flight: false,
-                        job_max: class.job_max(),
-                        writable_during_job: false,
-                        truncated: false,
-                        blocked: false,
-                    }),
+                    Ok(socket) => Body::Sendfile(Sendfile::new(file, socket, offset, len, class)),
                     Err(_) => Self::start_stream(self.conn_ref, svc, file, offset, len),
                 },
                 // Also a small body left on file: a range of a cached
@@ -224,15 +214,7 @@ impl Conn {
         offset: u64,
         len: u64,
     ) -> Body {
-        let mut stream = Stream {
-            file: Some(file),
-            next_offset: offset,
-            unrequested: len,
-            in_flight: false,
-            in_flight_len: 0,
-            ready: None,
-            truncated: false,
-        };
+        let mut stream = Stream::new(file, offset, len);
         Self::request_chunk(conn, svc, &mut stream, Vec::new());
         Body::Stream(stream)
     }

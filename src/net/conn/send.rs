@@ -19,18 +19,9 @@ impl Conn {
 
     /// Asks the pool for the next chunk of a stream, reusing `buf`.
     pub(super) fn request_chunk(conn: ConnRef, svc: &Services, stream: &mut Stream, buf: Vec<u8>) {
-        if stream.in_flight || stream.unrequested == 0 {
-            return;
+        if let Some((file, offset, len)) = stream.next_read() {
+            svc.io.read_chunk(conn, file, offset, len, buf);
         }
-        let Some(file) = stream.file.take() else {
-            return;
-        };
-        let len = CHUNK_SIZE.min(usize::try_from(stream.unrequested).unwrap_or(CHUNK_SIZE));
-        svc.io.read_chunk(conn, file, stream.next_offset, len, buf);
-        stream.next_offset += len as u64;
-        stream.unrequested -= len as u64;
-        stream.in_flight = true;
-        stream.in_flight_len = len;
     }
 
     /// Writes what is queued and moves file chunks along. `None`: the
@@ -54,66 +45,50 @@ impl Conn {
                 Body::Stream(stream) => {
                     let spare = std::mem::take(&mut self.out.body).into_spare();
                     self.out.clear();
-                    if let Some(chunk) = stream.ready.take() {
-                        self.out.body = BodyBytes::Owned(chunk);
-                        Self::request_chunk(conn_ref, svc, stream, spare);
-                        continue;
-                    }
-                    if stream.in_flight {
-                        return Some(Next::Keep);
-                    }
-                    if stream.truncated {
-                        // Fewer bytes than promised were sent: the client
-                        // must see the connection end, not a next response.
-                        self.close_reason = CloseReason::Error;
-                        self.abandon(svc);
-                        return Some(Next::Close);
-                    }
-                    if stream.unrequested > 0 {
-                        Self::request_chunk(conn_ref, svc, stream, spare);
-                        return Some(Next::Keep);
-                    }
-                    if let Some(file) = stream.file.take() {
-                        svc.io.release(file);
-                    }
-                    return self.finish_response(svc);
-                }
-                Body::Sendfile(send) => {
-                    if send.in_flight || send.blocked {
-                        return Some(Next::Keep);
-                    }
-                    if send.truncated {
-                        self.close_reason = CloseReason::Error;
-                        self.abandon(svc);
-                        return Some(Next::Close);
-                    }
-                    if send.remaining > 0 {
-                        if let Some(file) = send.file.take() {
-                            send.in_flight = true;
-                            send.writable_during_job = false;
-                            let count = send.remaining.min(send.job_max);
-                            svc.io.send_file(
-                                conn_ref,
-                                send.socket.clone(),
-                                file,
-                                send.offset,
-                                count,
-                            );
+                    match stream.next_step() {
+                        StreamStep::Write(chunk) => {
+                            self.out.body = BodyBytes::Owned(chunk);
+                            Self::request_chunk(conn_ref, svc, stream, spare);
+                            continue;
                         }
+                        StreamStep::Read => {
+                            Self::request_chunk(conn_ref, svc, stream, spare);
+                            return Some(Next::Keep);
+                        }
+                        StreamStep::Wait => return Some(Next::Keep),
+                        StreamStep::Truncated => return Some(self.close_truncated(svc)),
+                        StreamStep::Done => return self.finish_response(svc),
+                    }
+                }
+                Body::Sendfile(send) => match send.next_step() {
+                    SendfileStep::Job {
+                        socket,
+                        file,
+                        offset,
+                        count,
+                    } => {
+                        svc.io.send_file(conn_ref, socket, file, offset, count);
                         return Some(Next::Keep);
                     }
-                    if let Some(file) = send.file.take() {
-                        svc.io.release(file);
-                    }
-                    return self.finish_response(svc);
-                }
+                    SendfileStep::Wait => return Some(Next::Keep),
+                    SendfileStep::Truncated => return Some(self.close_truncated(svc)),
+                    SendfileStep::Done => return self.finish_response(svc),
+                },
             }
         }
     }
 
+    /// Fewer bytes than promised were sent: the client must see the
+    /// connection end, not a next response.
+    fn close_truncated(&mut self, svc: &mut Services) -> Next {
+        self.close_reason = CloseReason::Error;
+        self.abandon(svc);
+        Next::Close
+    }
+
     /// Writes `out` until it is empty or the socket would block.
     pub(super) fn flush(&mut self, svc: &mut Services) -> Flush {
-        if self.out.body.as_slice().is_empty() && self.mid_size_body_follows() {
+        if self.out.body.as_slice().is_empty() && self.corked_body_follows() {
             match self.flush_head_corked() {
                 Flush::Done => {}
                 blocked_or_failed => return blocked_or_failed,
@@ -145,11 +120,10 @@ impl Conn {
         Flush::Done
     }
 
-    /// A `sendfile` body of [`SizeClass::Mid`] is still to come from the
-    /// pool after what `out` holds.
-    pub(super) fn mid_size_body_follows(&self) -> bool {
-        matches!(&self.phase, Phase::Sending(_, Body::Sendfile(send))
-            if send.remaining > 0 && send.job_max == SizeClass::Mid.job_max())
+    /// A `sendfile` body whose head waits for it ([`Sendfile::corks_head`])
+    /// is still to come from the pool after what `out` holds.
+    pub(super) fn corked_body_follows(&self) -> bool {
+        matches!(&self.phase, Phase::Sending(_, Body::Sendfile(send)) if send.corks_head())
     }
 
     /// Writes the response head with `MSG_MORE`: the kernel holds it back
