@@ -8,6 +8,7 @@
 //! - [`timers`]: the per-loop deadline heap.
 
 pub mod conn;
+pub mod context;
 pub mod control;
 pub mod event_loop;
 pub mod timers;

@@ -2,10 +2,11 @@
 //! reads requests, waits for the IO pool, and writes responses.
 //!
 //! No filesystem access happens here. Anything that touches the disk is
-//! handed to the pool through [`IoHandle`]; its answer comes back through
-//! [`Conn::on_completion`]. The loop calls [`Conn::on_ready`] on socket
-//! readiness and [`Conn::on_deadline`] when a timer fires; each returns
-//! whether the connection lives on.
+//! handed to the pool through [`crate::disk::pool::IoHandle`]; its answer
+//! comes back through [`Conn::on_completion`]. The loop calls
+//! [`Conn::on_ready`] on socket readiness and [`Conn::on_deadline`] when a
+//! timer fires; each returns whether the connection lives on. Each gets
+//! the loop's [`LoopContext`] to read and its [`Workspace`] to write in.
 //!
 //! Phases:
 //! - `Reading`: collecting a request head. Pipelined requests wait in
@@ -37,23 +38,22 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::net::TcpStream;
 
 use crate::cache::Cacheable;
-use crate::cache::{CachedFile, EventCheck, FileCache};
+use crate::cache::CachedFile;
 use crate::config::{Config, REQUESTS_PER_TURN};
-use crate::disk::pool::{ConnRef, IoHandle, Outcome};
+use crate::disk::pool::{ConnRef, Outcome};
 use crate::disk::{FileBody, FileResponse, OpenError, OpenRequest, Opened};
 use crate::http::body_strategy::{body_strategy, BodyStrategy};
-use crate::http::date::{http_date, DateCache};
+use crate::http::date::http_date;
 use crate::http::encoding::Coding;
 use crate::http::range;
-use crate::http::recycle::Recycler;
 use crate::http::response::{error_body, HTML_UTF8, JSON_UTF8};
 use crate::http::serve::FileMeta;
 use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
-use crate::net::control::Control;
+use crate::net::context::{LoopContext, Workspace};
 use crate::offloop::SharedFile;
-use crate::ops::access_log::{AccessLog, LogRecord};
-use crate::ops::metrics::{CloseReason, Metrics};
+use crate::ops::access_log::LogRecord;
+use crate::ops::metrics::CloseReason;
 use crate::site::path::{self, PathFacts};
 use crate::site::rules;
 
@@ -70,38 +70,6 @@ pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 /// How long, and how much, unread input is drained after an error response.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 64 * 1024;
-
-/// The loop's services a connection uses while handling an event.
-pub struct Services {
-    pub config: Arc<Config>,
-    pub io: IoHandle,
-    pub date: DateCache,
-    pub log: AccessLog,
-    /// Socket reads land here before being appended to a connection's buffer.
-    pub scratch: Vec<u8>,
-    /// The time of the current loop iteration.
-    pub now: Instant,
-    /// The same, as Unix seconds (for conditional requests on cache hits).
-    pub now_secs: u64,
-    /// The hot-file cache, shared with the other loops and the pool.
-    pub cache: Arc<FileCache>,
-    /// Free lists of buffers, so a cache hit allocates nothing.
-    pub recycler: Recycler,
-    /// Scratch space for decoding a request's path.
-    pub decoded: Vec<u8>,
-    /// The decoded path of the request being routed, relative to the root.
-    pub relative: String,
-    /// Scratch space for rendering response-head lines.
-    pub head_text: String,
-    /// This loop's numbering of socket reads against its last check for
-    /// pending filesystem events (see [`EventCheck`]).
-    pub event_check: EventCheck,
-    pub metrics: Arc<Metrics>,
-    /// State shared by all loops (open connections, for the metrics page).
-    pub shared: Arc<Control>,
-    /// Set once shutdown has begun: no response keeps its connection open.
-    pub shutting_down: bool,
-}
 
 /// Whether a connection lives on after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +111,8 @@ pub struct Conn {
     /// read does not mean drained: the end of input is still to be read,
     /// and no further edge will announce it.
     eof_pending: bool,
-    /// The [`EventCheck`] number of the last read that returned bytes.
+    /// The [`crate::cache::EventCheck`] number of the last read that
+    /// returned bytes.
     last_read: u64,
     phase: Phase,
     out: OutBuf,
@@ -163,7 +132,10 @@ enum Phase {
     Reading,
     Resolving(Exchange),
     Sending(Exchange, Body),
-    Lingering { drained: usize },
+    /// After an error response: unread input is discarded for a moment.
+    Lingering {
+        discarded: usize,
+    },
 }
 
 /// One request/response exchange: what the response needs from the request,
@@ -207,10 +179,10 @@ impl Conn {
         peer: SocketAddr,
         conn_ref: ConnRef,
         metrics_endpoint: bool,
-        svc: &Services,
+        ctx: &LoopContext,
     ) -> Conn {
         let deadline = Some((
-            svc.now + svc.config.limits.header_timeout,
+            ctx.now + ctx.config.limits.header_timeout,
             DeadlineKind::Header,
         ));
         Conn {
@@ -253,7 +225,13 @@ impl Conn {
     /// machine, so that one check for pending filesystem events (made by
     /// the first cache hit) covers all the requests of the batch.
     /// `read_closed`: the event also reported the peer's close.
-    pub fn prefetch(&mut self, svc: &mut Services, readable: bool, read_closed: bool) {
+    pub fn read_ready_input(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+        readable: bool,
+        read_closed: bool,
+    ) {
         if !readable {
             return;
         }
@@ -263,15 +241,15 @@ impl Conn {
         // already: reading more now would only grow its buffer.
         if matches!(self.phase, Phase::Reading) && !self.peer_closed && !self.runnable {
             // An error is met again, and handled, by the next read.
-            let _ = self.read_socket(svc);
+            let _ = self.read_socket(ctx, work);
         }
     }
 
     /// One read from the socket into `inbuf`. `Ok(true)`: bytes or the
     /// peer's close arrived; `Ok(false)`: nothing to read now.
-    fn read_socket(&mut self, svc: &mut Services) -> io::Result<bool> {
+    fn read_socket(&mut self, ctx: &LoopContext, work: &mut Workspace) -> io::Result<bool> {
         loop {
-            return match self.socket.read(&mut svc.scratch) {
+            return match self.socket.read(&mut work.read_buf) {
                 Ok(0) => {
                     self.peer_closed = true;
                     Ok(true)
@@ -281,18 +259,18 @@ impl Conn {
                         // First bytes of a new request: the header timeout
                         // runs from here, however slowly the rest trickles.
                         self.deadline = Some((
-                            svc.now + svc.config.limits.header_timeout,
+                            ctx.now + ctx.config.limits.header_timeout,
                             DeadlineKind::Header,
                         ));
                     }
                     // A short read emptied the socket's queue; new input
                     // raises a new edge (the same rule tokio applies).
-                    self.drained = n < svc.scratch.len() && !self.eof_pending;
-                    self.last_read = svc.event_check.note_read();
+                    self.drained = n < work.read_buf.len() && !self.eof_pending;
+                    self.last_read = work.event_check.note_read();
                     if self.inbuf.capacity() == 0 {
-                        self.inbuf = svc.recycler.bytes();
+                        self.inbuf = work.recycler.bytes();
                     }
-                    self.inbuf.extend_from_slice(&svc.scratch[..n]);
+                    self.inbuf.extend_from_slice(&work.read_buf[..n]);
                     Ok(true)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -307,7 +285,13 @@ impl Conn {
 
     /// The socket is readable or writable: make all the progress possible.
     /// `readable`: the event reported input (or the peer's close).
-    pub fn on_ready(&mut self, svc: &mut Services, readable: bool, writable: bool) -> Next {
+    pub fn on_ready(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+        readable: bool,
+        writable: bool,
+    ) -> Next {
         if !readable && self.is_idle() && !self.peer_closed {
             // Only writability, and nothing to write or read: a new or
             // idle connection. Skip the read that would just say EAGAIN
@@ -319,13 +303,13 @@ impl Conn {
                 send.writable();
             }
         }
-        self.advance(svc)
+        self.advance(ctx, work)
     }
 
     /// A timer for this connection came due.
-    pub fn on_deadline(&mut self, svc: &mut Services) -> Next {
+    pub fn on_deadline(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
         match self.deadline {
-            Some((at, kind)) if at <= svc.now => {
+            Some((at, kind)) if at <= ctx.now => {
                 self.close_reason = match kind {
                     DeadlineKind::Header => CloseReason::HeaderTimeout,
                     DeadlineKind::Idle => CloseReason::IdleTimeout,
@@ -336,10 +320,10 @@ impl Conn {
                     // A client that started a request is told why it is cut
                     // off; an idle one is just closed, as nginx does.
                     self.inbuf.clear();
-                    self.start_error(svc, Request::placeholder(), Status::RequestTimeout);
-                    return self.advance(svc);
+                    self.start_error(ctx, Request::placeholder(), Status::RequestTimeout);
+                    return self.advance(ctx, work);
                 }
-                self.abandon(svc);
+                self.abandon(ctx, work);
                 Next::Close
             }
             _ => Next::Keep,
@@ -347,7 +331,12 @@ impl Conn {
     }
 
     /// The pool finished a job for this connection.
-    pub fn on_completion(&mut self, outcome: Outcome, svc: &mut Services) -> Next {
+    pub fn on_completion(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+        outcome: Outcome,
+    ) -> Next {
         match outcome {
             Outcome::Opened(result) => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
@@ -360,33 +349,33 @@ impl Conn {
                         outcome: Outcome::Opened(result),
                     };
                     if let Some(file) = stray.into_file() {
-                        svc.io.release(file);
+                        ctx.io.release(file);
                     }
                     return Next::Keep;
                 };
-                self.start_response(svc, exchange, result);
+                self.start_response(ctx, exchange, result);
             }
             Outcome::Chunk { file, buf, result } => {
                 let Phase::Sending(_, Body::Stream(stream)) = &mut self.phase else {
-                    svc.io.release(file);
+                    ctx.io.release(file);
                     return Next::Keep;
                 };
                 if let Some(file) = stream.chunk_read(file, buf, result) {
-                    svc.io.release(file);
+                    ctx.io.release(file);
                 }
             }
             Outcome::Sent { file, sent, stop } => {
                 let Phase::Sending(exchange, Body::Sendfile(send)) = &mut self.phase else {
-                    svc.io.release(file);
+                    ctx.io.release(file);
                     return Next::Keep;
                 };
                 exchange.body_bytes_sent += sent;
                 if sent > 0 {
                     self.deadline =
-                        Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+                        Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
                 }
                 if let Some(file) = send.job_done(file, sent, stop) {
-                    svc.io.release(file);
+                    ctx.io.release(file);
                 }
             }
             Outcome::ErrorPage(page) => {
@@ -395,50 +384,50 @@ impl Conn {
                     self.phase = phase;
                     return Next::Keep;
                 };
-                self.finish_status(svc, exchange, page);
+                self.finish_status(ctx, exchange, page);
             }
             Outcome::Panicked => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
                 match phase {
                     Phase::Resolving(mut exchange) => {
                         exchange.path = None;
-                        self.start_status(svc, exchange, Status::InternalServerError, false);
+                        self.start_status(ctx, exchange, Status::InternalServerError, false);
                     }
                     other => {
                         self.phase = other;
                         self.close_reason = CloseReason::Error;
-                        self.abandon(svc);
+                        self.abandon(ctx, work);
                         return Next::Close;
                     }
                 }
             }
             Outcome::LogWritten(_) => {}
         }
-        self.advance(svc)
+        self.advance(ctx, work)
     }
 
     /// Makes all the progress possible without blocking.
-    fn advance(&mut self, svc: &mut Services) -> Next {
+    fn advance(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
         let mut answered = 0;
         loop {
             match &mut self.phase {
                 Phase::Reading if answered == REQUESTS_PER_TURN => return Next::Yield,
-                Phase::Reading => match self.read_request(svc) {
+                Phase::Reading => match self.read_request(ctx, work) {
                     Ok(Some(request)) => {
                         answered += 1;
-                        self.handle_request(svc, request);
+                        self.handle_request(ctx, work, request);
                     }
                     Ok(None) => return Next::Keep,
                     Err(next) => return next,
                 },
                 Phase::Resolving(_) => return Next::Keep,
-                Phase::Sending(..) => match self.send(svc) {
+                Phase::Sending(..) => match self.send(ctx, work) {
                     Some(next) => return next,
                     None => continue,
                 },
-                Phase::Lingering { drained } => {
-                    let drained = *drained;
-                    return self.linger(svc, drained);
+                Phase::Lingering { discarded } => {
+                    let discarded = *discarded;
+                    return self.linger(work, discarded);
                 }
             }
         }
@@ -447,14 +436,18 @@ impl Conn {
     /// Parses the next request from `inbuf`, reading the socket when more
     /// bytes are needed. `Ok(None)`: wait for readiness. `Err(next)`: the
     /// connection was answered with an error or must close.
-    fn read_request(&mut self, svc: &mut Services) -> Result<Option<Request>, Next> {
+    fn read_request(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+    ) -> Result<Option<Request>, Next> {
         let limits = ParseLimits {
-            max_head_bytes: svc.config.limits.max_header_bytes,
+            max_head_bytes: ctx.config.limits.max_header_bytes,
             max_target_bytes: MAX_TARGET_BYTES,
         };
         loop {
             if !self.inbuf.is_empty() {
-                let parsed = http::request::parse_reusing(&self.inbuf, &limits, &mut svc.recycler);
+                let parsed = http::request::parse_reusing(&self.inbuf, &limits, &mut work.recycler);
                 match parsed {
                     Ok(Some((request, used))) => {
                         self.inbuf.drain(..used);
@@ -464,8 +457,8 @@ impl Conn {
                     Err(error) => {
                         self.inbuf.clear();
                         self.close_reason = CloseReason::Error;
-                        self.start_error(svc, Request::placeholder(), parse_error_status(error));
-                        return Err(self.advance(svc));
+                        self.start_error(ctx, Request::placeholder(), parse_error_status(error));
+                        return Err(self.advance(ctx, work));
                     }
                 }
             }
@@ -475,7 +468,7 @@ impl Conn {
             if self.drained {
                 return Ok(None);
             }
-            match self.read_socket(svc) {
+            match self.read_socket(ctx, work) {
                 Ok(true) => {}
                 Ok(false) => return Ok(None),
                 Err(_) => return Err(Next::Close),
@@ -485,27 +478,27 @@ impl Conn {
 
     /// The whole response is written: log it, then read the next request or
     /// close.
-    fn finish_response(&mut self, svc: &mut Services) -> Option<Next> {
+    fn finish_response(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Option<Next> {
         let phase = std::mem::replace(&mut self.phase, Phase::Reading);
         let Phase::Sending(exchange, body) = phase else {
             return Some(Next::Keep);
         };
         if let Some(file) = body.into_file() {
-            svc.io.release(file);
+            ctx.io.release(file);
         }
-        self.log(svc, &exchange);
+        self.log(ctx, work, &exchange);
         let (status, keep_alive) = (exchange.status, exchange.keep_alive);
-        self.recycle(svc, exchange);
-        if keep_alive && !svc.shutting_down {
-            let limits = &svc.config.limits;
+        self.recycle(work, exchange);
+        if keep_alive && !ctx.shutting_down {
+            let limits = &ctx.config.limits;
             self.deadline = Some(if self.inbuf.is_empty() {
-                (svc.now + limits.keepalive_timeout, DeadlineKind::Idle)
+                (ctx.now + limits.keepalive_timeout, DeadlineKind::Idle)
             } else {
-                (svc.now + limits.header_timeout, DeadlineKind::Header)
+                (ctx.now + limits.header_timeout, DeadlineKind::Header)
             });
             return None;
         }
-        self.close_reason = if svc.shutting_down {
+        self.close_reason = if ctx.shutting_down {
             CloseReason::Shutdown
         } else if status.code() >= 400 && self.close_reason == CloseReason::Error {
             CloseReason::Error
@@ -520,8 +513,8 @@ impl Conn {
             // close).
             self.inbuf.clear();
             let _ = self.socket.shutdown(Shutdown::Write);
-            self.deadline = Some((svc.now + LINGER_TIME, DeadlineKind::Linger));
-            self.phase = Phase::Lingering { drained: 0 };
+            self.deadline = Some((ctx.now + LINGER_TIME, DeadlineKind::Linger));
+            self.phase = Phase::Lingering { discarded: 0 };
             return None;
         }
         Some(Next::Close)
@@ -530,35 +523,35 @@ impl Conn {
     /// Gives the finished exchange's buffers, the response head's and, when
     /// nothing is buffered, the input buffer back to the loop for reuse:
     /// between requests a connection holds no buffer.
-    fn recycle(&mut self, svc: &mut Services, exchange: Exchange) {
+    fn recycle(&mut self, work: &mut Workspace, exchange: Exchange) {
         let out = std::mem::take(&mut self.out);
-        svc.recycler.give_bytes(out.head);
+        work.recycler.give_bytes(out.head);
         if self.inbuf.is_empty() {
-            svc.recycler.give_bytes(std::mem::take(&mut self.inbuf));
+            work.recycler.give_bytes(std::mem::take(&mut self.inbuf));
         }
         let request = exchange.request;
-        svc.recycler.give_string(request.target);
+        work.recycler.give_string(request.target);
         for text in [request.user_agent, request.referer, exchange.path]
             .into_iter()
             .flatten()
         {
-            svc.recycler.give_string(text);
+            work.recycler.give_string(text);
         }
     }
 
-    /// Discards input until the client closes, or enough was drained.
-    fn linger(&mut self, svc: &mut Services, mut drained: usize) -> Next {
+    /// Discards input until the client closes, or enough was discarded.
+    fn linger(&mut self, work: &mut Workspace, mut discarded: usize) -> Next {
         loop {
-            match self.socket.read(&mut svc.scratch) {
+            match self.socket.read(&mut work.read_buf) {
                 Ok(0) => return Next::Close,
                 Ok(n) => {
-                    drained += n;
-                    if drained > LINGER_BYTES {
+                    discarded += n;
+                    if discarded > LINGER_BYTES {
                         return Next::Close;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.phase = Phase::Lingering { drained };
+                    self.phase = Phase::Lingering { discarded };
                     return Next::Keep;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -569,22 +562,22 @@ impl Conn {
 
     /// The connection is closing early: log a response cut short, and hand
     /// any open file back to the pool to be closed there.
-    pub fn abandon(&mut self, svc: &mut Services) {
+    pub fn abandon(&mut self, ctx: &LoopContext, work: &mut Workspace) {
         let phase = std::mem::replace(&mut self.phase, Phase::Reading);
         if let Phase::Sending(exchange, body) = phase {
-            self.log(svc, &exchange);
+            self.log(ctx, work, &exchange);
             if let Some(file) = body.into_file() {
-                svc.io.release(file);
+                ctx.io.release(file);
             }
         }
     }
 
-    fn log(&self, svc: &mut Services, exchange: &Exchange) {
+    fn log(&self, ctx: &LoopContext, work: &mut Workspace, exchange: &Exchange) {
         let request = &exchange.request;
         let elapsed = exchange.started.elapsed();
-        svc.metrics
+        ctx.metrics
             .response(exchange.status.code(), exchange.body_bytes_sent, elapsed);
-        svc.log.record_timed(
+        work.log.record_timed(
             &LogRecord {
                 remote: self.peer,
                 method: &request.method_text,

@@ -6,44 +6,49 @@ use super::*;
 
 impl Conn {
     /// Whether a response to `request` may keep the connection open.
-    fn may_keep_alive(svc: &Services, request: &Request) -> bool {
-        request.keep_alive && !svc.shutting_down && !svc.config.limits.keepalive_timeout.is_zero()
+    fn may_keep_alive(ctx: &LoopContext, request: &Request) -> bool {
+        request.keep_alive && !ctx.shutting_down && !ctx.config.limits.keepalive_timeout.is_zero()
     }
 
     /// Routes a parsed request: answers it at once or sends it to the pool.
-    pub(super) fn handle_request(&mut self, svc: &mut Services, mut request: Request) {
+    pub(super) fn handle_request(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+        mut request: Request,
+    ) {
         if !request.host_is_valid() {
             // RFC 9112 section 3.2: a missing or repeated Host is a bad
             // request (and a classic ingredient of smuggling and cache
             // poisoning through proxies).
             self.close_reason = CloseReason::Error;
-            let exchange = Exchange::new(request, false, svc.now);
-            return self.start_status(svc, exchange, Status::BadRequest, false);
+            let exchange = Exchange::new(request, false, ctx.now);
+            return self.start_status(ctx, exchange, Status::BadRequest, false);
         }
-        let keep_alive = Self::may_keep_alive(svc, &request);
+        let keep_alive = Self::may_keep_alive(ctx, &request);
         #[cfg(debug_assertions)]
         if request.target == "/__wharf_fault/panic-loop" && crate::fault::fault_injection() {
             panic!("injected fault: a panic while handling a connection");
         }
         if self.metrics_endpoint {
-            return self.serve_metrics(svc, request, keep_alive);
+            return self.serve_metrics(ctx, request, keep_alive);
         }
         let method = request.method;
         // Into the loop's scratch buffers: a hit needs no owned copy.
-        let safe = path::sanitize_into(&request.target, &mut svc.decoded, &mut svc.relative);
+        let safe = path::sanitize_into(&request.target, &mut work.decoded, &mut work.relative);
         let file_headers = std::mem::take(&mut request.file_headers);
         let wants_json = request.wants_json;
-        let mut exchange = Exchange::new(request, keep_alive, svc.now);
+        let mut exchange = Exchange::new(request, keep_alive, ctx.now);
         if let Ok(facts) = &safe {
-            let mut path = svc.recycler.string();
-            push_request_path(&mut path, &svc.relative, facts.trailing_slash);
+            let mut path = work.recycler.string();
+            push_request_path(&mut path, &work.relative, facts.trailing_slash);
             exchange.path = Some(path);
         }
         match method {
             Method::Other => {
-                return self.start_status(svc, exchange, Status::MethodNotAllowed, keep_alive)
+                return self.start_status(ctx, exchange, Status::MethodNotAllowed, keep_alive)
             }
-            Method::Options => return self.start_options(svc, exchange),
+            Method::Options => return self.start_options(ctx, exchange),
             Method::Get | Method::Head => {}
         }
         let Ok(PathFacts {
@@ -51,45 +56,45 @@ impl Conn {
             hidden,
         }) = safe
         else {
-            return self.start_status(svc, exchange, Status::BadRequest, false);
+            return self.start_status(ctx, exchange, Status::BadRequest, false);
         };
-        if hidden && !svc.config.http.hidden_files {
-            return self.start_status(svc, exchange, Status::NotFound, keep_alive);
+        if hidden && !ctx.config.http.hidden_files {
+            return self.start_status(ctx, exchange, Status::NotFound, keep_alive);
         }
         let key = cache_key(exchange.path.as_deref().unwrap_or("/"));
-        let cached = svc
+        let cached = ctx
             .cache
-            .get(key, &mut svc.event_check, self.last_read, svc.now);
+            .get(key, &mut work.event_check, self.last_read, ctx.now);
         if let Some(entry) = cached {
             let entry = entry.representation(file_headers.accept_encoding.as_deref());
             let is_get = method == Method::Get;
-            let max_ranges = svc.config.limits.max_ranges;
-            let plan = entry.plan(&file_headers, is_get, svc.now_secs, max_ranges);
+            let max_ranges = ctx.config.limits.max_ranges;
+            let plan = entry.plan(&file_headers, is_get, ctx.now_secs, max_ranges);
             // A multi-range answer is assembled on the pool, like a miss.
             if !matches!(plan, Plan::Multipart(_)) {
                 for field in file_headers.into_fields() {
-                    svc.recycler.give_bytes(field);
+                    work.recycler.give_bytes(field);
                 }
-                return self.start_cached(svc, exchange, entry, plan);
+                return self.start_cached(ctx, work, exchange, entry, plan);
             }
         }
         exchange.cache_key = Some(key.to_string());
         let query = path::split_query(&exchange.request.target)
             .1
             .map(String::from);
-        svc.io.open(
+        ctx.io.open(
             self.conn_ref,
             OpenRequest {
-                relative: svc.relative.clone(),
+                relative: work.relative.clone(),
                 trailing_slash,
                 query,
                 is_get: method == Method::Get,
                 headers: file_headers,
                 wants_json,
-                max_ranges: svc.config.limits.max_ranges,
+                max_ranges: ctx.config.limits.max_ranges,
             },
         );
-        self.wait_for_pool(svc, exchange);
+        self.wait_for_pool(ctx, exchange);
     }
 }
 
@@ -104,8 +109,9 @@ fn push_request_path(out: &mut String, relative: &str, trailing_slash: bool) {
 }
 
 /// The hot-file cache key of a request for `path` (the decoded path with
-/// its leading `/`, see [`Exchange::path`]): what [`FileCache::key`] makes
-/// of the relative path, without building it again.
+/// its leading `/`, see [`Exchange::path`]): what
+/// [`crate::cache::FileCache::key`] makes of the relative path, without
+/// building it again.
 fn cache_key(path: &str) -> &str {
     match path.strip_prefix('/') {
         Some("") | None => "/",
@@ -116,6 +122,7 @@ fn cache_key(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::FileCache;
 
     #[test]
     fn the_cache_key_from_the_path_is_the_one_the_cache_builds() {

@@ -12,25 +12,30 @@ pub(super) enum Flush {
 }
 
 impl Conn {
-    pub(super) fn enter_sending(&mut self, svc: &Services, exchange: Exchange, body: Body) {
-        self.deadline = Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+    pub(super) fn enter_sending(&mut self, ctx: &LoopContext, exchange: Exchange, body: Body) {
+        self.deadline = Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
         self.phase = Phase::Sending(exchange, body);
     }
 
     /// Asks the pool for the next chunk of a stream, reusing `buf`.
-    pub(super) fn request_chunk(conn: ConnRef, svc: &Services, stream: &mut Stream, buf: Vec<u8>) {
+    pub(super) fn request_chunk(
+        conn: ConnRef,
+        ctx: &LoopContext,
+        stream: &mut Stream,
+        buf: Vec<u8>,
+    ) {
         if let Some((file, offset, len)) = stream.next_read() {
-            svc.io.read_chunk(conn, file, offset, len, buf);
+            ctx.io.read_chunk(conn, file, offset, len, buf);
         }
     }
 
     /// Writes what is queued and moves file chunks along. `None`: the
     /// response finished and the next request may be read.
-    pub(super) fn send(&mut self, svc: &mut Services) -> Option<Next> {
+    pub(super) fn send(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Option<Next> {
         loop {
-            match self.flush(svc) {
+            match self.flush(ctx) {
                 Flush::Failed => {
-                    self.abandon(svc);
+                    self.abandon(ctx, work);
                     return Some(Next::Close);
                 }
                 Flush::Blocked => return Some(Next::Keep),
@@ -41,23 +46,23 @@ impl Conn {
                 return Some(Next::Keep);
             };
             match body {
-                Body::Complete => return self.finish_response(svc),
+                Body::Complete => return self.finish_response(ctx, work),
                 Body::Stream(stream) => {
                     let spare = std::mem::take(&mut self.out.body).into_spare();
                     self.out.clear();
                     match stream.next_step() {
                         StreamStep::Write(chunk) => {
                             self.out.body = BodyBytes::Owned(chunk);
-                            Self::request_chunk(conn_ref, svc, stream, spare);
+                            Self::request_chunk(conn_ref, ctx, stream, spare);
                             continue;
                         }
                         StreamStep::Read => {
-                            Self::request_chunk(conn_ref, svc, stream, spare);
+                            Self::request_chunk(conn_ref, ctx, stream, spare);
                             return Some(Next::Keep);
                         }
                         StreamStep::Wait => return Some(Next::Keep),
-                        StreamStep::Truncated => return Some(self.close_truncated(svc)),
-                        StreamStep::Done => return self.finish_response(svc),
+                        StreamStep::Truncated => return Some(self.close_truncated(ctx, work)),
+                        StreamStep::Done => return self.finish_response(ctx, work),
                     }
                 }
                 Body::Sendfile(send) => match send.next_step() {
@@ -67,12 +72,12 @@ impl Conn {
                         offset,
                         count,
                     } => {
-                        svc.io.send_file(conn_ref, socket, file, offset, count);
+                        ctx.io.send_file(conn_ref, socket, file, offset, count);
                         return Some(Next::Keep);
                     }
                     SendfileStep::Wait => return Some(Next::Keep),
-                    SendfileStep::Truncated => return Some(self.close_truncated(svc)),
-                    SendfileStep::Done => return self.finish_response(svc),
+                    SendfileStep::Truncated => return Some(self.close_truncated(ctx, work)),
+                    SendfileStep::Done => return self.finish_response(ctx, work),
                 },
             }
         }
@@ -80,14 +85,14 @@ impl Conn {
 
     /// Fewer bytes than promised were sent: the client must see the
     /// connection end, not a next response.
-    fn close_truncated(&mut self, svc: &mut Services) -> Next {
+    fn close_truncated(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
         self.close_reason = CloseReason::Error;
-        self.abandon(svc);
+        self.abandon(ctx, work);
         Next::Close
     }
 
     /// Writes `out` until it is empty or the socket would block.
-    pub(super) fn flush(&mut self, svc: &mut Services) -> Flush {
+    pub(super) fn flush(&mut self, ctx: &LoopContext) -> Flush {
         if self.out.body.as_slice().is_empty() && self.corked_body_follows() {
             match self.flush_head_corked() {
                 Flush::Done => {}
@@ -110,7 +115,7 @@ impl Conn {
                         exchange.body_bytes_sent += n as u64;
                     }
                     self.deadline =
-                        Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+                        Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flush::Blocked,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
