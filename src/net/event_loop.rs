@@ -13,6 +13,10 @@
 //! 6. sends the access-log batch to the pool;
 //! 7. during shutdown, closes idle connections and exits when none are left
 //!    or the grace period is over.
+//!
+//! A connection is entered in three ways (readiness, a completion, a
+//! deadline), each through [`contained`]: a panic there closes that
+//! connection and nothing else.
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -53,6 +57,17 @@ const EMFILE_LOG_INTERVAL: Duration = Duration::from_secs(5);
 /// the next read reports).
 fn is_readable(event: &mio::event::Event) -> bool {
     event.is_readable() || event.is_read_closed() || event.is_error()
+}
+
+/// Runs one of a connection's entry points (readiness, a completion, a
+/// deadline). A panic in it costs that connection only: the connection is
+/// closed, the loop and its other connections go on. `entry` names the
+/// entry point in the log line.
+fn contained(entry: &str, handler: impl FnOnce() -> Next) -> Next {
+    catch_unwind(AssertUnwindSafe(handler)).unwrap_or_else(|_| {
+        log::error!("a {entry} handler panicked; closing that connection");
+        Next::Close
+    })
 }
 
 fn unix_now() -> u64 {
@@ -368,12 +383,8 @@ impl EventLoop {
             return;
         };
         let (ctx, work) = (&self.ctx, &mut self.work);
-        let next = catch_unwind(AssertUnwindSafe(|| {
+        let next = contained("connection", || {
             conn.on_ready(ctx, work, readable, writable)
-        }))
-        .unwrap_or_else(|_| {
-            log::error!("a connection handler panicked; closing that connection");
-            Next::Close
         });
         self.after_event(slot, next);
     }
@@ -392,14 +403,7 @@ impl EventLoop {
                 Some(conn) if conn.conn_ref == completion.conn => {
                     let (ctx, work) = (&self.ctx, &mut self.work);
                     let outcome = completion.outcome;
-                    let next =
-                        catch_unwind(AssertUnwindSafe(|| conn.on_completion(ctx, work, outcome)))
-                            .unwrap_or_else(|_| {
-                                log::error!(
-                                    "a completion handler panicked; closing that connection"
-                                );
-                                Next::Close
-                            });
+                    let next = contained("completion", || conn.on_completion(ctx, work, outcome));
                     self.after_event(slot, next);
                 }
                 // The connection has gone: discard, closing any file on the pool.
@@ -424,7 +428,8 @@ impl EventLoop {
             if conn.scheduled == Some(at) {
                 conn.scheduled = None;
             }
-            let next = conn.on_deadline(&self.ctx, &mut self.work);
+            let (ctx, work) = (&self.ctx, &mut self.work);
+            let next = contained("deadline", || conn.on_deadline(ctx, work));
             self.after_event(conn_ref.slot, next);
         }
     }

@@ -310,6 +310,15 @@ impl Conn {
     pub fn on_deadline(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
         match self.deadline {
             Some((at, kind)) if at <= ctx.now => {
+                #[cfg(debug_assertions)]
+                if kind == DeadlineKind::Header
+                    && self
+                        .inbuf
+                        .starts_with(b"GET /__wharf_fault/panic-deadline ")
+                    && crate::fault::fault_injection()
+                {
+                    panic!("injected fault: a panic in a deadline handler");
+                }
                 self.close_reason = match kind {
                     DeadlineKind::Header => CloseReason::HeaderTimeout,
                     DeadlineKind::Idle => CloseReason::IdleTimeout,
