@@ -36,6 +36,7 @@ use crate::http::{ResponseHead, Status};
 use crate::net::conn::{Conn, Next};
 use crate::net::context::{LoopContext, Workspace};
 use crate::net::control::Control;
+use crate::net::io_errors::{out_of_descriptors, Transient as _};
 use crate::net::timers::Timers;
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -169,7 +170,7 @@ impl EventLoop {
                 Some(Duration::ZERO)
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == io::ErrorKind::Interrupted {
+                if e.interrupted() {
                     continue;
                 }
                 log::error!("poll failed, stopping this event loop: {e}");
@@ -262,9 +263,9 @@ impl EventLoop {
             };
             match listener.accept() {
                 Ok((socket, peer)) => self.admit(socket, peer, false),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                Err(e) if e.would_block() => return,
+                Err(e) if e.interrupted() => {}
+                Err(e) if out_of_descriptors(&e) => {
                     // Out of descriptors: the pending connection stays in the
                     // backlog and the listener stays readable, so retrying now
                     // would spin. Pause accepting instead; closing connections
@@ -296,8 +297,8 @@ impl EventLoop {
         while let Some(listener) = &self.metrics_listener {
             match listener.accept() {
                 Ok((socket, peer)) => self.admit(socket, peer, true),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                Err(e) if e.would_block() => return,
+                Err(e) if out_of_descriptors(&e) => {
                     self.ctx.metrics.emfile.fetch_add(1, Ordering::Relaxed);
                     self.accept_paused_until
                         .get_or_insert(self.ctx.now + ACCEPT_PAUSE);

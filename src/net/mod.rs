@@ -11,4 +11,5 @@ pub mod conn;
 pub mod context;
 pub mod control;
 pub mod event_loop;
+pub mod io_errors;
 pub mod timers;

@@ -51,6 +51,7 @@ use crate::http::serve::FileMeta;
 use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
 use crate::net::context::{LoopContext, Workspace};
+use crate::net::io_errors::Transient as _;
 use crate::offloop::SharedFile;
 use crate::ops::access_log::LogRecord;
 use crate::ops::metrics::CloseReason;
@@ -273,11 +274,11 @@ impl Conn {
                     self.inbuf.extend_from_slice(&work.read_buf[..n]);
                     Ok(true)
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(e) if e.would_block() => {
                     self.drained = true;
                     Ok(false)
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.interrupted() => continue,
                 Err(e) => Err(e),
             };
         }
@@ -559,11 +560,11 @@ impl Conn {
                         return Next::Close;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(e) if e.would_block() => {
                     self.phase = Phase::Lingering { discarded };
                     return Next::Keep;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.interrupted() => {}
                 Err(_) => return Next::Close,
             }
         }

@@ -117,8 +117,8 @@ impl Conn {
                     self.deadline =
                         Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flush::Blocked,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.would_block() => return Flush::Blocked,
+                Err(e) if e.interrupted() => {}
                 Err(_) => return Flush::Failed,
             }
         }
@@ -144,8 +144,8 @@ impl Conn {
             match rustix::net::send(&self.socket, rest, SendFlags::MORE | SendFlags::NOSIGNAL) {
                 Ok(0) => return Flush::Failed,
                 Ok(n) => self.out.head_pos += n,
-                Err(rustix::io::Errno::AGAIN) => return Flush::Blocked,
-                Err(rustix::io::Errno::INTR) => {}
+                Err(e) if e.would_block() => return Flush::Blocked,
+                Err(e) if e.interrupted() => {}
                 Err(_) => return Flush::Failed,
             }
         }
