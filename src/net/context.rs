@@ -6,12 +6,12 @@
 //! into the workspace.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::cache::{EventCheck, FileCache};
 use crate::config::Config;
 use crate::disk::pool::IoHandle;
-use crate::http::date::DateCache;
+use crate::http::date::{unix_seconds, DateCache};
 use crate::http::recycle::Recycler;
 use crate::net::control::Control;
 use crate::ops::access_log::AccessLog;
@@ -65,6 +65,39 @@ pub struct Workspace {
     /// This loop's numbering of socket reads against its last check for
     /// pending filesystem events (see [`EventCheck`]).
     pub event_check: EventCheck,
+}
+
+impl LoopContext {
+    pub fn new(
+        config: Arc<Config>,
+        io: IoHandle,
+        cache: Arc<FileCache>,
+        metrics: Arc<Metrics>,
+        control: Arc<Control>,
+    ) -> LoopContext {
+        let mut ctx = LoopContext {
+            config,
+            io,
+            cache,
+            metrics,
+            control,
+            date: DateCache::new(),
+            now: Instant::now(),
+            now_secs: 0,
+            shutting_down: false,
+        };
+        ctx.tick();
+        ctx
+    }
+
+    /// Reads the clocks for a new loop iteration: [`LoopContext::now`],
+    /// [`LoopContext::now_secs`] and the `Date` header.
+    pub fn tick(&mut self) {
+        self.now = Instant::now();
+        let wall = SystemTime::now();
+        self.date.refresh(wall);
+        self.now_secs = unix_seconds(wall);
+    }
 }
 
 impl Workspace {

@@ -22,7 +22,7 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -30,7 +30,6 @@ use slab::Slab;
 
 use crate::config::AccessLogTarget;
 use crate::disk::pool::{Completions, ConnRef, IoHandle, IoPool, Outcome};
-use crate::http::date::DateCache;
 use crate::http::response::{error_body, HTML_UTF8};
 use crate::http::{ResponseHead, Status};
 use crate::net::conn::{Conn, Next};
@@ -69,12 +68,6 @@ fn contained(entry: &str, handler: impl FnOnce() -> Next) -> Next {
         log::error!("a {entry} handler panicked; closing that connection");
         Next::Close
     })
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// One event loop and everything it owns.
@@ -138,17 +131,7 @@ impl EventLoop {
             next_conn_id: 0,
             completions,
             timers: Timers::new(),
-            ctx: LoopContext {
-                config,
-                io,
-                cache,
-                metrics,
-                control,
-                date: DateCache::new(),
-                now: Instant::now(),
-                now_secs: unix_now(),
-                shutting_down: false,
-            },
+            ctx: LoopContext::new(config, io, cache, metrics, control),
             work: Workspace::new(log_enabled),
             accept_paused_until: None,
             last_emfile_report: None,
@@ -176,12 +159,7 @@ impl EventLoop {
                 log::error!("poll failed, stopping this event loop: {e}");
                 break;
             }
-            self.ctx.now = Instant::now();
-            let wall = SystemTime::now();
-            self.ctx.date.refresh(wall);
-            self.ctx.now_secs = wall
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            self.ctx.tick();
             self.pick_up_reload();
             // Input first, for the whole batch: then the first cache hit's
             // check for pending filesystem events covers every request
