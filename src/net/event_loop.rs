@@ -15,7 +15,7 @@
 //!    or the grace period is over.
 //!
 //! A connection is entered in three ways (readiness, a completion, a
-//! deadline), each through [`contained`]: a panic there closes that
+//! deadline), each through `contained`: a panic there closes that
 //! connection and nothing else.
 
 use std::io;

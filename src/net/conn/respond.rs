@@ -1,6 +1,7 @@
 //! Building responses: from the pool's answer (files, listings,
 //! redirects), from the hot-file cache, and for errors and `OPTIONS`;
-//! and the cache entries a response leaves behind. Each path ends by
+//! and putting what the pool read for the cache into it (the entry itself
+//! is built by [`CachedFile::from_cacheable`]). Each path ends by
 //! handing a head and a body to [`Conn::enter_sending`], or by sending a
 //! job to the pool and waiting for its answer.
 
@@ -231,50 +232,14 @@ impl Conn {
         if !Arc::ptr_eq(&ctx.config, &ctx.control.config()) {
             return;
         }
-        let Cacheable {
-            bytes,
-            file,
-            meta,
-            variants,
-            file_path,
-            generation,
-        } = cacheable;
-        let mut entry = Self::cached_representation(ctx, &meta, bytes, &file_path, applied);
-        entry.file = file;
-        entry.variants = variants
-            .into_iter()
-            .map(|v| Self::cached_representation(ctx, &v.meta, v.bytes, &file_path, applied))
-            .collect();
+        let generation = cacheable.generation;
+        let entry = CachedFile::from_cacheable(cacheable, |meta| {
+            let last_modified = http_date(meta.modified);
+            let mut fields = String::with_capacity(256);
+            file_head(ctx, meta, &last_modified, applied, Status::Ok).render_fields(&mut fields);
+            fields.into_bytes()
+        });
         ctx.cache.insert(key, entry, generation);
-    }
-
-    /// One representation's cache entry (`bytes` empty for a descriptor
-    /// entry, whose length is `meta.len`).
-    pub(super) fn cached_representation(
-        ctx: &LoopContext,
-        meta: &FileMeta,
-        bytes: Arc<[u8]>,
-        file_path: &str,
-        applied: &rules::Applied,
-    ) -> CachedFile {
-        let last_modified = http_date(meta.modified);
-        let head = file_head(ctx, meta, &last_modified, applied, Status::Ok);
-        let mut head_200 = String::with_capacity(256);
-        head.render_fields(&mut head_200);
-        let last_modified_secs = crate::http::date::unix_seconds(meta.modified);
-        let mut entry = CachedFile::new(
-            file_path.to_string(),
-            bytes,
-            meta.etag.clone(),
-            meta.modified,
-            last_modified_secs,
-            meta.content_type.to_string(),
-            head_200.into_bytes(),
-        );
-        entry.len = meta.len;
-        entry.encoding = meta.encoding;
-        entry.has_variants = meta.has_variants;
-        entry
     }
 
     /// Answers from the hot-file cache: no pool round trip, no filesystem
@@ -335,14 +300,7 @@ impl Conn {
         };
         let file = FileResponse {
             plan,
-            meta: FileMeta {
-                len: entry.len,
-                modified: entry.modified,
-                etag: entry.etag.clone(),
-                content_type: Cow::Owned(entry.content_type.clone()),
-                encoding: entry.encoding,
-                has_variants: entry.has_variants,
-            },
+            meta: entry.meta(),
             content_length,
             multipart_type: None,
             body,
