@@ -29,7 +29,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::config::AccessLogTarget;
-use crate::disk::pool::{Completions, ConnRef, IoHandle, IoPool, Outcome};
+use crate::disk::pool::{Completion, Completions, ConnRef, IoHandle, IoPool, Outcome};
 use crate::http::response::{error_body, HTML_UTF8};
 use crate::http::{ResponseHead, Status};
 use crate::net::conn::{Conn, Next};
@@ -41,12 +41,6 @@ use crate::net::timers::Timers;
 const LISTENER: Token = Token(usize::MAX - 1);
 const METRICS_LISTENER: Token = Token(usize::MAX - 2);
 pub const WAKER: Token = Token(usize::MAX);
-
-/// The pseudo-connection that access-log writes report back to.
-const LOG_REF: ConnRef = ConnRef {
-    slot: usize::MAX,
-    id: u64::MAX,
-};
 
 /// How long accepting pauses when the process is out of descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -371,27 +365,30 @@ impl EventLoop {
     fn drain_completions(&mut self) {
         self.completions.begin_drain();
         while let Some(completion) = self.completions.try_next() {
-            if completion.conn == LOG_REF {
-                if let Outcome::LogWritten(buf) = completion.outcome {
+            let (conn_ref, outcome) = match completion {
+                Completion::LogWritten(buf) => {
                     self.work.log.batch_written(buf);
+                    continue;
                 }
-                continue;
-            }
-            let slot = completion.conn.slot;
-            match self.conns.get_mut(slot) {
-                Some(conn) if conn.conn_ref == completion.conn => {
+                Completion::Job { conn, outcome } => (conn, outcome),
+            };
+            match self.conns.get_mut(conn_ref.slot) {
+                Some(conn) if conn.conn_ref == conn_ref => {
                     let (ctx, work) = (&self.ctx, &mut self.work);
-                    let outcome = completion.outcome;
                     let next = contained("completion", || conn.on_completion(ctx, work, outcome));
-                    self.after_event(slot, next);
+                    self.after_event(conn_ref.slot, next);
                 }
                 // The connection has gone: discard, closing any file on the pool.
-                _ => {
-                    if let Some(file) = completion.into_file() {
-                        self.ctx.io.release(file);
-                    }
-                }
+                _ => self.discard(outcome),
             }
+        }
+    }
+
+    /// Drops an outcome nobody waits for, closing any file it carries on
+    /// the pool.
+    fn discard(&self, outcome: Outcome) {
+        if let Some(file) = outcome.into_file() {
+            self.ctx.io.release(file);
         }
     }
 
@@ -487,7 +484,7 @@ impl EventLoop {
 
     fn flush_log(&mut self) {
         if let Some(batch) = self.work.log.take_batch() {
-            self.ctx.io.write_log(LOG_REF, batch);
+            self.ctx.io.write_log(batch);
         }
     }
 
@@ -498,16 +495,8 @@ impl EventLoop {
             self.flush_log();
             self.completions.begin_drain();
             match self.completions.recv_until(give_up) {
-                Some(completion) if completion.conn == LOG_REF => {
-                    if let Outcome::LogWritten(buf) = completion.outcome {
-                        self.work.log.batch_written(buf);
-                    }
-                }
-                Some(completion) => {
-                    if let Some(file) = completion.into_file() {
-                        self.ctx.io.release(file);
-                    }
-                }
+                Some(Completion::LogWritten(buf)) => self.work.log.batch_written(buf),
+                Some(Completion::Job { outcome, .. }) => self.discard(outcome),
                 None => break,
             }
         }

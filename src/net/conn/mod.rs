@@ -354,11 +354,7 @@ impl Conn {
                     // Not expecting an open: keep the state, drop the answer
                     // (closing any file it carries on the pool).
                     self.phase = phase;
-                    let stray = crate::disk::pool::Completion {
-                        conn: self.conn_ref,
-                        outcome: Outcome::Opened(result),
-                    };
-                    if let Some(file) = stray.into_file() {
+                    if let Some(file) = Outcome::Opened(result).into_file() {
                         ctx.io.release(file);
                     }
                     return Next::Keep;
@@ -411,7 +407,6 @@ impl Conn {
                     }
                 }
             }
-            Outcome::LogWritten(_) => {}
         }
         self.advance(ctx, work)
     }
