@@ -7,9 +7,10 @@
 
 /// Debug builds only: whether `WHARF_FAULT_INJECTION=1` asks for the test
 /// hooks that make a request panic on purpose (`/__wharf_fault/panic-loop`
-/// on the event loop, `/__wharf_fault/panic-pool` in an IO job), so tests
-/// can prove that a panic costs only its own connection, or hold an IO
-/// thread (`/__wharf_fault/hold-pool`, see
+/// on the event loop, `/__wharf_fault/panic-deadline` in the header
+/// timeout of an unfinished head, `/__wharf_fault/panic-pool` in an IO
+/// job), so tests can prove that a panic costs only its own connection, or
+/// hold an IO thread (`/__wharf_fault/hold-pool`, see
 /// [`hold_for_fault_injection`]).
 #[cfg(debug_assertions)]
 pub fn fault_injection() -> bool {

@@ -1,11 +1,14 @@
 //! A cache entry: a file's bytes (or its open descriptor) with the header
-//! fields of its 200 answer rendered once, and what the pool read to make
-//! one ([`Cacheable`]).
+//! fields of its 200 answer rendered once, what the pool read to make one
+//! ([`Cacheable`]), and the building of the one from the other
+//! ([`CachedFile::from_cacheable`]).
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use crate::http::date::unix_seconds;
 use crate::http::encoding::{self, Coding};
 use crate::http::request::FileHeaders;
 use crate::http::serve::{self, FileMeta, Plan};
@@ -72,6 +75,63 @@ impl CachedFile {
             encoding: None,
             has_variants: false,
             variants: Vec::new(),
+        }
+    }
+
+    /// The entry for what the pool read: the file (its bytes, or its
+    /// descriptor) with an entry for each of its sidecars. `head_200`
+    /// renders the header fields of one representation's 200 answer (see
+    /// [`CachedFile::head_200`]): the caller knows the rules that apply to
+    /// the path. (Insert it with [`Cacheable::generation`], read first.)
+    pub fn from_cacheable(
+        cacheable: Cacheable,
+        head_200: impl Fn(&FileMeta) -> Vec<u8>,
+    ) -> CachedFile {
+        let Cacheable {
+            bytes,
+            file,
+            meta,
+            variants,
+            file_path,
+            generation: _,
+        } = cacheable;
+        let representation = |meta: &FileMeta, body: Arc<[u8]>| CachedFile {
+            file_path: file_path.clone(),
+            body,
+            etag: meta.etag.clone(),
+            last_modified_secs: unix_seconds(meta.modified),
+            modified: meta.modified,
+            content_type: meta.content_type.to_string(),
+            head_200: head_200(meta),
+            inserted: Instant::now(),
+            last_used: AtomicU64::new(0),
+            file: None,
+            len: meta.len,
+            encoding: meta.encoding,
+            has_variants: meta.has_variants,
+            variants: Vec::new(),
+        };
+        let variants = variants
+            .into_iter()
+            .map(|variant| representation(&variant.meta, variant.bytes))
+            .collect();
+        CachedFile {
+            file,
+            variants,
+            ..representation(&meta, bytes)
+        }
+    }
+
+    /// The metadata a response from this entry states, as the pool would
+    /// have found it.
+    pub fn meta(&self) -> FileMeta {
+        FileMeta {
+            len: self.len,
+            modified: self.modified,
+            etag: self.etag.clone(),
+            content_type: Cow::Owned(self.content_type.clone()),
+            encoding: self.encoding,
+            has_variants: self.has_variants,
         }
     }
 
@@ -165,5 +225,61 @@ impl Cacheable {
                 .find(|v| v.meta.encoding == Some(coding))
                 .map(|v| v.bytes.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn meta(len: u64, encoding: Option<Coding>) -> FileMeta {
+        FileMeta {
+            len,
+            modified: UNIX_EPOCH + Duration::from_secs(784_111_777),
+            etag: format!("\"{len}\""),
+            content_type: Cow::Borrowed("text/css"),
+            encoding,
+            has_variants: true,
+        }
+    }
+
+    #[test]
+    fn an_entry_from_what_the_pool_read_keeps_each_representation() {
+        let cacheable = Cacheable {
+            bytes: Arc::from(&b"body { }\n"[..]),
+            file: None,
+            meta: meta(9, None),
+            variants: vec![CacheableVariant {
+                meta: meta(4, Some(Coding::Gzip)),
+                bytes: Arc::from(&b"gzip"[..]),
+            }],
+            file_path: "style.css".to_string(),
+            generation: 7,
+        };
+        let entry = CachedFile::from_cacheable(cacheable, |meta| meta.etag.clone().into_bytes());
+        assert_eq!(&*entry.body, b"body { }\n");
+        assert_eq!((entry.len, entry.encoding), (9, None));
+        assert_eq!(entry.head_200, b"\"9\"");
+        assert_eq!(entry.last_modified_secs, 784_111_777);
+        assert!(entry.has_variants && entry.file.is_none());
+        let [gzip] = &entry.variants[..] else {
+            panic!("one variant expected");
+        };
+        assert_eq!((gzip.len, gzip.encoding), (4, Some(Coding::Gzip)));
+        assert_eq!(
+            (&*gzip.body, &gzip.head_200[..]),
+            (&b"gzip"[..], &b"\"4\""[..])
+        );
+        assert_eq!(gzip.file_path, "style.css");
+        assert!(gzip.variants.is_empty());
+        // And back: what a response from the entry states.
+        let back = gzip.meta();
+        assert_eq!((back.len, back.etag.as_str()), (4, "\"4\""));
+        assert_eq!(
+            (back.encoding, back.content_type),
+            (Some(Coding::Gzip), "text/css".into())
+        );
+        assert_eq!(cost(&entry), 9 + 3 + 4 + 3);
     }
 }

@@ -5,7 +5,7 @@
 //! threads that each run one job at a time.
 //!
 //! A job is a closure run on the pool. It calls into [`crate::disk`], wraps the
-//! result in a [`Completion`] addressed to a [`ConnRef`], sends it down the
+//! result in a [`Completion::Job`] addressed to a [`ConnRef`], sends it down the
 //! owning loop's crossbeam channel and wakes that loop's `mio::Waker`. Wakes
 //! are coalesced: a flag records that a wake is pending, so a burst of
 //! completions costs the loop one wake-up, not one per job.
@@ -17,7 +17,8 @@
 //! Access-log writes have a lane of their own (`wharf-io-log`): a log
 //! destination that stops taking writes (a full pipe, a stalled disk) then
 //! holds only that lane, and requests keep every other. The loops bound
-//! what waits meanwhile (see [`crate::ops::access_log`]).
+//! what waits meanwhile (see [`crate::ops::access_log`]). A written batch
+//! comes back as [`Completion::LogWritten`], addressed to the loop itself.
 
 use std::borrow::Cow;
 use std::io;
@@ -49,12 +50,16 @@ pub struct ConnRef {
 
 /// A finished job, on its way back to the loop.
 #[derive(Debug)]
-pub struct Completion {
-    pub conn: ConnRef,
-    pub outcome: Outcome,
+pub enum Completion {
+    /// A connection's job, and what it produced.
+    Job { conn: ConnRef, outcome: Outcome },
+    /// An access-log batch was written ([`IoHandle::write_log`]); the loop
+    /// may send the next one. Carries the batch's buffer back, emptied,
+    /// for reuse.
+    LogWritten(Vec<u8>),
 }
 
-/// What a job produced.
+/// What a connection's job produced.
 #[derive(Debug)]
 pub enum Outcome {
     /// The answer to [`IoHandle::open`].
@@ -76,18 +81,16 @@ pub enum Outcome {
     /// The answer to [`IoHandle::error_page`]: the page and its type, or
     /// `None` to use the built-in page.
     ErrorPage(Option<(Vec<u8>, Cow<'static, str>)>),
-    /// An access-log batch was written; the loop may send the next one.
-    /// Carries the batch's buffer back, emptied, for reuse.
-    LogWritten(Vec<u8>),
     /// The job panicked; the connection is closed.
     Panicked,
 }
 
-impl Completion {
-    /// Takes out any file the completion carries, so that a completion for a
-    /// connection that has gone can have its file closed on the pool.
+impl Outcome {
+    /// Takes out any file the outcome carries, so that an outcome nobody
+    /// waits for (its connection has gone, or is not expecting it) can have
+    /// its file closed on the pool.
     pub fn into_file(self) -> Option<SharedFile> {
-        match self.outcome {
+        match self {
             Outcome::Chunk { file, .. } | Outcome::Sent { file, .. } => Some(file),
             Outcome::Opened(Ok(Opened::File(FileResponse {
                 body: disk::FileBody::Stream { file, .. },
@@ -268,7 +271,7 @@ impl IoHandle {
                 Outcome::Panicked
             });
             metrics.pool_run.observe(started.elapsed());
-            reply.send(Completion { conn, outcome });
+            reply.send(Completion::Job { conn, outcome });
         });
     }
 
@@ -341,11 +344,11 @@ impl IoHandle {
     }
 
     /// Writes a batch of access-log lines on the log's own lane, then
-    /// reports [`Outcome::LogWritten`] to `conn` (the loop's own
-    /// pseudo-reference), with the batch's buffer for reuse. A panic while
-    /// writing reports it too, with an empty buffer: the loop must learn
-    /// that no batch is in flight any more, or it would never send another.
-    pub fn write_log(&self, conn: ConnRef, mut batch: Vec<u8>) {
+    /// reports [`Completion::LogWritten`] to the loop, with the batch's
+    /// buffer for reuse. A panic while writing reports it too, with an
+    /// empty buffer: the loop must learn that no batch is in flight any
+    /// more, or it would never send another.
+    pub fn write_log(&self, mut batch: Vec<u8>) {
         let pool = self.pool.clone();
         let reply = self.reply.clone();
         self.pool.log_lane.spawn(move || {
@@ -367,10 +370,7 @@ impl IoHandle {
                     Vec::new()
                 }
             };
-            reply.send(Completion {
-                conn,
-                outcome: Outcome::LogWritten(buf),
-            });
+            reply.send(Completion::LogWritten(buf));
         });
     }
 }

@@ -28,6 +28,7 @@ use super::representation::{Representation, Representations, Target};
 use super::root::{OpenError, Root};
 use crate::cache::{Cacheable, FileCache};
 use crate::config::HttpOptions;
+use crate::http::body_strategy::{body_strategy, BodyStrategy};
 use crate::http::conditional::{self, Validators};
 use crate::http::date::unix_seconds;
 use crate::http::encoding;
@@ -38,10 +39,6 @@ use crate::http::serve::{self, FileMeta, Plan};
 use crate::offloop::{OffLoopFile, SharedFile};
 use crate::site::listing::{self, ListingQuery};
 use crate::site::path::percent_encode_path;
-
-/// Files up to this size are read whole in the open job and sent from memory,
-/// so a small response costs one pool round trip.
-pub const SMALL_FILE_MAX: u64 = 64 * 1024;
 
 /// What the event loop asks the pool to open.
 #[derive(Debug, Clone)]
@@ -302,12 +299,13 @@ fn serve_file(
     }))
 }
 
-/// The body for `len` bytes at `offset`: read now when small, else streamed.
+/// The body for `len` bytes at `offset`: read now when small, else streamed
+/// ([`body_strategy`]).
 fn file_body(file: File, offset: u64, len: u64, want_body: bool) -> Result<FileBody, OpenError> {
     if !want_body || len == 0 {
         return Ok(FileBody::Empty);
     }
-    if len > SMALL_FILE_MAX {
+    if body_strategy(len) != BodyStrategy::InMemory {
         return Ok(FileBody::Stream {
             file: OffLoopFile::shared(file),
             offset,

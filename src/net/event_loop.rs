@@ -13,43 +13,39 @@
 //! 6. sends the access-log batch to the pool;
 //! 7. during shutdown, closes idle connections and exits when none are left
 //!    or the grace period is over.
+//!
+//! A connection is entered in three ways (readiness, a completion, a
+//! deadline), each through `contained`: a panic there closes that
+//! connection and nothing else.
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::config::AccessLogTarget;
-use crate::disk::pool::{Completions, ConnRef, IoHandle, IoPool, Outcome};
-use crate::http::date::DateCache;
+use crate::disk::pool::{Completion, Completions, ConnRef, IoHandle, IoPool, Outcome};
 use crate::http::response::{error_body, HTML_UTF8};
 use crate::http::{ResponseHead, Status};
-use crate::net::conn::{Conn, Next, Services};
+use crate::net::conn::{Conn, Next};
+use crate::net::context::{LoopContext, Workspace};
 use crate::net::control::Control;
+use crate::net::io_errors::{out_of_descriptors, Transient as _};
 use crate::net::timers::Timers;
-use crate::ops::access_log::AccessLog;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const METRICS_LISTENER: Token = Token(usize::MAX - 2);
 pub const WAKER: Token = Token(usize::MAX);
 
-/// The pseudo-connection that access-log writes report back to.
-const LOG_REF: ConnRef = ConnRef {
-    slot: usize::MAX,
-    id: u64::MAX,
-};
-
 /// How long accepting pauses when the process is out of descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Descriptor exhaustion is reported at most this often.
 const EMFILE_LOG_INTERVAL: Duration = Duration::from_secs(5);
-/// Size of the per-loop socket read buffer.
-const SCRATCH_SIZE: usize = 16 * 1024;
 
 /// Whether an event reports input, the peer's close or an error (which
 /// the next read reports).
@@ -57,10 +53,15 @@ fn is_readable(event: &mio::event::Event) -> bool {
     event.is_readable() || event.is_read_closed() || event.is_error()
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// Runs one of a connection's entry points (readiness, a completion, a
+/// deadline). A panic in it costs that connection only: the connection is
+/// closed, the loop and its other connections go on. `entry` names the
+/// entry point in the log line.
+fn contained(entry: &str, handler: impl FnOnce() -> Next) -> Next {
+    catch_unwind(AssertUnwindSafe(handler)).unwrap_or_else(|_| {
+        log::error!("a {entry} handler panicked; closing that connection");
+        Next::Close
+    })
 }
 
 /// One event loop and everything it owns.
@@ -75,11 +76,14 @@ pub struct EventLoop {
     next_conn_id: u64,
     completions: Completions,
     timers: Timers,
-    svc: Services,
+    /// What connections read while they handle an event.
+    ctx: LoopContext,
+    /// What they may change meanwhile.
+    work: Workspace,
     accept_paused_until: Option<Instant>,
     last_emfile_report: Option<Instant>,
     shutdown_deadline: Option<Instant>,
-    /// The [`Control::config_generation`] that `svc.config` came from.
+    /// The [`Control::config_generation`] that `ctx.config` came from.
     config_generation: u64,
     /// Connections that yielded ([`Next::Yield`]) with work left: run again
     /// after the next poll's events, which is then made without waiting.
@@ -99,7 +103,7 @@ impl EventLoop {
         mut listener: TcpListener,
         mut metrics_listener: Option<TcpListener>,
         pool: Arc<IoPool>,
-        shared: Arc<Control>,
+        control: Arc<Control>,
     ) -> io::Result<EventLoop> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -107,8 +111,8 @@ impl EventLoop {
             poll.registry()
                 .register(metrics_listener, METRICS_LISTENER, Interest::READABLE)?;
         }
-        let config = shared.config();
-        let config_generation = shared.config_generation.load(Ordering::Acquire);
+        let config = control.config();
+        let config_generation = control.config_generation.load(Ordering::Acquire);
         let log_enabled = config.access_log != AccessLogTarget::Off;
         let cache = pool.cache().clone();
         let metrics = pool.metrics().clone();
@@ -121,24 +125,8 @@ impl EventLoop {
             next_conn_id: 0,
             completions,
             timers: Timers::new(),
-            svc: Services {
-                config,
-                io,
-                date: DateCache::new(),
-                log: AccessLog::new(log_enabled),
-                scratch: vec![0; SCRATCH_SIZE],
-                now: Instant::now(),
-                now_secs: unix_now(),
-                cache,
-                event_check: Default::default(),
-                recycler: Default::default(),
-                decoded: Vec::new(),
-                relative: String::new(),
-                head_text: String::new(),
-                metrics,
-                shared,
-                shutting_down: false,
-            },
+            ctx: LoopContext::new(config, io, cache, metrics, control),
+            work: Workspace::new(log_enabled),
             accept_paused_until: None,
             last_emfile_report: None,
             shutdown_deadline: None,
@@ -159,18 +147,13 @@ impl EventLoop {
                 Some(Duration::ZERO)
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == io::ErrorKind::Interrupted {
+                if e.interrupted() {
                     continue;
                 }
                 log::error!("poll failed, stopping this event loop: {e}");
                 break;
             }
-            self.svc.now = Instant::now();
-            let wall = SystemTime::now();
-            self.svc.date.refresh(wall);
-            self.svc.now_secs = wall
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            self.ctx.tick();
             self.pick_up_reload();
             // Input first, for the whole batch: then the first cache hit's
             // check for pending filesystem events covers every request
@@ -179,7 +162,13 @@ impl EventLoop {
                 // (The listener and waker tokens name no slot.)
                 let Token(slot) = event.token();
                 if let Some(conn) = self.conns.get_mut(slot) {
-                    conn.prefetch(&mut self.svc, is_readable(event), event.is_read_closed());
+                    let readable = is_readable(event);
+                    conn.read_ready_input(
+                        &self.ctx,
+                        &mut self.work,
+                        readable,
+                        event.is_read_closed(),
+                    );
                 }
             }
             for event in events.iter() {
@@ -194,7 +183,7 @@ impl EventLoop {
                 }
             }
             self.resume_runnable();
-            if self.accept_paused_until.is_some_and(|t| t <= self.svc.now) {
+            if self.accept_paused_until.is_some_and(|t| t <= self.ctx.now) {
                 self.accept_paused_until = None;
                 self.accept_all();
                 self.accept_metrics();
@@ -202,7 +191,7 @@ impl EventLoop {
             self.drain_completions();
             self.expire_deadlines();
             self.flush_log();
-            if self.svc.shared.shutdown.load(Ordering::Acquire) && self.drain_for_shutdown() {
+            if self.ctx.control.shutdown.load(Ordering::Acquire) && self.drain_for_shutdown() {
                 break;
             }
         }
@@ -213,12 +202,12 @@ impl EventLoop {
     /// Adopts a reloaded configuration: new limits apply to new deadlines
     /// and new requests; open connections are kept.
     fn pick_up_reload(&mut self) {
-        let generation = self.svc.shared.config_generation.load(Ordering::Acquire);
+        let generation = self.ctx.control.config_generation.load(Ordering::Acquire);
         if generation != self.config_generation {
             self.config_generation = generation;
-            self.svc.config = self.svc.shared.config();
-            let log_enabled = self.svc.config.access_log != AccessLogTarget::Off;
-            self.svc.log.set_enabled(log_enabled);
+            self.ctx.config = self.ctx.control.config();
+            let log_enabled = self.ctx.config.access_log != AccessLogTarget::Off;
+            self.work.log.set_enabled(log_enabled);
         }
     }
 
@@ -246,20 +235,20 @@ impl EventLoop {
             };
             match listener.accept() {
                 Ok((socket, peer)) => self.admit(socket, peer, false),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                Err(e) if e.would_block() => return,
+                Err(e) if e.interrupted() => {}
+                Err(e) if out_of_descriptors(&e) => {
                     // Out of descriptors: the pending connection stays in the
                     // backlog and the listener stays readable, so retrying now
                     // would spin. Pause accepting instead; closing connections
                     // frees descriptors meanwhile.
-                    self.accept_paused_until = Some(self.svc.now + ACCEPT_PAUSE);
-                    self.svc.metrics.emfile.fetch_add(1, Ordering::Relaxed);
+                    self.accept_paused_until = Some(self.ctx.now + ACCEPT_PAUSE);
+                    self.ctx.metrics.emfile.fetch_add(1, Ordering::Relaxed);
                     let due = self
                         .last_emfile_report
-                        .is_none_or(|t| self.svc.now.duration_since(t) >= EMFILE_LOG_INTERVAL);
+                        .is_none_or(|t| self.ctx.now.duration_since(t) >= EMFILE_LOG_INTERVAL);
                     if due {
-                        self.last_emfile_report = Some(self.svc.now);
+                        self.last_emfile_report = Some(self.ctx.now);
                         log::warn!(
                             "out of file descriptors ({e}); pausing accept \
                              (raise `ulimit -n` or lower [limits] max_connections)"
@@ -280,11 +269,11 @@ impl EventLoop {
         while let Some(listener) = &self.metrics_listener {
             match listener.accept() {
                 Ok((socket, peer)) => self.admit(socket, peer, true),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                    self.svc.metrics.emfile.fetch_add(1, Ordering::Relaxed);
+                Err(e) if e.would_block() => return,
+                Err(e) if out_of_descriptors(&e) => {
+                    self.ctx.metrics.emfile.fetch_add(1, Ordering::Relaxed);
                     self.accept_paused_until
-                        .get_or_insert(self.svc.now + ACCEPT_PAUSE);
+                        .get_or_insert(self.ctx.now + ACCEPT_PAUSE);
                     return;
                 }
                 // Interrupted, or an error of that one connection.
@@ -302,20 +291,20 @@ impl EventLoop {
         metrics_endpoint: bool,
     ) {
         let open = self
-            .svc
-            .shared
+            .ctx
+            .control
             .open_connections
             .fetch_add(1, Ordering::AcqRel);
-        if open >= self.svc.config.limits.max_connections {
-            self.svc
-                .shared
+        if open >= self.ctx.config.limits.max_connections {
+            self.ctx
+                .control
                 .open_connections
                 .fetch_sub(1, Ordering::AcqRel);
-            self.svc.metrics.refused.fetch_add(1, Ordering::Relaxed);
+            self.ctx.metrics.refused.fetch_add(1, Ordering::Relaxed);
             self.refuse(&mut socket);
             return;
         }
-        self.svc.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+        self.ctx.metrics.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = socket.set_nodelay(true);
         let entry = self.conns.vacant_entry();
         let conn_ref = ConnRef {
@@ -330,8 +319,8 @@ impl EventLoop {
             .register(&mut socket, Token(conn_ref.slot), interest)
             .is_err()
         {
-            self.svc
-                .shared
+            self.ctx
+                .control
                 .open_connections
                 .fetch_sub(1, Ordering::AcqRel);
             return;
@@ -341,7 +330,7 @@ impl EventLoop {
             peer,
             conn_ref,
             metrics_endpoint,
-            &self.svc,
+            &self.ctx,
         ));
         self.sync_timer(conn_ref.slot);
     }
@@ -357,7 +346,7 @@ impl EventLoop {
             content_length: body.len() as u64,
             ..ResponseHead::new(Status::ServiceUnavailable)
         }
-        .render(self.svc.date.header_value(), &mut bytes);
+        .render(self.ctx.date.header_value(), &mut bytes);
         bytes.extend_from_slice(&body);
         let _ = socket.write(&bytes);
     }
@@ -366,48 +355,45 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        let svc = &mut self.svc;
-        let next = catch_unwind(AssertUnwindSafe(|| conn.on_ready(svc, readable, writable)))
-            .unwrap_or_else(|_| {
-                log::error!("a connection handler panicked; closing that connection");
-                Next::Close
-            });
+        let (ctx, work) = (&self.ctx, &mut self.work);
+        let next = contained("connection", || {
+            conn.on_ready(ctx, work, readable, writable)
+        });
         self.after_event(slot, next);
     }
 
     fn drain_completions(&mut self) {
         self.completions.begin_drain();
         while let Some(completion) = self.completions.try_next() {
-            if completion.conn == LOG_REF {
-                if let Outcome::LogWritten(buf) = completion.outcome {
-                    self.svc.log.batch_written(buf);
+            let (conn_ref, outcome) = match completion {
+                Completion::LogWritten(buf) => {
+                    self.work.log.batch_written(buf);
+                    continue;
                 }
-                continue;
-            }
-            let slot = completion.conn.slot;
-            match self.conns.get_mut(slot) {
-                Some(conn) if conn.conn_ref == completion.conn => {
-                    let svc = &mut self.svc;
-                    let outcome = completion.outcome;
-                    let next = catch_unwind(AssertUnwindSafe(|| conn.on_completion(outcome, svc)))
-                        .unwrap_or_else(|_| {
-                            log::error!("a completion handler panicked; closing that connection");
-                            Next::Close
-                        });
-                    self.after_event(slot, next);
+                Completion::Job { conn, outcome } => (conn, outcome),
+            };
+            match self.conns.get_mut(conn_ref.slot) {
+                Some(conn) if conn.conn_ref == conn_ref => {
+                    let (ctx, work) = (&self.ctx, &mut self.work);
+                    let next = contained("completion", || conn.on_completion(ctx, work, outcome));
+                    self.after_event(conn_ref.slot, next);
                 }
                 // The connection has gone: discard, closing any file on the pool.
-                _ => {
-                    if let Some(file) = completion.into_file() {
-                        self.svc.io.release(file);
-                    }
-                }
+                _ => self.discard(outcome),
             }
         }
     }
 
+    /// Drops an outcome nobody waits for, closing any file it carries on
+    /// the pool.
+    fn discard(&self, outcome: Outcome) {
+        if let Some(file) = outcome.into_file() {
+            self.ctx.io.release(file);
+        }
+    }
+
     fn expire_deadlines(&mut self) {
-        let now = self.svc.now;
+        let now = self.ctx.now;
         while let Some((conn_ref, at)) = self.timers.pop_due(now) {
             let Some(conn) = self.conns.get_mut(conn_ref.slot) else {
                 continue;
@@ -418,7 +404,8 @@ impl EventLoop {
             if conn.scheduled == Some(at) {
                 conn.scheduled = None;
             }
-            let next = conn.on_deadline(&mut self.svc);
+            let (ctx, work) = (&self.ctx, &mut self.work);
+            let next = contained("deadline", || conn.on_deadline(ctx, work));
             self.after_event(conn_ref.slot, next);
         }
     }
@@ -446,7 +433,7 @@ impl EventLoop {
         match next {
             Next::Keep => self.sync_timer(slot),
             Next::Yield => {
-                self.svc
+                self.ctx
                     .metrics
                     .turns_yielded
                     .fetch_add(1, Ordering::Relaxed);
@@ -478,11 +465,11 @@ impl EventLoop {
 
     fn close(&mut self, slot: usize) {
         if let Some(mut conn) = self.conns.try_remove(slot) {
-            conn.abandon(&mut self.svc);
-            self.svc.metrics.closed(conn.close_reason);
+            conn.abandon(&self.ctx, &mut self.work);
+            self.ctx.metrics.closed(conn.close_reason);
             let _ = self.poll.registry().deregister(conn.socket());
-            self.svc
-                .shared
+            self.ctx
+                .control
                 .open_connections
                 .fetch_sub(1, Ordering::AcqRel);
         }
@@ -496,28 +483,20 @@ impl EventLoop {
     }
 
     fn flush_log(&mut self) {
-        if let Some(batch) = self.svc.log.take_batch() {
-            self.svc.io.write_log(LOG_REF, batch);
+        if let Some(batch) = self.work.log.take_batch() {
+            self.ctx.io.write_log(batch);
         }
     }
 
     /// At exit, waits (bounded) for the last access-log lines to be written.
     fn final_log_flush(&mut self) {
         let give_up = Instant::now() + Duration::from_secs(2);
-        while !self.svc.log.is_idle() && Instant::now() < give_up {
+        while !self.work.log.is_idle() && Instant::now() < give_up {
             self.flush_log();
             self.completions.begin_drain();
             match self.completions.recv_until(give_up) {
-                Some(completion) if completion.conn == LOG_REF => {
-                    if let Outcome::LogWritten(buf) = completion.outcome {
-                        self.svc.log.batch_written(buf);
-                    }
-                }
-                Some(completion) => {
-                    if let Some(file) = completion.into_file() {
-                        self.svc.io.release(file);
-                    }
-                }
+                Some(Completion::LogWritten(buf)) => self.work.log.batch_written(buf),
+                Some(Completion::Job { outcome, .. }) => self.discard(outcome),
                 None => break,
             }
         }
@@ -526,8 +505,8 @@ impl EventLoop {
     /// One shutdown step. Returns true when the loop may exit.
     fn drain_for_shutdown(&mut self) -> bool {
         if self.shutdown_deadline.is_none() {
-            self.shutdown_deadline = Some(self.svc.now + self.svc.config.limits.shutdown_timeout);
-            self.svc.shutting_down = true;
+            self.shutdown_deadline = Some(self.ctx.now + self.ctx.config.limits.shutdown_timeout);
+            self.ctx.shutting_down = true;
             if let Some(mut listener) = self.listener.take() {
                 let _ = self.poll.registry().deregister(&mut listener);
             }
@@ -547,6 +526,6 @@ impl EventLoop {
             }
             self.close(slot);
         }
-        self.conns.is_empty() || self.shutdown_deadline.is_some_and(|t| self.svc.now >= t)
+        self.conns.is_empty() || self.shutdown_deadline.is_some_and(|t| self.ctx.now >= t)
     }
 }

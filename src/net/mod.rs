@@ -4,10 +4,18 @@
 //!
 //! - [`event_loop`]: one `mio::Poll` per thread; accepts, dispatches
 //!   readiness, drains pool completions, expires deadlines.
-//! - [`conn`]: one connection's state machine (read, resolve, send).
+//! - [`conn`]: one connection's state machine (read, route, respond,
+//!   send), with its body sub-states.
+//! - [`context`]: what a loop lends a connection during an event, to read
+//!   ([`context::LoopContext`]) and to write in ([`context::Workspace`]).
 //! - [`timers`]: the per-loop deadline heap.
+//! - [`control`]: what the loops share with the control side (shutdown,
+//!   reload, the connection count).
+//! - [`io_errors`]: `would_block()` / `interrupted()` for every socket call.
 
 pub mod conn;
+pub mod context;
 pub mod control;
 pub mod event_loop;
+pub mod io_errors;
 pub mod timers;

@@ -494,6 +494,48 @@ fn a_panic_costs_only_its_own_connection() {
 }
 
 #[test]
+fn a_panic_in_a_deadline_handler_costs_only_its_own_connection() {
+    if !fault_injection_available() {
+        return;
+    }
+    let site = site();
+    // One event loop, so that the bystander shares the victim's thread.
+    let (server, _config) = spawn_with_toml(
+        site.path(),
+        "[limits]\nheader_timeout_secs = 1\n",
+        &[("WHARF_FAULT_INJECTION", "1")],
+        &["--workers", "1"],
+    );
+    let mut bystander = server.connect();
+    bystander
+        .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut bystander, false).unwrap().status, 200);
+
+    // An unfinished head: its header timeout runs the deadline handler,
+    // which panics for this target. That connection is closed, unanswered.
+    let mut victim = server.connect();
+    victim
+        .write_all(b"GET /__wharf_fault/panic-deadline HTTP/1.1\r\n")
+        .unwrap();
+    let (rest, ended) = read_until_end(&mut victim);
+    assert!(ended, "the victim was not closed");
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    // (The log line is written on a thread of its own: wait for it.)
+    let logged = |text: &str| text.contains("a deadline handler panicked");
+    assert!(server.stderr.wait_for(Duration::from_secs(5), logged));
+
+    // The loop lives on, and so does the bystander.
+    bystander
+        .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let after = read_response(&mut bystander, false).unwrap();
+    assert_eq!(after.body, b"hello, world\n");
+    assert_eq!(server.get("/data.json").status, 200);
+    assert!(server.stop().success());
+}
+
+#[test]
 fn a_job_never_waits_behind_a_held_io_thread_while_another_is_free() {
     if !fault_injection_available() {
         return;

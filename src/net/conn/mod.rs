@@ -2,10 +2,11 @@
 //! reads requests, waits for the IO pool, and writes responses.
 //!
 //! No filesystem access happens here. Anything that touches the disk is
-//! handed to the pool through [`IoHandle`]; its answer comes back through
-//! [`Conn::on_completion`]. The loop calls [`Conn::on_ready`] on socket
-//! readiness and [`Conn::on_deadline`] when a timer fires; each returns
-//! whether the connection lives on.
+//! handed to the pool through [`crate::disk::pool::IoHandle`]; its answer
+//! comes back through [`Conn::on_completion`]. The loop calls
+//! [`Conn::on_ready`] on socket readiness and [`Conn::on_deadline`] when a
+//! timer fires; each returns whether the connection lives on. Each gets
+//! the loop's [`LoopContext`] to read and its [`Workspace`] to write in.
 //!
 //! Phases:
 //! - `Reading`: collecting a request head. Pipelined requests wait in
@@ -19,70 +20,50 @@
 //!   unread input is drained briefly, so the client sees the response rather
 //!   than a reset.
 //!
-//! This file holds the connection's types and its life cycle (reading,
-//! dispatching a request, finishing, closing); `conn/respond.rs` builds the
-//! responses and `conn/send.rs` writes them.
+//! This file holds the connection, its phases and its life cycle (reading,
+//! the pool's answers, finishing, closing). The rest, in the order a
+//! request meets it:
+//! - `route.rs`: what a parsed request gets (an answer at once, a cache
+//!   hit, or an open job on the pool);
+//! - `respond.rs`: building the response head and body;
+//! - `body.rs`: the body's sub-states (in memory, streamed, `sendfile`);
+//! - `send.rs`: writing it all to the socket.
 
 use std::borrow::Cow;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::TcpStream;
 
 use crate::cache::Cacheable;
-use crate::cache::{CachedFile, EventCheck, FileCache};
+use crate::cache::CachedFile;
 use crate::config::{Config, REQUESTS_PER_TURN};
-use crate::disk::pool::{ConnRef, IoHandle, Outcome};
-use crate::disk::{self, FileBody, FileResponse, OpenError, OpenRequest, Opened};
-use crate::http::date::{http_date, DateCache};
+use crate::disk::pool::{ConnRef, Outcome};
+use crate::disk::{FileBody, FileResponse, OpenError, OpenRequest, Opened};
+use crate::http::body_strategy::{body_strategy, BodyStrategy};
+use crate::http::date::http_date;
 use crate::http::encoding::Coding;
 use crate::http::range;
-use crate::http::recycle::Recycler;
 use crate::http::response::{error_body, HTML_UTF8, JSON_UTF8};
 use crate::http::serve::FileMeta;
 use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
-use crate::net::control::Control;
+use crate::net::context::{LoopContext, Workspace};
+use crate::net::io_errors::Transient as _;
 use crate::offloop::SharedFile;
-use crate::ops::access_log::{AccessLog, LogRecord};
-use crate::ops::metrics::{CloseReason, Metrics};
+use crate::ops::access_log::LogRecord;
+use crate::ops::metrics::CloseReason;
 use crate::site::path::{self, PathFacts};
 use crate::site::rules;
 
+mod body;
 mod respond;
+mod route;
 mod send;
 
-/// Size of one file chunk read by the pool for streaming.
-pub const CHUNK_SIZE: usize = 256 * 1024;
-
-/// Bodies at least this large are sent with `sendfile` on the pool; smaller
-/// streamed bodies go through chunk reads. (Chosen by measurement: see the
-/// README's performance notes.)
-pub const SENDFILE_MIN: u64 = 256 * 1024;
-
-/// `sendfile` bodies come in two size classes, each sent the way that
-/// measured faster for it (README, *Performance*):
-/// - below this size, jobs of [`MID_SIZE_JOB`] bytes, taking turns with the
-///   other connections' jobs on the pool (as lighttpd writes a bounded
-///   amount per connection and turn), and a response head that waits for
-///   the body's first bytes (`MSG_MORE`) instead of leaving in a packet of
-///   its own;
-/// - from this size on, jobs that send until the socket is full (at most
-///   [`LARGE_JOB_MAX`]), and the head sent at once: there, fewer hops
-///   between loop and pool matter most, and a corked head cost throughput.
-const MID_SIZE_LIMIT: u64 = 8 * 1024 * 1024;
-
-/// The most one `sendfile` job sends for a body below [`MID_SIZE_LIMIT`]:
-/// a 1 MiB body takes two jobs. (256 KiB jobs measured slower at 64
-/// connections, 5.8k against 8.2k req/s, and used more CPU at 256.)
-const MID_SIZE_JOB: u64 = 512 * 1024;
-
-/// The most one `sendfile` job is asked to send for a larger body; a job
-/// usually stops earlier, when the socket buffer is full.
-const LARGE_JOB_MAX: u64 = 16 * 1024 * 1024;
+use body::{Body, BodyBytes, OutBuf, Sendfile, SendfileStep, Stream, StreamStep};
 
 /// Longest request-target accepted (414 beyond).
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -90,38 +71,6 @@ pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 /// How long, and how much, unread input is drained after an error response.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 64 * 1024;
-
-/// The loop's services a connection uses while handling an event.
-pub struct Services {
-    pub config: Arc<Config>,
-    pub io: IoHandle,
-    pub date: DateCache,
-    pub log: AccessLog,
-    /// Socket reads land here before being appended to a connection's buffer.
-    pub scratch: Vec<u8>,
-    /// The time of the current loop iteration.
-    pub now: Instant,
-    /// The same, as Unix seconds (for conditional requests on cache hits).
-    pub now_secs: u64,
-    /// The hot-file cache, shared with the other loops and the pool.
-    pub cache: Arc<FileCache>,
-    /// Free lists of buffers, so a cache hit allocates nothing.
-    pub recycler: Recycler,
-    /// Scratch space for decoding a request's path.
-    pub decoded: Vec<u8>,
-    /// The decoded path of the request being routed, relative to the root.
-    pub relative: String,
-    /// Scratch space for rendering response-head lines.
-    pub head_text: String,
-    /// This loop's numbering of socket reads against its last check for
-    /// pending filesystem events (see [`EventCheck`]).
-    pub event_check: EventCheck,
-    pub metrics: Arc<Metrics>,
-    /// State shared by all loops (open connections, for the metrics page).
-    pub shared: Arc<Control>,
-    /// Set once shutdown has begun: no response keeps its connection open.
-    pub shutting_down: bool,
-}
 
 /// Whether a connection lives on after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +112,8 @@ pub struct Conn {
     /// read does not mean drained: the end of input is still to be read,
     /// and no further edge will announce it.
     eof_pending: bool,
-    /// The [`EventCheck`] number of the last read that returned bytes.
+    /// The [`crate::cache::EventCheck`] number of the last read that
+    /// returned bytes.
     last_read: u64,
     phase: Phase,
     out: OutBuf,
@@ -183,7 +133,10 @@ enum Phase {
     Reading,
     Resolving(Exchange),
     Sending(Exchange, Body),
-    Lingering { drained: usize },
+    /// After an error response: unread input is discarded for a moment.
+    Lingering {
+        discarded: usize,
+    },
 }
 
 /// One request/response exchange: what the response needs from the request,
@@ -221,131 +174,16 @@ impl Exchange {
     }
 }
 
-/// The part of a response body not yet handed to `out`.
-enum Body {
-    /// Everything is in `out`.
-    Complete,
-    /// A file streamed in chunks read by the pool and written by the loop.
-    Stream(Stream),
-    /// A file sent by the pool straight to the socket with `sendfile`.
-    Sendfile(Sendfile),
-}
-
-/// A body sent with `sendfile` jobs: the pool moves file bytes into the
-/// non-blocking socket until it is full, the loop waits for writability and
-/// dispatches the next job. No file data passes through wharf's memory.
-struct Sendfile {
-    /// The file, while no job is in flight.
-    file: Option<SharedFile>,
-    /// A duplicate of the socket descriptor for the jobs: it stays open
-    /// until the last job holding it ends, so a job never writes to a
-    /// descriptor number the loop has closed and reused.
-    socket: Arc<OwnedFd>,
-    offset: u64,
-    remaining: u64,
-    in_flight: bool,
-    /// The most one job sends (see [`MID_SIZE_LIMIT`]).
-    job_max: u64,
-    /// The socket became writable while a job was in flight: after a
-    /// `WouldBlock` answer, try again at once instead of waiting for an
-    /// edge that already happened.
-    writable_during_job: bool,
-    /// The file ended early: close after what was sent.
-    truncated: bool,
-    /// The last job found the socket full: wait for writability.
-    blocked: bool,
-}
-
-struct Stream {
-    /// The file, while no read is in flight.
-    file: Option<SharedFile>,
-    /// Offset of the next chunk to request.
-    next_offset: u64,
-    /// Bytes not yet requested from the pool.
-    unrequested: u64,
-    /// A read job is on the pool.
-    in_flight: bool,
-    /// How many bytes that job was asked for.
-    in_flight_len: usize,
-    /// A chunk that arrived while `out` was still busy.
-    ready: Option<Vec<u8>>,
-    /// The file turned out shorter than its `Content-Length`.
-    truncated: bool,
-}
-
-/// Bytes queued for the socket: a head and a body, written with one
-/// vectored write.
-#[derive(Default)]
-struct OutBuf {
-    head: Vec<u8>,
-    head_pos: usize,
-    body: BodyBytes,
-    body_pos: usize,
-}
-
-/// A response body in memory: owned (read for this response), or a slice
-/// of a file held by the hot-file cache, shared without copying.
-enum BodyBytes {
-    Owned(Vec<u8>),
-    Shared(Arc<[u8]>, std::ops::Range<usize>),
-}
-
-impl Default for BodyBytes {
-    fn default() -> BodyBytes {
-        BodyBytes::Owned(Vec::new())
-    }
-}
-
-impl BodyBytes {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            BodyBytes::Owned(bytes) => bytes,
-            BodyBytes::Shared(bytes, range) => bytes.get(range.clone()).unwrap_or_default(),
-        }
-    }
-
-    /// The owned buffer, emptied, for reuse as a chunk buffer.
-    fn into_spare(self) -> Vec<u8> {
-        match self {
-            BodyBytes::Owned(mut bytes) => {
-                bytes.clear();
-                bytes
-            }
-            BodyBytes::Shared(..) => Vec::new(),
-        }
-    }
-}
-
-impl OutBuf {
-    fn is_empty(&self) -> bool {
-        self.head_pos == self.head.len() && self.body_pos == self.body.as_slice().len()
-    }
-
-    fn clear(&mut self) {
-        self.head.clear();
-        self.head_pos = 0;
-        self.body = BodyBytes::default();
-        self.body_pos = 0;
-    }
-}
-
-/// Result of trying to empty `out` into the socket.
-enum Flush {
-    Done,
-    Blocked,
-    Failed,
-}
-
 impl Conn {
     pub fn new(
         socket: TcpStream,
         peer: SocketAddr,
         conn_ref: ConnRef,
         metrics_endpoint: bool,
-        svc: &Services,
+        ctx: &LoopContext,
     ) -> Conn {
         let deadline = Some((
-            svc.now + svc.config.limits.header_timeout,
+            ctx.now + ctx.config.limits.header_timeout,
             DeadlineKind::Header,
         ));
         Conn {
@@ -388,7 +226,13 @@ impl Conn {
     /// machine, so that one check for pending filesystem events (made by
     /// the first cache hit) covers all the requests of the batch.
     /// `read_closed`: the event also reported the peer's close.
-    pub fn prefetch(&mut self, svc: &mut Services, readable: bool, read_closed: bool) {
+    pub fn read_ready_input(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+        readable: bool,
+        read_closed: bool,
+    ) {
         if !readable {
             return;
         }
@@ -398,15 +242,15 @@ impl Conn {
         // already: reading more now would only grow its buffer.
         if matches!(self.phase, Phase::Reading) && !self.peer_closed && !self.runnable {
             // An error is met again, and handled, by the next read.
-            let _ = self.read_socket(svc);
+            let _ = self.read_socket(ctx, work);
         }
     }
 
     /// One read from the socket into `inbuf`. `Ok(true)`: bytes or the
     /// peer's close arrived; `Ok(false)`: nothing to read now.
-    fn read_socket(&mut self, svc: &mut Services) -> io::Result<bool> {
+    fn read_socket(&mut self, ctx: &LoopContext, work: &mut Workspace) -> io::Result<bool> {
         loop {
-            return match self.socket.read(&mut svc.scratch) {
+            return match self.socket.read(&mut work.read_buf) {
                 Ok(0) => {
                     self.peer_closed = true;
                     Ok(true)
@@ -416,25 +260,25 @@ impl Conn {
                         // First bytes of a new request: the header timeout
                         // runs from here, however slowly the rest trickles.
                         self.deadline = Some((
-                            svc.now + svc.config.limits.header_timeout,
+                            ctx.now + ctx.config.limits.header_timeout,
                             DeadlineKind::Header,
                         ));
                     }
                     // A short read emptied the socket's queue; new input
                     // raises a new edge (the same rule tokio applies).
-                    self.drained = n < svc.scratch.len() && !self.eof_pending;
-                    self.last_read = svc.event_check.note_read();
+                    self.drained = n < work.read_buf.len() && !self.eof_pending;
+                    self.last_read = work.event_check.note_read();
                     if self.inbuf.capacity() == 0 {
-                        self.inbuf = svc.recycler.bytes();
+                        self.inbuf = work.recycler.bytes();
                     }
-                    self.inbuf.extend_from_slice(&svc.scratch[..n]);
+                    self.inbuf.extend_from_slice(&work.read_buf[..n]);
                     Ok(true)
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(e) if e.would_block() => {
                     self.drained = true;
                     Ok(false)
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.interrupted() => continue,
                 Err(e) => Err(e),
             };
         }
@@ -442,7 +286,13 @@ impl Conn {
 
     /// The socket is readable or writable: make all the progress possible.
     /// `readable`: the event reported input (or the peer's close).
-    pub fn on_ready(&mut self, svc: &mut Services, readable: bool, writable: bool) -> Next {
+    pub fn on_ready(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+        readable: bool,
+        writable: bool,
+    ) -> Next {
         if !readable && self.is_idle() && !self.peer_closed {
             // Only writability, and nothing to write or read: a new or
             // idle connection. Skip the read that would just say EAGAIN
@@ -450,23 +300,26 @@ impl Conn {
             return Next::Keep;
         }
         if let Phase::Sending(_, Body::Sendfile(send)) = &mut self.phase {
-            // Only writability says the socket has room again; input
-            // alone (a client trickling bytes) must not dispatch jobs.
             if writable {
-                if send.in_flight {
-                    send.writable_during_job = true;
-                } else {
-                    send.blocked = false;
-                }
+                send.writable();
             }
         }
-        self.advance(svc)
+        self.advance(ctx, work)
     }
 
     /// A timer for this connection came due.
-    pub fn on_deadline(&mut self, svc: &mut Services) -> Next {
+    pub fn on_deadline(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
         match self.deadline {
-            Some((at, kind)) if at <= svc.now => {
+            Some((at, kind)) if at <= ctx.now => {
+                #[cfg(debug_assertions)]
+                if kind == DeadlineKind::Header
+                    && self
+                        .inbuf
+                        .starts_with(b"GET /__wharf_fault/panic-deadline ")
+                    && crate::fault::fault_injection()
+                {
+                    panic!("injected fault: a panic in a deadline handler");
+                }
                 self.close_reason = match kind {
                     DeadlineKind::Header => CloseReason::HeaderTimeout,
                     DeadlineKind::Idle => CloseReason::IdleTimeout,
@@ -477,10 +330,10 @@ impl Conn {
                     // A client that started a request is told why it is cut
                     // off; an idle one is just closed, as nginx does.
                     self.inbuf.clear();
-                    self.start_error(svc, Request::placeholder(), Status::RequestTimeout);
-                    return self.advance(svc);
+                    self.start_error(ctx, Request::placeholder(), Status::RequestTimeout);
+                    return self.advance(ctx, work);
                 }
-                self.abandon(svc);
+                self.abandon(ctx, work);
                 Next::Close
             }
             _ => Next::Keep,
@@ -488,7 +341,12 @@ impl Conn {
     }
 
     /// The pool finished a job for this connection.
-    pub fn on_completion(&mut self, outcome: Outcome, svc: &mut Services) -> Next {
+    pub fn on_completion(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+        outcome: Outcome,
+    ) -> Next {
         match outcome {
             Outcome::Opened(result) => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
@@ -496,64 +354,34 @@ impl Conn {
                     // Not expecting an open: keep the state, drop the answer
                     // (closing any file it carries on the pool).
                     self.phase = phase;
-                    let stray = crate::disk::pool::Completion {
-                        conn: self.conn_ref,
-                        outcome: Outcome::Opened(result),
-                    };
-                    if let Some(file) = stray.into_file() {
-                        svc.io.release(file);
+                    if let Some(file) = Outcome::Opened(result).into_file() {
+                        ctx.io.release(file);
                     }
                     return Next::Keep;
                 };
-                self.start_response(svc, exchange, result);
+                self.start_response(ctx, exchange, result);
             }
             Outcome::Chunk { file, buf, result } => {
                 let Phase::Sending(_, Body::Stream(stream)) = &mut self.phase else {
-                    svc.io.release(file);
+                    ctx.io.release(file);
                     return Next::Keep;
                 };
-                stream.in_flight = false;
-                let n = result.unwrap_or(0);
-                if n > 0 {
-                    stream.ready = Some(buf);
-                }
-                if n < stream.in_flight_len {
-                    // Read error, or the file shrank under us: send what was
-                    // read, then close. Never pad, never hang, never send
-                    // more than Content-Length.
-                    stream.truncated = true;
-                    stream.unrequested = 0;
-                    svc.io.release(file);
-                } else {
-                    stream.file = Some(file);
+                if let Some(file) = stream.chunk_read(file, buf, result) {
+                    ctx.io.release(file);
                 }
             }
             Outcome::Sent { file, sent, stop } => {
                 let Phase::Sending(exchange, Body::Sendfile(send)) = &mut self.phase else {
-                    svc.io.release(file);
+                    ctx.io.release(file);
                     return Next::Keep;
                 };
-                send.in_flight = false;
-                send.offset += sent;
-                send.remaining -= sent.min(send.remaining);
                 exchange.body_bytes_sent += sent;
                 if sent > 0 {
                     self.deadline =
-                        Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+                        Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
                 }
-                match stop {
-                    disk::io::SendStop::Done => send.file = Some(file),
-                    disk::io::SendStop::WouldBlock => {
-                        send.file = Some(file);
-                        send.blocked = !std::mem::take(&mut send.writable_during_job);
-                    }
-                    disk::io::SendStop::EndOfFile | disk::io::SendStop::Failed(_) => {
-                        // The file shrank, or the client went away: close
-                        // after what was sent; never pad, never hang.
-                        send.truncated = true;
-                        send.remaining = 0;
-                        svc.io.release(file);
-                    }
+                if let Some(file) = send.job_done(file, sent, stop) {
+                    ctx.io.release(file);
                 }
             }
             Outcome::ErrorPage(page) => {
@@ -562,50 +390,49 @@ impl Conn {
                     self.phase = phase;
                     return Next::Keep;
                 };
-                self.finish_status(svc, exchange, page);
+                self.finish_status(ctx, exchange, page);
             }
             Outcome::Panicked => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
                 match phase {
                     Phase::Resolving(mut exchange) => {
                         exchange.path = None;
-                        self.start_status(svc, exchange, Status::InternalServerError, false);
+                        self.start_status(ctx, exchange, Status::InternalServerError, false);
                     }
                     other => {
                         self.phase = other;
                         self.close_reason = CloseReason::Error;
-                        self.abandon(svc);
+                        self.abandon(ctx, work);
                         return Next::Close;
                     }
                 }
             }
-            Outcome::LogWritten(_) => {}
         }
-        self.advance(svc)
+        self.advance(ctx, work)
     }
 
     /// Makes all the progress possible without blocking.
-    fn advance(&mut self, svc: &mut Services) -> Next {
+    fn advance(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
         let mut answered = 0;
         loop {
             match &mut self.phase {
                 Phase::Reading if answered == REQUESTS_PER_TURN => return Next::Yield,
-                Phase::Reading => match self.read_request(svc) {
+                Phase::Reading => match self.read_request(ctx, work) {
                     Ok(Some(request)) => {
                         answered += 1;
-                        self.handle_request(svc, request);
+                        self.handle_request(ctx, work, request);
                     }
                     Ok(None) => return Next::Keep,
                     Err(next) => return next,
                 },
                 Phase::Resolving(_) => return Next::Keep,
-                Phase::Sending(..) => match self.send(svc) {
+                Phase::Sending(..) => match self.send(ctx, work) {
                     Some(next) => return next,
                     None => continue,
                 },
-                Phase::Lingering { drained } => {
-                    let drained = *drained;
-                    return self.linger(svc, drained);
+                Phase::Lingering { discarded } => {
+                    let discarded = *discarded;
+                    return self.linger(work, discarded);
                 }
             }
         }
@@ -614,14 +441,18 @@ impl Conn {
     /// Parses the next request from `inbuf`, reading the socket when more
     /// bytes are needed. `Ok(None)`: wait for readiness. `Err(next)`: the
     /// connection was answered with an error or must close.
-    fn read_request(&mut self, svc: &mut Services) -> Result<Option<Request>, Next> {
+    fn read_request(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+    ) -> Result<Option<Request>, Next> {
         let limits = ParseLimits {
-            max_head_bytes: svc.config.limits.max_header_bytes,
+            max_head_bytes: ctx.config.limits.max_header_bytes,
             max_target_bytes: MAX_TARGET_BYTES,
         };
         loop {
             if !self.inbuf.is_empty() {
-                let parsed = http::request::parse_reusing(&self.inbuf, &limits, &mut svc.recycler);
+                let parsed = http::request::parse_reusing(&self.inbuf, &limits, &mut work.recycler);
                 match parsed {
                     Ok(Some((request, used))) => {
                         self.inbuf.drain(..used);
@@ -631,8 +462,8 @@ impl Conn {
                     Err(error) => {
                         self.inbuf.clear();
                         self.close_reason = CloseReason::Error;
-                        self.start_error(svc, Request::placeholder(), parse_error_status(error));
-                        return Err(self.advance(svc));
+                        self.start_error(ctx, Request::placeholder(), parse_error_status(error));
+                        return Err(self.advance(ctx, work));
                     }
                 }
             }
@@ -642,7 +473,7 @@ impl Conn {
             if self.drained {
                 return Ok(None);
             }
-            match self.read_socket(svc) {
+            match self.read_socket(ctx, work) {
                 Ok(true) => {}
                 Ok(false) => return Ok(None),
                 Err(_) => return Err(Next::Close),
@@ -650,113 +481,29 @@ impl Conn {
         }
     }
 
-    /// Whether a response to `request` may keep the connection open.
-    fn may_keep_alive(svc: &Services, request: &Request) -> bool {
-        request.keep_alive && !svc.shutting_down && !svc.config.limits.keepalive_timeout.is_zero()
-    }
-
-    /// Routes a parsed request: answers it at once or sends it to the pool.
-    fn handle_request(&mut self, svc: &mut Services, mut request: Request) {
-        if !request.host_is_valid() {
-            // RFC 9112 section 3.2: a missing or repeated Host is a bad
-            // request (and a classic ingredient of smuggling and cache
-            // poisoning through proxies).
-            self.close_reason = CloseReason::Error;
-            let exchange = Exchange::new(request, false, svc.now);
-            return self.start_status(svc, exchange, Status::BadRequest, false);
-        }
-        let keep_alive = Self::may_keep_alive(svc, &request);
-        #[cfg(debug_assertions)]
-        if request.target == "/__wharf_fault/panic-loop" && crate::fault::fault_injection() {
-            panic!("injected fault: a panic while handling a connection");
-        }
-        if self.metrics_endpoint {
-            return self.serve_metrics(svc, request, keep_alive);
-        }
-        let method = request.method;
-        // Into the loop's scratch buffers: a hit needs no owned copy.
-        let safe = path::sanitize_into(&request.target, &mut svc.decoded, &mut svc.relative);
-        let file_headers = std::mem::take(&mut request.file_headers);
-        let wants_json = request.wants_json;
-        let mut exchange = Exchange::new(request, keep_alive, svc.now);
-        if let Ok(facts) = &safe {
-            let mut path = svc.recycler.string();
-            push_request_path(&mut path, &svc.relative, facts.trailing_slash);
-            exchange.path = Some(path);
-        }
-        match method {
-            Method::Other => {
-                return self.start_status(svc, exchange, Status::MethodNotAllowed, keep_alive)
-            }
-            Method::Options => return self.start_options(svc, exchange),
-            Method::Get | Method::Head => {}
-        }
-        let Ok(PathFacts {
-            trailing_slash,
-            hidden,
-        }) = safe
-        else {
-            return self.start_status(svc, exchange, Status::BadRequest, false);
-        };
-        if hidden && !svc.config.http.hidden_files {
-            return self.start_status(svc, exchange, Status::NotFound, keep_alive);
-        }
-        let key = cache_key(exchange.path.as_deref().unwrap_or("/"));
-        let cached = svc
-            .cache
-            .get(key, &mut svc.event_check, self.last_read, svc.now);
-        if let Some(entry) = cached {
-            let entry = entry.representation(file_headers.accept_encoding.as_deref());
-            let is_get = method == Method::Get;
-            let max_ranges = svc.config.limits.max_ranges;
-            let plan = entry.plan(&file_headers, is_get, svc.now_secs, max_ranges);
-            // A multi-range answer is assembled on the pool, like a miss.
-            if !matches!(plan, Plan::Multipart(_)) {
-                for field in file_headers.into_fields() {
-                    svc.recycler.give_bytes(field);
-                }
-                return self.start_cached(svc, exchange, entry, plan);
-            }
-        }
-        exchange.cache_key = Some(key.to_string());
-        let query = path::split_query(&exchange.request.target)
-            .1
-            .map(String::from);
-        svc.io.open(
-            self.conn_ref,
-            OpenRequest {
-                relative: svc.relative.clone(),
-                trailing_slash,
-                query,
-                is_get: method == Method::Get,
-                headers: file_headers,
-                wants_json,
-                max_ranges: svc.config.limits.max_ranges,
-            },
-        );
-        self.wait_for_pool(svc, exchange);
-    }
-
     /// The whole response is written: log it, then read the next request or
     /// close.
-    fn finish_response(&mut self, svc: &mut Services) -> Option<Next> {
+    fn finish_response(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Option<Next> {
         let phase = std::mem::replace(&mut self.phase, Phase::Reading);
-        let Phase::Sending(exchange, _) = phase else {
+        let Phase::Sending(exchange, body) = phase else {
             return Some(Next::Keep);
         };
-        self.log(svc, &exchange);
+        if let Some(file) = body.into_file() {
+            ctx.io.release(file);
+        }
+        self.log(ctx, work, &exchange);
         let (status, keep_alive) = (exchange.status, exchange.keep_alive);
-        self.recycle(svc, exchange);
-        if keep_alive && !svc.shutting_down {
-            let limits = &svc.config.limits;
+        self.recycle(work, exchange);
+        if keep_alive && !ctx.shutting_down {
+            let limits = &ctx.config.limits;
             self.deadline = Some(if self.inbuf.is_empty() {
-                (svc.now + limits.keepalive_timeout, DeadlineKind::Idle)
+                (ctx.now + limits.keepalive_timeout, DeadlineKind::Idle)
             } else {
-                (svc.now + limits.header_timeout, DeadlineKind::Header)
+                (ctx.now + limits.header_timeout, DeadlineKind::Header)
             });
             return None;
         }
-        self.close_reason = if svc.shutting_down {
+        self.close_reason = if ctx.shutting_down {
             CloseReason::Shutdown
         } else if status.code() >= 400 && self.close_reason == CloseReason::Error {
             CloseReason::Error
@@ -771,8 +518,8 @@ impl Conn {
             // close).
             self.inbuf.clear();
             let _ = self.socket.shutdown(Shutdown::Write);
-            self.deadline = Some((svc.now + LINGER_TIME, DeadlineKind::Linger));
-            self.phase = Phase::Lingering { drained: 0 };
+            self.deadline = Some((ctx.now + LINGER_TIME, DeadlineKind::Linger));
+            self.phase = Phase::Lingering { discarded: 0 };
             return None;
         }
         Some(Next::Close)
@@ -781,38 +528,38 @@ impl Conn {
     /// Gives the finished exchange's buffers, the response head's and, when
     /// nothing is buffered, the input buffer back to the loop for reuse:
     /// between requests a connection holds no buffer.
-    fn recycle(&mut self, svc: &mut Services, exchange: Exchange) {
+    fn recycle(&mut self, work: &mut Workspace, exchange: Exchange) {
         let out = std::mem::take(&mut self.out);
-        svc.recycler.give_bytes(out.head);
+        work.recycler.give_bytes(out.head);
         if self.inbuf.is_empty() {
-            svc.recycler.give_bytes(std::mem::take(&mut self.inbuf));
+            work.recycler.give_bytes(std::mem::take(&mut self.inbuf));
         }
         let request = exchange.request;
-        svc.recycler.give_string(request.target);
+        work.recycler.give_string(request.target);
         for text in [request.user_agent, request.referer, exchange.path]
             .into_iter()
             .flatten()
         {
-            svc.recycler.give_string(text);
+            work.recycler.give_string(text);
         }
     }
 
-    /// Discards input until the client closes, or enough was drained.
-    fn linger(&mut self, svc: &mut Services, mut drained: usize) -> Next {
+    /// Discards input until the client closes, or enough was discarded.
+    fn linger(&mut self, work: &mut Workspace, mut discarded: usize) -> Next {
         loop {
-            match self.socket.read(&mut svc.scratch) {
+            match self.socket.read(&mut work.read_buf) {
                 Ok(0) => return Next::Close,
                 Ok(n) => {
-                    drained += n;
-                    if drained > LINGER_BYTES {
+                    discarded += n;
+                    if discarded > LINGER_BYTES {
                         return Next::Close;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.phase = Phase::Lingering { drained };
+                Err(e) if e.would_block() => {
+                    self.phase = Phase::Lingering { discarded };
                     return Next::Keep;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.interrupted() => {}
                 Err(_) => return Next::Close,
             }
         }
@@ -820,28 +567,22 @@ impl Conn {
 
     /// The connection is closing early: log a response cut short, and hand
     /// any open file back to the pool to be closed there.
-    pub fn abandon(&mut self, svc: &mut Services) {
+    pub fn abandon(&mut self, ctx: &LoopContext, work: &mut Workspace) {
         let phase = std::mem::replace(&mut self.phase, Phase::Reading);
         if let Phase::Sending(exchange, body) = phase {
-            self.log(svc, &exchange);
-            match body {
-                Body::Stream(Stream {
-                    file: Some(file), ..
-                })
-                | Body::Sendfile(Sendfile {
-                    file: Some(file), ..
-                }) => svc.io.release(file),
-                _ => {}
+            self.log(ctx, work, &exchange);
+            if let Some(file) = body.into_file() {
+                ctx.io.release(file);
             }
         }
     }
 
-    fn log(&self, svc: &mut Services, exchange: &Exchange) {
+    fn log(&self, ctx: &LoopContext, work: &mut Workspace, exchange: &Exchange) {
         let request = &exchange.request;
         let elapsed = exchange.started.elapsed();
-        svc.metrics
+        ctx.metrics
             .response(exchange.status.code(), exchange.body_bytes_sent, elapsed);
-        svc.log.record_timed(
+        work.log.record_timed(
             &LogRecord {
                 remote: self.peer,
                 method: &request.method_text,
@@ -858,37 +599,6 @@ impl Conn {
     }
 }
 
-/// Appends the decoded path with its leading `/` (and a trailing one for
-/// a directory other than the root), as [`Exchange::path`] holds it.
-fn push_request_path(out: &mut String, relative: &str, trailing_slash: bool) {
-    out.push('/');
-    out.push_str(relative);
-    if trailing_slash && !relative.is_empty() {
-        out.push('/');
-    }
-}
-
-/// The hot-file cache key of a request for `path` (the decoded path with
-/// its leading `/`, see [`Exchange::path`]): what [`FileCache::key`] makes
-/// of the relative path, without building it again.
-fn cache_key(path: &str) -> &str {
-    match path.strip_prefix('/') {
-        Some("") | None => "/",
-        Some(relative) => relative,
-    }
-}
-
-/// The `[[http.rules]]` headers for a response that carries no
-/// `Cache-Control` of its own (errors, OPTIONS); none before the path
-/// passed its checks.
-fn rule_headers<'a>(config: &'a Config, exchange: &Exchange) -> rules::Applied<'a> {
-    exchange
-        .path
-        .as_deref()
-        .map(|path| rules::apply(&config.http.rules, None, path))
-        .unwrap_or_default()
-}
-
 /// The status each parse error is answered with.
 fn parse_error_status(error: ParseError) -> Status {
     match error {
@@ -896,24 +606,5 @@ fn parse_error_status(error: ParseError) -> Status {
         ParseError::UnsupportedVersion => Status::VersionNotSupported,
         ParseError::HeadTooLarge => Status::HeaderFieldsTooLarge,
         ParseError::TargetTooLong => Status::UriTooLong,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cache_key_from_the_path_is_the_one_the_cache_builds() {
-        for target in ["/", "/a", "/a/", "/a/b.txt", "/a/b/", "/%2e/x", "//a//b/"] {
-            let safe = path::sanitize(target).unwrap();
-            let mut path = String::new();
-            push_request_path(&mut path, &safe.relative, safe.trailing_slash);
-            assert_eq!(
-                cache_key(&path),
-                FileCache::key(&safe.relative, safe.trailing_slash),
-                "{target}"
-            );
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! Building responses: from the pool's answer (files, listings,
 //! redirects), from the hot-file cache, and for errors and `OPTIONS`;
-//! and the cache entries a response leaves behind. Each path ends by
+//! and putting what the pool read for the cache into it (the entry itself
+//! is built by [`CachedFile::from_cacheable`]). Each path ends by
 //! handing a head and a body to [`Conn::enter_sending`], or by sending a
 //! job to the pool and waiting for its answer.
 
@@ -12,25 +13,25 @@ impl Conn {
     /// the connection need not wait with it: like a response that makes
     /// no progress, it is closed after `send_timeout`, and the job's late
     /// answer is discarded (connection ids are never reused).
-    pub(super) fn wait_for_pool(&mut self, svc: &Services, exchange: Exchange) {
-        self.deadline = Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+    pub(super) fn wait_for_pool(&mut self, ctx: &LoopContext, exchange: Exchange) {
+        self.deadline = Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
         self.phase = Phase::Resolving(exchange);
     }
 
     /// The metrics listener's only page: `GET /metrics` in the Prometheus
     /// text format, rendered from counters in memory.
-    pub(super) fn serve_metrics(&mut self, svc: &mut Services, request: Request, keep_alive: bool) {
+    pub(super) fn serve_metrics(&mut self, ctx: &LoopContext, request: Request, keep_alive: bool) {
         let found = matches!(request.method, Method::Get | Method::Head)
             && path::split_query(&request.target).0 == "/metrics";
-        let mut exchange = Exchange::new(request, keep_alive, svc.now);
+        let mut exchange = Exchange::new(request, keep_alive, ctx.now);
         if !found {
-            return self.start_status(svc, exchange, Status::NotFound, keep_alive);
+            return self.start_status(ctx, exchange, Status::NotFound, keep_alive);
         }
-        let open = svc
-            .shared
+        let open = ctx
+            .control
             .open_connections
             .load(std::sync::atomic::Ordering::Relaxed);
-        let body = svc.metrics.render_prometheus(open, &svc.cache).into_bytes();
+        let body = ctx.metrics.render_prometheus(open, &ctx.cache).into_bytes();
         let head = ResponseHead {
             content_type: Some("text/plain; version=0.0.4; charset=utf-8"),
             content_length: body.len() as u64,
@@ -40,17 +41,16 @@ impl Conn {
             ..ResponseHead::new(Status::Ok)
         };
         let head_only = exchange.head_only;
-        self.queue(svc, &head, body, head_only);
+        self.queue(ctx, &head, body, head_only);
         exchange.status = Status::Ok;
-        self.enter_sending(svc, exchange, Body::Complete);
+        self.enter_sending(ctx, exchange, Body::Complete);
     }
 
     /// `OPTIONS` (for any target, including `*`): 204 with `Allow`.
-    pub(super) fn start_options(&mut self, svc: &mut Services, mut exchange: Exchange) {
+    pub(super) fn start_options(&mut self, ctx: &LoopContext, mut exchange: Exchange) {
         exchange.status = Status::NoContent;
-        let config = svc.config.clone();
         // Rule headers matter here: a CORS preflight is an OPTIONS request.
-        let applied = rule_headers(&config, &exchange);
+        let applied = rule_headers(&ctx.config, &exchange);
         let head = ResponseHead {
             allow: true,
             extra: &applied.headers,
@@ -58,21 +58,20 @@ impl Conn {
             minor_version: exchange.request.minor_version,
             ..ResponseHead::new(Status::NoContent)
         };
-        self.queue(svc, &head, Vec::new(), true);
-        self.enter_sending(svc, exchange, Body::Complete);
+        self.queue(ctx, &head, Vec::new(), true);
+        self.enter_sending(ctx, exchange, Body::Complete);
     }
 
     /// Turns the pool's answer into a response.
     pub(super) fn start_response(
         &mut self,
-        svc: &mut Services,
+        ctx: &LoopContext,
         mut exchange: Exchange,
         result: Result<Opened, OpenError>,
     ) {
-        let config = svc.config.clone();
-        let applied = file_rules(&config, &exchange);
+        let applied = file_rules(&ctx.config, &exchange);
         match result {
-            Ok(Opened::File(file)) => self.start_file(svc, exchange, file, &applied),
+            Ok(Opened::File(file)) => self.start_file(ctx, exchange, file, &applied),
             Ok(Opened::Redirect { location }) => {
                 exchange.status = Status::MovedPermanently;
                 let body = error_body(Status::MovedPermanently);
@@ -85,8 +84,8 @@ impl Conn {
                     minor_version: exchange.request.minor_version,
                     ..ResponseHead::new(Status::MovedPermanently)
                 };
-                self.queue(svc, &head, body, exchange.head_only);
-                self.enter_sending(svc, exchange, Body::Complete);
+                self.queue(ctx, &head, body, exchange.head_only);
+                self.enter_sending(ctx, exchange, Body::Complete);
             }
             Ok(Opened::Listing {
                 body,
@@ -112,8 +111,8 @@ impl Conn {
                     ..ResponseHead::new(status)
                 };
                 let head_only = exchange.head_only || not_modified;
-                self.queue(svc, &head, body, head_only);
-                self.enter_sending(svc, exchange, Body::Complete);
+                self.queue(ctx, &head, body, head_only);
+                self.enter_sending(ctx, exchange, Body::Complete);
             }
             Err(error) => {
                 let status = match error {
@@ -126,7 +125,7 @@ impl Conn {
                 };
                 // 404 and 403 keep the connection: they are ordinary answers.
                 let keep_alive = exchange.keep_alive && status != Status::InternalServerError;
-                self.start_status(svc, exchange, status, keep_alive);
+                self.start_status(ctx, exchange, status, keep_alive);
             }
         }
     }
@@ -135,7 +134,7 @@ impl Conn {
     /// and 416, as the pool's plan says.
     pub(super) fn start_file(
         &mut self,
-        svc: &mut Services,
+        ctx: &LoopContext,
         mut exchange: Exchange,
         file: FileResponse,
         applied: &rules::Applied,
@@ -149,7 +148,7 @@ impl Conn {
             cacheable,
         } = file;
         if let (Some(cacheable), Some(key)) = (cacheable, exchange.cache_key.take()) {
-            Self::cache_insert(svc, key, *cacheable, applied);
+            Self::cache_insert(ctx, key, *cacheable, applied);
         }
         let status = match &plan {
             Plan::Full => Status::Ok,
@@ -157,12 +156,12 @@ impl Conn {
             Plan::NotModified => Status::NotModified,
             Plan::PreconditionFailed => {
                 let keep_alive = exchange.keep_alive;
-                return self.start_status(svc, exchange, Status::PreconditionFailed, keep_alive);
+                return self.start_status(ctx, exchange, Status::PreconditionFailed, keep_alive);
             }
             Plan::Unsatisfiable => {
                 exchange.content_range = Some(range::unsatisfiable_content_range(meta.len));
                 let keep_alive = exchange.keep_alive;
-                return self.start_status(svc, exchange, Status::RangeNotSatisfiable, keep_alive);
+                return self.start_status(ctx, exchange, Status::RangeNotSatisfiable, keep_alive);
             }
         };
         let content_range = match &plan {
@@ -176,10 +175,10 @@ impl Conn {
             content_range: content_range.as_deref(),
             keep_alive: exchange.keep_alive,
             minor_version: exchange.request.minor_version,
-            ..file_head(svc, &meta, &last_modified, applied, status)
+            ..file_head(ctx, &meta, &last_modified, applied, status)
         };
         self.out.clear();
-        head.render(svc.date.header_value(), &mut self.out.head);
+        head.render(ctx.date.header_value(), &mut self.out.head);
         exchange.status = status;
         let body = match body {
             FileBody::Empty => Body::Complete,
@@ -191,51 +190,31 @@ impl Conn {
                 self.out.body = BodyBytes::Shared(bytes, start..start + len);
                 Body::Complete
             }
-            FileBody::Stream { file, offset, len } if len >= SENDFILE_MIN => {
-                match rustix::io::dup(&self.socket) {
-                    Ok(socket) => Body::Sendfile(Sendfile {
-                        file: Some(file),
-                        socket: Arc::new(socket),
-                        offset,
-                        remaining: len,
-                        in_flight: false,
-                        job_max: if len < MID_SIZE_LIMIT {
-                            MID_SIZE_JOB
-                        } else {
-                            LARGE_JOB_MAX
-                        },
-                        writable_during_job: false,
-                        truncated: false,
-                        blocked: false,
-                    }),
-                    Err(_) => Self::start_stream(self.conn_ref, svc, file, offset, len),
+            FileBody::Stream { file, offset, len } => match body_strategy(len) {
+                BodyStrategy::Sendfile(class) => match rustix::io::dup(&self.socket) {
+                    Ok(socket) => Body::Sendfile(Sendfile::new(file, socket, offset, len, class)),
+                    Err(_) => Self::start_stream(self.conn_ref, ctx, file, offset, len),
+                },
+                // Also a small body left on file: a range of a cached
+                // descriptor.
+                BodyStrategy::Chunked | BodyStrategy::InMemory => {
+                    Self::start_stream(self.conn_ref, ctx, file, offset, len)
                 }
-            }
-            FileBody::Stream { file, offset, len } => {
-                Self::start_stream(self.conn_ref, svc, file, offset, len)
-            }
+            },
         };
-        self.enter_sending(svc, exchange, body);
+        self.enter_sending(ctx, exchange, body);
     }
 
     /// A body streamed in chunks: the first read is requested at once.
     pub(super) fn start_stream(
         conn: ConnRef,
-        svc: &Services,
+        ctx: &LoopContext,
         file: SharedFile,
         offset: u64,
         len: u64,
     ) -> Body {
-        let mut stream = Stream {
-            file: Some(file),
-            next_offset: offset,
-            unrequested: len,
-            in_flight: false,
-            in_flight_len: 0,
-            ready: None,
-            truncated: false,
-        };
-        Self::request_chunk(conn, svc, &mut stream, Vec::new());
+        let mut stream = Stream::new(file, offset, len);
+        Self::request_chunk(conn, ctx, &mut stream, Vec::new());
         Body::Stream(stream)
     }
 
@@ -243,79 +222,44 @@ impl Conn {
     /// descriptor, into the hot-file cache, with the 200 header fields of
     /// each representation rendered once.
     pub(super) fn cache_insert(
-        svc: &Services,
+        ctx: &LoopContext,
         key: String,
         cacheable: Cacheable,
         applied: &rules::Applied,
     ) {
         // A reload published a new configuration this loop has not picked up
         // yet: headers rendered now would follow the old rules.
-        if !Arc::ptr_eq(&svc.config, &svc.shared.config()) {
+        if !Arc::ptr_eq(&ctx.config, &ctx.control.config()) {
             return;
         }
-        let Cacheable {
-            bytes,
-            file,
-            meta,
-            variants,
-            file_path,
-            generation,
-        } = cacheable;
-        let mut entry = Self::cached_representation(svc, &meta, bytes, &file_path, applied);
-        entry.file = file;
-        entry.variants = variants
-            .into_iter()
-            .map(|v| Self::cached_representation(svc, &v.meta, v.bytes, &file_path, applied))
-            .collect();
-        svc.cache.insert(key, entry, generation);
-    }
-
-    /// One representation's cache entry (`bytes` empty for a descriptor
-    /// entry, whose length is `meta.len`).
-    pub(super) fn cached_representation(
-        svc: &Services,
-        meta: &FileMeta,
-        bytes: Arc<[u8]>,
-        file_path: &str,
-        applied: &rules::Applied,
-    ) -> CachedFile {
-        let last_modified = http_date(meta.modified);
-        let head = file_head(svc, meta, &last_modified, applied, Status::Ok);
-        let mut head_200 = String::with_capacity(256);
-        head.render_fields(&mut head_200);
-        let last_modified_secs = crate::http::date::unix_seconds(meta.modified);
-        let mut entry = CachedFile::new(
-            file_path.to_string(),
-            bytes,
-            meta.etag.clone(),
-            meta.modified,
-            last_modified_secs,
-            meta.content_type.to_string(),
-            head_200.into_bytes(),
-        );
-        entry.len = meta.len;
-        entry.encoding = meta.encoding;
-        entry.has_variants = meta.has_variants;
-        entry
+        let generation = cacheable.generation;
+        let entry = CachedFile::from_cacheable(cacheable, |meta| {
+            let last_modified = http_date(meta.modified);
+            let mut fields = String::with_capacity(256);
+            file_head(ctx, meta, &last_modified, applied, Status::Ok).render_fields(&mut fields);
+            fields.into_bytes()
+        });
+        ctx.cache.insert(key, entry, generation);
     }
 
     /// Answers from the hot-file cache: no pool round trip, no filesystem
     /// call. A full 200 uses the header fields rendered at insert time.
     pub(super) fn start_cached(
         &mut self,
-        svc: &mut Services,
+        ctx: &LoopContext,
+        work: &mut Workspace,
         mut exchange: Exchange,
         entry: &CachedFile,
         plan: Plan,
     ) {
         let len = entry.body.len();
         if plan == Plan::Full && entry.file.is_none() {
-            let head = &mut svc.head_text;
+            let head = &mut work.head_text;
             head.clear();
-            http::response::render_start(Status::Ok, svc.date.header_value(), head);
+            http::response::render_start(Status::Ok, ctx.date.header_value(), head);
             self.out.clear();
             if self.out.head.capacity() == 0 {
-                self.out.head = svc.recycler.bytes();
+                self.out.head = work.recycler.bytes();
             }
             self.out.head.extend_from_slice(head.as_bytes());
             self.out.head.extend_from_slice(&entry.head_200);
@@ -326,7 +270,7 @@ impl Conn {
                 self.out.body = BodyBytes::Shared(entry.body.clone(), 0..len);
             }
             exchange.status = Status::Ok;
-            return self.enter_sending(svc, exchange, Body::Complete);
+            return self.enter_sending(ctx, exchange, Body::Complete);
         }
         let content_length = match &plan {
             Plan::Partial(range) => range.len(),
@@ -356,34 +300,26 @@ impl Conn {
         };
         let file = FileResponse {
             plan,
-            meta: FileMeta {
-                len: entry.len,
-                modified: entry.modified,
-                etag: entry.etag.clone(),
-                content_type: Cow::Owned(entry.content_type.clone()),
-                encoding: entry.encoding,
-                has_variants: entry.has_variants,
-            },
+            meta: entry.meta(),
             content_length,
             multipart_type: None,
             body,
             cacheable: None,
         };
-        let config = svc.config.clone();
-        let applied = file_rules(&config, &exchange);
-        self.start_file(svc, exchange, file, &applied);
+        let applied = file_rules(&ctx.config, &exchange);
+        self.start_file(ctx, exchange, file, &applied);
     }
 
     /// Queues a head and an in-memory body (dropped for HEAD).
     pub(super) fn queue(
         &mut self,
-        svc: &Services,
+        ctx: &LoopContext,
         head: &ResponseHead,
         body: Vec<u8>,
         head_only: bool,
     ) {
         self.out.clear();
-        head.render(svc.date.header_value(), &mut self.out.head);
+        head.render(ctx.date.header_value(), &mut self.out.head);
         if !head_only {
             self.out.body = BodyBytes::Owned(body);
         }
@@ -391,16 +327,16 @@ impl Conn {
 
     /// Answers a request that could not be parsed. Protocol errors close
     /// the connection, since what follows on it cannot be trusted.
-    pub(super) fn start_error(&mut self, svc: &mut Services, request: Request, status: Status) {
-        let exchange = Exchange::new(request, false, svc.now);
-        self.start_status(svc, exchange, status, false);
+    pub(super) fn start_error(&mut self, ctx: &LoopContext, request: Request, status: Status) {
+        let exchange = Exchange::new(request, false, ctx.now);
+        self.start_status(ctx, exchange, status, false);
     }
 
     /// Answers with an error status, through the configured error page
     /// (`[http.error_pages]`, read on the pool) when there is one.
     pub(super) fn start_status(
         &mut self,
-        svc: &mut Services,
+        ctx: &LoopContext,
         mut exchange: Exchange,
         status: Status,
         keep_alive: bool,
@@ -408,7 +344,7 @@ impl Conn {
         exchange.status = status;
         exchange.keep_alive = keep_alive;
         let page = exchange.path.as_ref().and_then(|_| {
-            svc.config
+            ctx.config
                 .http
                 .error_pages
                 .iter()
@@ -418,17 +354,17 @@ impl Conn {
         match page {
             // Also for HEAD: the headers must be those of the GET answer.
             Some(page) => {
-                svc.io.error_page(self.conn_ref, page);
-                self.wait_for_pool(svc, exchange);
+                ctx.io.error_page(self.conn_ref, page);
+                self.wait_for_pool(ctx, exchange);
             }
-            _ => self.finish_status(svc, exchange, None),
+            _ => self.finish_status(ctx, exchange, None),
         }
     }
 
     /// Sends an error status with the custom `page` or the built-in one.
     pub(super) fn finish_status(
         &mut self,
-        svc: &mut Services,
+        ctx: &LoopContext,
         exchange: Exchange,
         page: Option<(Vec<u8>, Cow<'static, str>)>,
     ) {
@@ -437,8 +373,7 @@ impl Conn {
             Some((body, content_type)) => (body, content_type),
             None => (error_body(status), Cow::Borrowed(HTML_UTF8)),
         };
-        let config = svc.config.clone();
-        let applied = rule_headers(&config, &exchange);
+        let applied = rule_headers(&ctx.config, &exchange);
         let head = ResponseHead {
             content_type: Some(&content_type),
             content_length: body.len() as u64,
@@ -450,15 +385,15 @@ impl Conn {
             ..ResponseHead::new(status)
         };
         let head_only = exchange.head_only;
-        self.queue(svc, &head, body, head_only);
-        self.enter_sending(svc, exchange, Body::Complete);
+        self.queue(ctx, &head, body, head_only);
+        self.enter_sending(ctx, exchange, Body::Complete);
     }
 }
 
 /// The head fields every answer with a file's content shares: type,
 /// length, validators, coding and the path's rule headers.
 fn file_head<'a>(
-    svc: &Services,
+    ctx: &LoopContext,
     meta: &'a FileMeta,
     last_modified: &'a str,
     applied: &'a rules::Applied,
@@ -471,7 +406,7 @@ fn file_head<'a>(
         etag: Some(&meta.etag),
         last_modified: Some(last_modified),
         // Not advertised when `max_ranges = 0` turned ranges off.
-        accept_ranges: svc.config.limits.max_ranges > 0,
+        accept_ranges: ctx.config.limits.max_ranges > 0,
         vary: meta.has_variants.then_some("Accept-Encoding"),
         cache_control: applied.cache_control,
         extra: &applied.headers,
@@ -488,4 +423,15 @@ fn file_rules<'a>(config: &'a Config, exchange: &Exchange) -> rules::Applied<'a>
         config.http.cache_control.as_deref(),
         path,
     )
+}
+
+/// The `[[http.rules]]` headers for a response that carries no
+/// `Cache-Control` of its own (errors, OPTIONS); none before the path
+/// passed its checks.
+fn rule_headers<'a>(config: &'a Config, exchange: &Exchange) -> rules::Applied<'a> {
+    exchange
+        .path
+        .as_deref()
+        .map(|path| rules::apply(&config.http.rules, None, path))
+        .unwrap_or_default()
 }

@@ -4,35 +4,38 @@
 
 use super::*;
 
+/// Result of trying to empty `out` into the socket.
+pub(super) enum Flush {
+    Done,
+    Blocked,
+    Failed,
+}
+
 impl Conn {
-    pub(super) fn enter_sending(&mut self, svc: &Services, exchange: Exchange, body: Body) {
-        self.deadline = Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+    pub(super) fn enter_sending(&mut self, ctx: &LoopContext, exchange: Exchange, body: Body) {
+        self.deadline = Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
         self.phase = Phase::Sending(exchange, body);
     }
 
     /// Asks the pool for the next chunk of a stream, reusing `buf`.
-    pub(super) fn request_chunk(conn: ConnRef, svc: &Services, stream: &mut Stream, buf: Vec<u8>) {
-        if stream.in_flight || stream.unrequested == 0 {
-            return;
+    pub(super) fn request_chunk(
+        conn: ConnRef,
+        ctx: &LoopContext,
+        stream: &mut Stream,
+        buf: Vec<u8>,
+    ) {
+        if let Some((file, offset, len)) = stream.next_read() {
+            ctx.io.read_chunk(conn, file, offset, len, buf);
         }
-        let Some(file) = stream.file.take() else {
-            return;
-        };
-        let len = CHUNK_SIZE.min(usize::try_from(stream.unrequested).unwrap_or(CHUNK_SIZE));
-        svc.io.read_chunk(conn, file, stream.next_offset, len, buf);
-        stream.next_offset += len as u64;
-        stream.unrequested -= len as u64;
-        stream.in_flight = true;
-        stream.in_flight_len = len;
     }
 
     /// Writes what is queued and moves file chunks along. `None`: the
     /// response finished and the next request may be read.
-    pub(super) fn send(&mut self, svc: &mut Services) -> Option<Next> {
+    pub(super) fn send(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Option<Next> {
         loop {
-            match self.flush(svc) {
+            match self.flush(ctx) {
                 Flush::Failed => {
-                    self.abandon(svc);
+                    self.abandon(ctx, work);
                     return Some(Next::Close);
                 }
                 Flush::Blocked => return Some(Next::Keep),
@@ -43,70 +46,54 @@ impl Conn {
                 return Some(Next::Keep);
             };
             match body {
-                Body::Complete => return self.finish_response(svc),
+                Body::Complete => return self.finish_response(ctx, work),
                 Body::Stream(stream) => {
                     let spare = std::mem::take(&mut self.out.body).into_spare();
                     self.out.clear();
-                    if let Some(chunk) = stream.ready.take() {
-                        self.out.body = BodyBytes::Owned(chunk);
-                        Self::request_chunk(conn_ref, svc, stream, spare);
-                        continue;
-                    }
-                    if stream.in_flight {
-                        return Some(Next::Keep);
-                    }
-                    if stream.truncated {
-                        // Fewer bytes than promised were sent: the client
-                        // must see the connection end, not a next response.
-                        self.close_reason = CloseReason::Error;
-                        self.abandon(svc);
-                        return Some(Next::Close);
-                    }
-                    if stream.unrequested > 0 {
-                        Self::request_chunk(conn_ref, svc, stream, spare);
-                        return Some(Next::Keep);
-                    }
-                    if let Some(file) = stream.file.take() {
-                        svc.io.release(file);
-                    }
-                    return self.finish_response(svc);
-                }
-                Body::Sendfile(send) => {
-                    if send.in_flight || send.blocked {
-                        return Some(Next::Keep);
-                    }
-                    if send.truncated {
-                        self.close_reason = CloseReason::Error;
-                        self.abandon(svc);
-                        return Some(Next::Close);
-                    }
-                    if send.remaining > 0 {
-                        if let Some(file) = send.file.take() {
-                            send.in_flight = true;
-                            send.writable_during_job = false;
-                            let count = send.remaining.min(send.job_max);
-                            svc.io.send_file(
-                                conn_ref,
-                                send.socket.clone(),
-                                file,
-                                send.offset,
-                                count,
-                            );
+                    match stream.next_step() {
+                        StreamStep::Write(chunk) => {
+                            self.out.body = BodyBytes::Owned(chunk);
+                            Self::request_chunk(conn_ref, ctx, stream, spare);
+                            continue;
                         }
+                        StreamStep::Read => {
+                            Self::request_chunk(conn_ref, ctx, stream, spare);
+                            return Some(Next::Keep);
+                        }
+                        StreamStep::Wait => return Some(Next::Keep),
+                        StreamStep::Truncated => return Some(self.close_truncated(ctx, work)),
+                        StreamStep::Done => return self.finish_response(ctx, work),
+                    }
+                }
+                Body::Sendfile(send) => match send.next_step() {
+                    SendfileStep::Job {
+                        socket,
+                        file,
+                        offset,
+                        count,
+                    } => {
+                        ctx.io.send_file(conn_ref, socket, file, offset, count);
                         return Some(Next::Keep);
                     }
-                    if let Some(file) = send.file.take() {
-                        svc.io.release(file);
-                    }
-                    return self.finish_response(svc);
-                }
+                    SendfileStep::Wait => return Some(Next::Keep),
+                    SendfileStep::Truncated => return Some(self.close_truncated(ctx, work)),
+                    SendfileStep::Done => return self.finish_response(ctx, work),
+                },
             }
         }
     }
 
+    /// Fewer bytes than promised were sent: the client must see the
+    /// connection end, not a next response.
+    fn close_truncated(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
+        self.close_reason = CloseReason::Error;
+        self.abandon(ctx, work);
+        Next::Close
+    }
+
     /// Writes `out` until it is empty or the socket would block.
-    pub(super) fn flush(&mut self, svc: &mut Services) -> Flush {
-        if self.out.body.as_slice().is_empty() && self.mid_size_body_follows() {
+    pub(super) fn flush(&mut self, ctx: &LoopContext) -> Flush {
+        if self.out.body.as_slice().is_empty() && self.corked_body_follows() {
             match self.flush_head_corked() {
                 Flush::Done => {}
                 blocked_or_failed => return blocked_or_failed,
@@ -128,21 +115,20 @@ impl Conn {
                         exchange.body_bytes_sent += n as u64;
                     }
                     self.deadline =
-                        Some((svc.now + svc.config.limits.send_timeout, DeadlineKind::Send));
+                        Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flush::Blocked,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.would_block() => return Flush::Blocked,
+                Err(e) if e.interrupted() => {}
                 Err(_) => return Flush::Failed,
             }
         }
         Flush::Done
     }
 
-    /// A `sendfile` body below [`MID_SIZE_LIMIT`] is still to come from the
-    /// pool after what `out` holds.
-    pub(super) fn mid_size_body_follows(&self) -> bool {
-        matches!(&self.phase, Phase::Sending(_, Body::Sendfile(send))
-            if send.remaining > 0 && send.job_max == MID_SIZE_JOB)
+    /// A `sendfile` body whose head waits for it ([`Sendfile::corks_head`])
+    /// is still to come from the pool after what `out` holds.
+    pub(super) fn corked_body_follows(&self) -> bool {
+        matches!(&self.phase, Phase::Sending(_, Body::Sendfile(send)) if send.corks_head())
     }
 
     /// Writes the response head with `MSG_MORE`: the kernel holds it back
@@ -158,8 +144,8 @@ impl Conn {
             match rustix::net::send(&self.socket, rest, SendFlags::MORE | SendFlags::NOSIGNAL) {
                 Ok(0) => return Flush::Failed,
                 Ok(n) => self.out.head_pos += n,
-                Err(rustix::io::Errno::AGAIN) => return Flush::Blocked,
-                Err(rustix::io::Errno::INTR) => {}
+                Err(e) if e.would_block() => return Flush::Blocked,
+                Err(e) if e.interrupted() => {}
                 Err(_) => return Flush::Failed,
             }
         }

@@ -1,0 +1,140 @@
+//! Routing a parsed request: the checks every request passes (`Host`, the
+//! method, the path), then the answer chosen at once (an error, `OPTIONS`,
+//! the metrics page, a cache hit) or the open job sent to the pool.
+
+use super::*;
+
+impl Conn {
+    /// Whether a response to `request` may keep the connection open.
+    fn may_keep_alive(ctx: &LoopContext, request: &Request) -> bool {
+        request.keep_alive && !ctx.shutting_down && !ctx.config.limits.keepalive_timeout.is_zero()
+    }
+
+    /// Routes a parsed request: answers it at once or sends it to the pool.
+    pub(super) fn handle_request(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+        mut request: Request,
+    ) {
+        if !request.host_is_valid() {
+            // RFC 9112 section 3.2: a missing or repeated Host is a bad
+            // request (and a classic ingredient of smuggling and cache
+            // poisoning through proxies).
+            self.close_reason = CloseReason::Error;
+            let exchange = Exchange::new(request, false, ctx.now);
+            return self.start_status(ctx, exchange, Status::BadRequest, false);
+        }
+        let keep_alive = Self::may_keep_alive(ctx, &request);
+        #[cfg(debug_assertions)]
+        if request.target == "/__wharf_fault/panic-loop" && crate::fault::fault_injection() {
+            panic!("injected fault: a panic while handling a connection");
+        }
+        if self.metrics_endpoint {
+            return self.serve_metrics(ctx, request, keep_alive);
+        }
+        let method = request.method;
+        // Into the loop's scratch buffers: a hit needs no owned copy.
+        let safe = path::sanitize_into(&request.target, &mut work.decoded, &mut work.relative);
+        let file_headers = std::mem::take(&mut request.file_headers);
+        let wants_json = request.wants_json;
+        let mut exchange = Exchange::new(request, keep_alive, ctx.now);
+        if let Ok(facts) = &safe {
+            let mut path = work.recycler.string();
+            push_request_path(&mut path, &work.relative, facts.trailing_slash);
+            exchange.path = Some(path);
+        }
+        match method {
+            Method::Other => {
+                return self.start_status(ctx, exchange, Status::MethodNotAllowed, keep_alive)
+            }
+            Method::Options => return self.start_options(ctx, exchange),
+            Method::Get | Method::Head => {}
+        }
+        let Ok(PathFacts {
+            trailing_slash,
+            hidden,
+        }) = safe
+        else {
+            return self.start_status(ctx, exchange, Status::BadRequest, false);
+        };
+        if hidden && !ctx.config.http.hidden_files {
+            return self.start_status(ctx, exchange, Status::NotFound, keep_alive);
+        }
+        let key = cache_key(exchange.path.as_deref().unwrap_or("/"));
+        let cached = ctx
+            .cache
+            .get(key, &mut work.event_check, self.last_read, ctx.now);
+        if let Some(entry) = cached {
+            let entry = entry.representation(file_headers.accept_encoding.as_deref());
+            let is_get = method == Method::Get;
+            let max_ranges = ctx.config.limits.max_ranges;
+            let plan = entry.plan(&file_headers, is_get, ctx.now_secs, max_ranges);
+            // A multi-range answer is assembled on the pool, like a miss.
+            if !matches!(plan, Plan::Multipart(_)) {
+                for field in file_headers.into_fields() {
+                    work.recycler.give_bytes(field);
+                }
+                return self.start_cached(ctx, work, exchange, entry, plan);
+            }
+        }
+        exchange.cache_key = Some(key.to_string());
+        let query = path::split_query(&exchange.request.target)
+            .1
+            .map(String::from);
+        ctx.io.open(
+            self.conn_ref,
+            OpenRequest {
+                relative: work.relative.clone(),
+                trailing_slash,
+                query,
+                is_get: method == Method::Get,
+                headers: file_headers,
+                wants_json,
+                max_ranges: ctx.config.limits.max_ranges,
+            },
+        );
+        self.wait_for_pool(ctx, exchange);
+    }
+}
+
+/// Appends the decoded path with its leading `/` (and a trailing one for
+/// a directory other than the root), as [`Exchange::path`] holds it.
+fn push_request_path(out: &mut String, relative: &str, trailing_slash: bool) {
+    out.push('/');
+    out.push_str(relative);
+    if trailing_slash && !relative.is_empty() {
+        out.push('/');
+    }
+}
+
+/// The hot-file cache key of a request for `path` (the decoded path with
+/// its leading `/`, see [`Exchange::path`]): what
+/// [`crate::cache::FileCache::key`] makes of the relative path, without
+/// building it again.
+fn cache_key(path: &str) -> &str {
+    match path.strip_prefix('/') {
+        Some("") | None => "/",
+        Some(relative) => relative,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::FileCache;
+
+    #[test]
+    fn the_cache_key_from_the_path_is_the_one_the_cache_builds() {
+        for target in ["/", "/a", "/a/", "/a/b.txt", "/a/b/", "/%2e/x", "//a//b/"] {
+            let safe = path::sanitize(target).unwrap();
+            let mut path = String::new();
+            push_request_path(&mut path, &safe.relative, safe.trailing_slash);
+            assert_eq!(
+                cache_key(&path),
+                FileCache::key(&safe.relative, safe.trailing_slash),
+                "{target}"
+            );
+        }
+    }
+}
