@@ -26,8 +26,8 @@ const SENDFILE_MIN: u64 = 256 * 1024;
 const MID_SIZE_LIMIT: u64 = 8 * 1024 * 1024;
 
 /// The most one `sendfile` job sends for a [`SizeClass::Mid`] body: a
-/// 1 MiB body takes two jobs. (256 KiB jobs measured slower at 64
-/// connections, 5.8k against 8.2k req/s, and used more CPU at 256.)
+/// 1 MiB body takes two jobs (smaller jobs measured slower:
+/// docs/performance.md, *Two size classes for `sendfile` bodies*).
 const MID_SIZE_JOB: u64 = 512 * 1024;
 
 /// The most one `sendfile` job is asked to send for a

@@ -106,7 +106,7 @@ impl Glob {
 }
 
 /// Byte by byte: these are a few bytes long, and a call to `memcmp` (what
-/// `starts_with` becomes) measured 60 ns here, three quarters of a match.
+/// `starts_with` becomes) costs more than the comparison itself.
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
