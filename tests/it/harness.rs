@@ -444,6 +444,9 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     all
 }
 
+/// The content of [`site`]'s `hello.txt`.
+pub const HELLO: &[u8] = b"hello, world\n";
+
 /// A temp document root with a few files:
 /// `index.html`, `hello.txt`, `data.json`, `sub/` (with `page.html`),
 /// `empty/` (no index), `.secret`, `.hidden/file.txt`.
@@ -455,7 +458,7 @@ pub fn site() -> tempfile::TempDir {
         "index.html",
         b"<!doctype html><title>home</title>home page\n",
     );
-    write(root, "hello.txt", b"hello, world\n");
+    write(root, "hello.txt", HELLO);
     write(root, "data.json", b"{\"ok\": true}\n");
     write(root, "sub/page.html", b"<p>sub page</p>\n");
     std::fs::create_dir_all(root.join("empty")).unwrap();
