@@ -399,7 +399,8 @@ fn head_through_escapes_is_a_plain_404() {
     let server = TestServer::start(&layout.root, "");
     let head = |target: &str| {
         let raw = format!("HEAD {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        // Retried on 500: see `fetch`.
+        // Retried on 500, which only a rename elsewhere racing the
+        // open could cause (see `RENAMES`).
         let mut response = server.request(&raw);
         for _ in 0..5 {
             if response.status != 500 {
