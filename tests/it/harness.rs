@@ -169,14 +169,7 @@ impl TestServer {
 
     /// A client socket with 10 s timeouts.
     pub fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-            .set_write_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
+        with_timeouts(TcpStream::connect(self.addr).unwrap())
     }
 
     /// Sends raw bytes on a new connection and returns the first response.
@@ -585,4 +578,16 @@ pub fn sample(text: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
         .parse()
         .unwrap()
+}
+
+/// `stream` with 10 s read and write timeouts, so a test that waits for an
+/// answer that never comes fails instead of hanging.
+pub fn with_timeouts(stream: TcpStream) -> TcpStream {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
 }

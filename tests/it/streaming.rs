@@ -130,14 +130,7 @@ fn connect_small_window(server: &TestServer) -> TcpStream {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(64 * KIB as usize).unwrap();
     socket.connect(&server.addr.into()).unwrap();
-    let stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .set_write_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
+    with_timeouts(socket.into())
 }
 
 fn fd_count(pid: i32) -> usize {
