@@ -73,33 +73,62 @@ impl<'a> ResponseHead<'a> {
     /// Appends the header fields between `Date` and `Connection`: the part
     /// that depends only on the representation, so the hot-file cache can
     /// render it once per file.
+    ///
+    /// A 304 gets only what RFC 9110 section 15.4.5 lists (see
+    /// [`ResponseHead::not_modified_allows`]): whatever the caller filled
+    /// in, no `Content-Type`, `Content-Encoding`, `Content-Range`,
+    /// `Content-Length`, `Accept-Ranges`, `Location` or `Allow`, so no path
+    /// that answers 304 (pool, cache, listing, HEAD) can send them.
     pub fn render_fields(&self, head: &mut String) {
+        let not_modified = self.status == Status::NotModified;
         // Writing into a String cannot fail; the results are ignored on purpose.
         let mut field = |name: &str, value: Option<&str>| {
             if let Some(value) = value {
                 let _ = write!(head, "{name}: {value}\r\n");
             }
         };
-        field("Content-Type", self.content_type);
-        field("Content-Encoding", self.content_encoding);
-        field("Content-Range", self.content_range);
+        if !not_modified {
+            field("Content-Type", self.content_type);
+            field("Content-Encoding", self.content_encoding);
+            field("Content-Range", self.content_range);
+        }
         field("ETag", self.etag);
         field("Last-Modified", self.last_modified);
         field("Vary", self.vary);
         field("Cache-Control", self.cache_control);
-        field("Location", self.location);
+        if !not_modified {
+            field("Location", self.location);
+        }
         if !self.status.has_no_content() {
             let _ = write!(head, "Content-Length: {}\r\n", self.content_length);
         }
-        if self.accept_ranges {
+        if self.accept_ranges && !not_modified {
             head.push_str("Accept-Ranges: bytes\r\n");
         }
-        if self.allow {
+        if self.allow && !not_modified {
             let _ = write!(head, "Allow: {ALLOWED_METHODS}\r\n");
         }
         for (name, value) in self.extra {
-            let _ = write!(head, "{name}: {value}\r\n");
+            if !not_modified || Self::not_modified_allows(name) {
+                let _ = write!(head, "{name}: {value}\r\n");
+            }
         }
+    }
+
+    /// Whether a `[[http.rules]]` header named `name` goes on a 304.
+    /// RFC 9110 section 15.4.5: a 304 carries what would guide a cache's
+    /// update of its stored response (`Expires`, `Content-Location`, and
+    /// the response's other headers: CORS, security policies, which a
+    /// cache merges into what it stored, RFC 9111 section 4.3.4), but no
+    /// representation metadata: `Content-*` headers describe the body
+    /// that a 304 does not have (`Content-Language`, `Content-Disposition`,
+    /// digests), except `Content-Location` and `Content-Security-Policy`.
+    pub fn not_modified_allows(name: &str) -> bool {
+        let lower = |prefix: &str| {
+            name.len() >= prefix.len()
+                && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        };
+        !lower("content-") || lower("content-location") || lower("content-security-policy")
     }
 }
 
@@ -192,6 +221,58 @@ mod tests {
         });
         assert!(text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
         assert!(text.contains("\r\nAllow: GET, HEAD, OPTIONS\r\n"));
+    }
+
+    #[test]
+    fn not_modified_has_only_what_rfc_9110_lists() {
+        let extra = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Expires", "Thu, 01 Dec 2094 16:00:00 GMT"),
+            ("Content-Language", "en"),
+            ("content-disposition", "attachment"),
+            ("Content-Security-Policy", "default-src 'self'"),
+            ("Content-Location", "/a.txt"),
+        ];
+        let head = ResponseHead {
+            content_type: Some("text/plain"),
+            content_length: 12,
+            content_range: Some("bytes 0-1/12"),
+            content_encoding: Some("gzip"),
+            etag: Some("\"e\""),
+            last_modified: Some("Sat, 05 Nov 1994 08:49:37 GMT"),
+            accept_ranges: true,
+            vary: Some("Accept-Encoding"),
+            cache_control: Some("no-cache"),
+            location: Some("/x/"),
+            allow: true,
+            extra: &extra,
+            keep_alive: true,
+            ..ResponseHead::new(Status::NotModified)
+        };
+        assert_eq!(
+            render(&head),
+            format!(
+                "HTTP/1.1 304 Not Modified\r\nServer: {SERVER}\r\n\
+                 Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nETag: \"e\"\r\n\
+                 Last-Modified: Sat, 05 Nov 1994 08:49:37 GMT\r\nVary: Accept-Encoding\r\n\
+                 Cache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\n\
+                 Expires: Thu, 01 Dec 2094 16:00:00 GMT\r\n\
+                 Content-Security-Policy: default-src 'self'\r\nContent-Location: /a.txt\r\n\r\n"
+            )
+        );
+        // The same head as a 200 keeps everything.
+        let ok = render(&ResponseHead {
+            status: Status::Ok,
+            ..head
+        });
+        for name in [
+            "Content-Type",
+            "Content-Encoding",
+            "Accept-Ranges",
+            "Content-Language",
+        ] {
+            assert!(ok.contains(&format!("\r\n{name}: ")), "{name}");
+        }
     }
 
     #[test]
