@@ -229,8 +229,8 @@ fn serve_file(
     };
     let representations = Representations::find(root, plain, relative, options);
     let has_variants = !representations.sidecars.is_empty();
-    // The sidecar the client prefers, if it rates it at least as high as
-    // the plain file; ties go to br, then zstd, then gzip.
+    // The sidecar the client rates best, unless its own `identity` element
+    // rates the plain file higher; ties go to br, then zstd, then gzip.
     let encoding = encoding::preference(request.headers.accept_encoding.as_deref())
         .choose(representations.sidecars.iter().filter_map(|r| r.encoding));
     let now_secs = unix_seconds(SystemTime::now());

@@ -27,6 +27,15 @@
 //!   without an `identity` element). Codings are listed even when identity
 //!   has a higher weight; [`Preference::identity_q`] lets a caller that
 //!   cares compare.
+//! - Choosing what to send ([`Preference::choose`]): the best-rated
+//!   available coding, whatever its weight (`deflate, gzip;q=0.5` gets
+//!   gzip, as from nginx, Caddy and static-web-server), unless the client
+//!   rates identity higher with an `identity` element of its own
+//!   (`gzip;q=0.5, identity` gets the plain file). An unlisted identity's
+//!   implicit 1, and a weight it takes from `*`, do not outrank a coding
+//!   the client named: `*` speaks for the codings not listed, and a client
+//!   that lists a coding at all means it can decode it. A tie with an
+//!   explicit identity goes to the coding (smaller bytes, same rating).
 
 use super::negotiate;
 
@@ -89,6 +98,8 @@ pub struct Preference {
     /// Weight of each coding, indexed by `Coding::index`.
     q: [u16; 3],
     identity_q: u16,
+    /// Whether identity's weight comes from an `identity` element.
+    identity_explicit: bool,
 }
 
 impl Preference {
@@ -131,10 +142,11 @@ impl Preference {
 
     /// Which of the `available` sidecar codings to serve, or `None` for the
     /// plain file: the one the client rates highest (ties go to the first
-    /// in `available`, so pass them in [`Coding::ALL`] order), provided the
-    /// client rates it at least as high as the plain file. The pool (for a
-    /// file read from disk) and the loop (for a cached one) both decide
-    /// with this, so they cannot disagree.
+    /// in `available`, so pass them in [`Coding::ALL`] order), unless the
+    /// client's own `identity` element rates the plain file higher (see
+    /// the module documentation). The pool (for a file read from disk) and
+    /// the loop (for a cached one) both decide with this, so they cannot
+    /// disagree.
     pub fn choose(&self, available: impl IntoIterator<Item = Coding>) -> Option<Coding> {
         let mut best: Option<(u16, Coding)> = None;
         for coding in available {
@@ -143,7 +155,7 @@ impl Preference {
                 best = Some((q, coding));
             }
         }
-        best.filter(|&(q, _)| q >= self.identity_q)
+        best.filter(|&(q, _)| !self.identity_explicit || q >= self.identity_q)
             .map(|(_, coding)| coding)
     }
 }
@@ -166,6 +178,7 @@ pub fn preference(accept_encoding: Option<&[u8]>) -> Preference {
             len: 0,
             q: [0; 3],
             identity_q: 1000,
+            identity_explicit: false,
         };
     };
 
@@ -200,6 +213,7 @@ pub fn preference(accept_encoding: Option<&[u8]>) -> Preference {
         len,
         q,
         identity_q: identity.or(star).unwrap_or(1000),
+        identity_explicit: identity.is_some(),
     }
 }
 
@@ -239,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn choose_picks_the_best_available_sidecar_unless_plain_is_rated_higher() {
+    fn choose_picks_the_best_available_sidecar_unless_identity_is_rated_higher() {
         // (Accept-Encoding, sidecars available, expected choice)
         let all = [BR, ZS, GZ];
         let cases: &[(Option<&str>, &[Coding], Option<Coding>)] = &[
@@ -248,8 +262,23 @@ mod tests {
             (Some("gzip, br"), &all, Some(BR)),
             (Some("gzip, br"), &[ZS, GZ], Some(GZ)),
             (Some("zstd"), &[BR, GZ], None),
-            // Unnamed, the plain file keeps weight 1 and wins over both.
-            (Some("br;q=0.5, gzip;q=0.8"), &all, None),
+            // A coding rated below 1 is still served over an unnamed
+            // identity (its implicit weight 1 does not outrank it).
+            (Some("br;q=0.5, gzip;q=0.8"), &all, Some(GZ)),
+            (Some("deflate, gzip;q=0.5"), &all, Some(GZ)),
+            (Some("deflate, gzip;q=0.5"), &[GZ], Some(GZ)),
+            (Some("gzip;q=0.001"), &[GZ], Some(GZ)),
+            // Nor does a weight identity takes from `*`.
+            (Some("*;q=0.9, gzip;q=0.5"), &[GZ], Some(GZ)),
+            (Some("*, gzip;q=0.5"), &[GZ], Some(GZ)),
+            // An explicit identity rated higher wins; a tie goes to the coding.
+            (Some("gzip;q=0.5, identity;q=0.6"), &all, None),
+            (Some("identity, gzip;q=0.999"), &all, None),
+            (Some("gzip;q=0.5, identity;q=0.5"), &[GZ], Some(GZ)),
+            (Some("gzip;q=0.5, identity;q=0"), &[GZ], Some(GZ)),
+            // Refused codings are never chosen.
+            (Some("gzip;q=0, identity;q=0"), &[GZ], None),
+            (Some("*;q=0.5, gzip;q=0"), &[GZ], None),
             (Some("br;q=0.5, gzip;q=0.8, identity;q=0.1"), &all, Some(GZ)),
             (
                 Some("br;q=0.5, gzip;q=0.8, identity;q=0.1"),

@@ -64,6 +64,28 @@ fn negotiate_precompressed(config: &str) {
         ("/app.js", Some("gzip;q=0, br;q=0"), None, APP_JS),
         ("/app.js", Some("*"), Some("br"), APP_JS_BR),
         ("/app.js", Some("*;q=0.5, br;q=0"), Some("gzip"), APP_JS_GZ),
+        // Issue 16: a coding rated below 1 beats an unnamed identity...
+        (
+            "/app.js",
+            Some("deflate, gzip;q=0.5"),
+            Some("gzip"),
+            APP_JS_GZ,
+        ),
+        (
+            "/app.js",
+            Some("br;q=0.2, gzip;q=0.3"),
+            Some("gzip"),
+            APP_JS_GZ,
+        ),
+        ("/lib.js", Some("zstd;q=0.1"), Some("zstd"), LIB_JS_ZST),
+        // ...but not an explicit identity rated higher.
+        ("/app.js", Some("gzip;q=0.5, identity"), None, APP_JS),
+        (
+            "/app.js",
+            Some("gzip;q=0.5, identity;q=0.4"),
+            Some("gzip"),
+            APP_JS_GZ,
+        ),
         ("/app.js", Some("zstd"), None, APP_JS),
         ("/app.js", Some("deflate"), None, APP_JS),
         ("/lib.js", Some("zstd"), Some("zstd"), LIB_JS_ZST),
