@@ -22,6 +22,7 @@ mod cache;
 mod cli;
 mod cli_extras;
 mod curl;
+mod differential;
 mod hostile;
 mod http;
 mod layout;

@@ -61,7 +61,7 @@ impl Conn {
         if hidden && !ctx.config.http.hidden_files {
             return self.start_status(ctx, exchange, Status::NotFound, keep_alive);
         }
-        let key = cache_key(exchange.path.as_deref().unwrap_or("/"));
+        let key = cache_key(exchange.path.as_deref().unwrap_or("/"), trailing_slash);
         let cached = ctx
             .cache
             .get(key, &mut work.event_check, self.last_read, ctx.now);
@@ -109,13 +109,18 @@ fn push_request_path(out: &mut String, relative: &str, trailing_slash: bool) {
 }
 
 /// The hot-file cache key of a request for `path` (the decoded path with
-/// its leading `/`, see [`Exchange::path`]): what
-/// [`crate::cache::FileCache::key`] makes of the relative path, without
-/// building it again.
-fn cache_key(path: &str) -> &str {
+/// its leading `/`, see [`Exchange::path`]) as the pool is asked to open
+/// it (`trailing_slash`): what [`crate::cache::FileCache::key`] makes of
+/// the relative path and the flag, without building it again. It must
+/// tell apart every two requests the pool may answer differently, or a hit
+/// answers one with the other's entry: the root asked for without a slash
+/// (`/.`, which the pool redirects to `/`) is `""`, not `/`, since
+/// [`Exchange::path`] is `/` for both.
+fn cache_key(path: &str, trailing_slash: bool) -> &str {
     match path.strip_prefix('/') {
-        Some("") | None => "/",
+        Some("") | None if trailing_slash => "/",
         Some(relative) => relative,
+        None => "",
     }
 }
 
@@ -126,12 +131,32 @@ mod tests {
 
     #[test]
     fn the_cache_key_from_the_path_is_the_one_the_cache_builds() {
-        for target in ["/", "/a", "/a/", "/a/b.txt", "/a/b/", "/%2e/x", "//a//b/"] {
+        let targets = [
+            "/",
+            "/a",
+            "/a/",
+            "/a/b.txt",
+            "/a/b/",
+            "/%2e/x",
+            "//a//b/",
+            "/.",
+            "/%2e",
+            "//.",
+            "/./.",
+            "/./",
+            "//",
+            "/a/.",
+            "/a/./",
+            "/a/./b",
+            "http://h",
+            "http://h/.",
+        ];
+        for target in targets {
             let safe = path::sanitize(target).unwrap();
             let mut path = String::new();
             push_request_path(&mut path, &safe.relative, safe.trailing_slash);
             assert_eq!(
-                cache_key(&path),
+                cache_key(&path, safe.trailing_slash),
                 FileCache::key(&safe.relative, safe.trailing_slash),
                 "{target}"
             );
