@@ -28,6 +28,7 @@ mod layout;
 mod logging;
 mod loop_purity;
 mod metrics;
+mod names;
 mod paths;
 mod properties;
 mod semantics;
