@@ -307,3 +307,73 @@ fn the_symlink_policy_decides_which_links_are_listed() {
     // dangling, loop, pipe, pipelink.
     assert_eq!(doc["omitted"], 4, "{doc}");
 }
+
+#[test]
+fn wget_mirrors_odd_names_through_the_listing() {
+    if !require_tool("wget") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut expected = Vec::new();
+    for (name, content) in ODD.iter().filter(|(n, _)| *n != "...") {
+        write(&root, &format!("m/{name}"), content);
+        expected.push((format!("m/{name}"), content.to_vec()));
+    }
+    write(&root, "m/sub:1/in.txt", b"in\n");
+    expected.push(("m/sub:1/in.txt".to_string(), b"in\n".to_vec()));
+    write(&root, "m/plain.txt", b"plain\n");
+    expected.push(("m/plain.txt".to_string(), b"plain\n".to_vec()));
+    symlink("plain.txt", root.join("m/link.txt")).unwrap();
+    expected.push(("m/link.txt".to_string(), b"plain\n".to_vec()));
+    symlink("../../outside", root.join("m/out")).unwrap();
+    expected.sort();
+    let server = TestServer::start(&root, "");
+
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let status = std::process::Command::new("wget")
+        .args([
+            "-r",
+            "-np",
+            "-nH",
+            "-q",
+            "-e",
+            "robots=off",
+            "-T",
+            "10",
+            "-t",
+            "1",
+        ])
+        .arg(server.url("/m/"))
+        .current_dir(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "wget: {status}");
+    let mut mirrored = Vec::new();
+    let mut stack = vec![out.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !path
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("index.html")
+            {
+                let relative = path
+                    .strip_prefix(&out)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                mirrored.push((relative, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    mirrored.sort();
+    assert_eq!(mirrored, expected, "the mirror holds every servable file");
+}
