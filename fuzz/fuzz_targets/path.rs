@@ -1,5 +1,6 @@
 //! Fuzzes the path sanitiser: never panics, and an accepted path is made of
-//! plain names only, so joined to the root it stays under the root.
+//! plain names only (no control character, no backslash), so joined to the
+//! root it stays under the root.
 #![no_main]
 
 use std::path::{Component, Path};
@@ -12,6 +13,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(safe) = sanitize(target) {
+        // The rules that stay: no control character, no backslash.
+        assert!(!safe
+            .relative
+            .contains(|c: char| c.is_control() || c == '\\'));
         let relative = Path::new(&safe.relative);
         assert!(relative
             .components()

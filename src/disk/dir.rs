@@ -9,8 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustix::fs::{AtFlags, FileType};
 
 use super::representation::modified_parts;
-use super::root::OpenError;
-use crate::site::listing::{self, Entry, EntryKind, ListingQuery};
+use super::resolve::join;
+use super::root::{OpenError, Root};
+use crate::config::HttpOptions;
+use crate::site::listing::{self, Entry, EntryKind, ListingQuery, Omitted};
 
 /// A stat's modification time, with nanoseconds; times before 1970 become
 /// the epoch.
@@ -21,45 +23,70 @@ fn modified_time(stat: &rustix::fs::Stat) -> SystemTime {
 
 /// Reads a directory's entries with their metadata, keeping at most
 /// [`listing::MAX_ENTRIES`] of them (the first in the requested order), so
-/// a directory of any size costs bounded memory. Returns the entries and
-/// how many were left out. Symlinks are listed but not followed, so a
-/// listing never reveals anything about their targets.
+/// a directory of any size costs bounded memory. `dir` is the directory
+/// opened at `relative` beneath `root`.
+///
+/// Each entry is shown as a request for it would be answered:
+/// - a symlink is opened beneath the root exactly as a request would open
+///   it (`options.symlinks`, the kernel's confinement) and shown as what it
+///   leads to: its kind, size and time. One that leads out of the root,
+///   nowhere, to something that is neither a file nor a directory, or that
+///   the policy refuses answers `404`, so it is left out and counted; its
+///   target, which the listing never names, is not described in any way.
+///   Only symlinks cost this extra open;
+/// - names that are not UTF-8 or that the path rules refuse, and FIFOs,
+///   sockets and devices, cannot be served: left out and counted;
+/// - hidden names (unless `hidden_files`) are left out and not counted
+///   (see [`Omitted`]); so is an entry gone since the directory was read.
 pub(super) fn read_entries(
+    root: &Root,
+    relative: &str,
     dir: &OwnedFd,
-    hidden_files: bool,
+    options: &HttpOptions,
     query: &ListingQuery,
-) -> Result<(Vec<Entry>, usize), OpenError> {
+) -> Result<(Vec<Entry>, Omitted), OpenError> {
     let mut entries = Vec::new();
-    let mut seen = 0usize;
+    let mut servable = 0usize;
+    let mut unservable = 0usize;
     let reader = rustix::fs::Dir::read_from(dir).map_err(OpenError::from_errno)?;
     for entry in reader {
         let entry = entry.map_err(OpenError::from_errno)?;
-        let Ok(name) = entry.file_name().to_str() else {
-            // Names that are not UTF-8 cannot be requested, so are not listed.
-            continue;
-        };
-        if name == "." || name == ".." || (!hidden_files && name.starts_with('.')) {
+        let raw = entry.file_name().to_bytes();
+        if raw == b"." || raw == b".." || (!options.hidden_files && raw.starts_with(b".")) {
             continue;
         }
-        // Names the path rules refuse (`a\b`, `a:b`, `name.`) could not be
-        // requested through their link, so they are not listed either.
-        if crate::site::path::sanitize(&format!(
-            "/{}",
-            crate::site::path::percent_encode_path(name)
-        ))
-        .is_err()
-        {
+        let Ok(name) = entry.file_name().to_str() else {
+            // Not UTF-8: no request can name it.
+            unservable += 1;
+            continue;
+        };
+        if !requestable(name) {
+            unservable += 1;
             continue;
         }
         let Ok(stat) = rustix::fs::statat(dir.as_fd(), name, AtFlags::SYMLINK_NOFOLLOW) else {
             continue; // Gone since the read: skip it.
         };
+        let stat = match FileType::from_raw_mode(stat.st_mode) {
+            FileType::RegularFile | FileType::Directory => stat,
+            FileType::Symlink => match follow(root, &join(relative, name), options) {
+                Some(stat) => stat,
+                None => {
+                    unservable += 1;
+                    continue;
+                }
+            },
+            // FIFOs, sockets and devices are never served.
+            _ => {
+                unservable += 1;
+                continue;
+            }
+        };
         let kind = match FileType::from_raw_mode(stat.st_mode) {
             FileType::Directory => EntryKind::Directory,
-            FileType::Symlink => EntryKind::Symlink,
             _ => EntryKind::File,
         };
-        seen += 1;
+        servable += 1;
         entries.push(Entry {
             name: name.to_string(),
             kind,
@@ -73,8 +100,37 @@ pub(super) fn read_entries(
     }
     query.sort(&mut entries);
     entries.truncate(listing::MAX_ENTRIES);
-    let omitted = seen - entries.len();
+    let omitted = Omitted {
+        unservable,
+        over_limit: servable - entries.len(),
+    };
     Ok((entries, omitted))
+}
+
+/// Whether a request can name `name`: its link in a listing passes the
+/// path rules and comes back as the same name. (`a\b` and names with
+/// control characters do not.)
+fn requestable(name: &str) -> bool {
+    crate::site::path::sanitize(&format!(
+        "/{}",
+        crate::site::path::percent_encode_path(name)
+    ))
+    .is_ok_and(|path| path.relative == name)
+}
+
+/// What a request for the symlink at `relative` would be answered with: the
+/// stat of the regular file or directory it leads to, opened beneath the
+/// root under the configured policy, or `None` when the answer would be an
+/// error (outside the root, dangling, a loop, refused by the policy,
+/// unreadable, or a special file).
+fn follow(root: &Root, relative: &str, options: &HttpOptions) -> Option<rustix::fs::Stat> {
+    let fd = root.open_beneath(relative, options.symlinks).ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    matches!(
+        FileType::from_raw_mode(stat.st_mode),
+        FileType::RegularFile | FileType::Directory
+    )
+    .then_some(stat)
 }
 
 /// Whether this process may enter (search) the directory at `path`, by its

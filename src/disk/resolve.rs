@@ -163,7 +163,7 @@ pub fn open_target(
                 return Err(OpenError::Forbidden);
             }
             let query = ListingQuery::parse(request.query.as_deref());
-            let (entries, omitted) = read_entries(&fd, options.hidden_files, &query)?;
+            let (entries, omitted) = read_entries(root, &request.relative, &fd, options, &query)?;
             let url_path = if request.relative.is_empty() {
                 "/".to_string()
             } else {
@@ -204,7 +204,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn join(dir: &str, name: &str) -> String {
+/// `dir/name`, or `name` in the root (`dir` empty).
+pub(super) fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() {
         name.to_string()
     } else {

@@ -8,6 +8,11 @@
 //! Query parameters: `sort=name|size|time` and `order=asc|desc` (default:
 //! by name, ascending; directories always first). Unknown values fall back
 //! to the defaults.
+//!
+//! A listing shows what a request for each entry would get: a symlink is
+//! shown as what it leads to (its kind, size and time), and an entry no
+//! request could be answered with (see [`Omitted`]) is left out and
+//! counted, never silently dropped.
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
@@ -20,12 +25,34 @@ use crate::site::path::percent_encode_path;
 /// a directory of 100,000 files costs bounded memory per request.
 pub const MAX_ENTRIES: usize = 10_000;
 
-/// What kind of entry a listing row shows.
+/// What kind of entry a listing row shows: what a request for it gets (a
+/// symlink to a directory is a directory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     File,
     Directory,
-    Symlink,
+}
+
+/// The entries of a directory a listing leaves out, counted. Hidden names
+/// (when `hidden_files` is off) are not among them: they are not part of
+/// the site, and counting them would tell that they exist.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Omitted {
+    /// Entries that could not be served through a link: names that are not
+    /// UTF-8 or that the path rules refuse (control characters,
+    /// backslash), symlinks that lead out of the root, nowhere, or that the
+    /// `symlinks` policy refuses, unreadable links, and FIFOs, sockets and
+    /// devices.
+    pub unservable: usize,
+    /// Servable entries past [`MAX_ENTRIES`] in the requested order.
+    pub over_limit: usize,
+}
+
+impl Omitted {
+    /// Every entry left out: the listing's `omitted`.
+    pub fn total(&self) -> usize {
+        self.unservable + self.over_limit
+    }
 }
 
 /// One directory entry, as read on the IO pool.
@@ -112,11 +139,11 @@ impl ListingQuery {
 
 /// Renders the listing of `url_path` (decoded, with leading and trailing
 /// slash) as a complete HTML page. `entries` are already sorted; `omitted`
-/// entries did not fit.
+/// says what was left out, and why.
 pub fn render_html(
     url_path: &str,
     entries: &[Entry],
-    omitted: usize,
+    omitted: Omitted,
     query: &ListingQuery,
 ) -> Vec<u8> {
     let title = escape_html(url_path);
@@ -145,7 +172,7 @@ pub fn render_html(
         let href = percent_encode_path(&format!("{}{slash}", entry.name));
         let size = match entry.kind {
             EntryKind::File => human_size(entry.size),
-            EntryKind::Directory | EntryKind::Symlink => "-".to_string(),
+            EntryKind::Directory => "-".to_string(),
         };
         let t = utc(entry.modified);
         let _ = writeln!(
@@ -162,19 +189,38 @@ pub fn render_html(
         );
     }
     html.push_str("</tbody></table>\n");
-    if omitted > 0 {
+    if omitted.unservable > 0 {
         let _ = writeln!(
             html,
-            "<p class=\"note\">{omitted} more entries not shown (a listing shows at most {MAX_ENTRIES}).</p>"
+            "<p class=\"note\">{} not listed: {} cannot be served (a name no link can carry, \
+             a link leading out of the site or nowhere, or a special file).</p>",
+            plural(omitted.unservable),
+            if omitted.unservable == 1 {
+                "it"
+            } else {
+                "they"
+            },
         );
     }
-    let count = entries.len() + omitted;
+    if omitted.over_limit > 0 {
+        let _ = writeln!(
+            html,
+            "<p class=\"note\">{} not shown: a listing shows at most {MAX_ENTRIES}.</p>",
+            plural(omitted.over_limit),
+        );
+    }
+    let count = entries.len() + omitted.total();
     let _ = writeln!(
         html,
-        "<footer>{count} {} · served by wharf</footer></main></body></html>",
-        if count == 1 { "entry" } else { "entries" }
+        "<footer>{} · served by wharf</footer></main></body></html>",
+        plural(count)
     );
     html.into_bytes()
+}
+
+/// `1 entry`, `2 entries`.
+fn plural(count: usize) -> String {
+    format!("{count} {}", if count == 1 { "entry" } else { "entries" })
 }
 
 /// A sortable column header: a link that sorts by this column, toggling
@@ -199,8 +245,9 @@ fn column_header(label: &str, key: SortKey, class: &str, query: &ListingQuery) -
 }
 
 /// Renders the listing as JSON:
-/// `{"path": "/a/", "entries": [{"name", "type", "size", "modified"}], "omitted": 0}`.
-pub fn render_json(url_path: &str, entries: &[Entry], omitted: usize) -> Vec<u8> {
+/// `{"path": "/a/", "entries": [{"name", "type", "size", "modified"}], "omitted": 0}`,
+/// `omitted` counting every entry left out ([`Omitted::total`]).
+pub fn render_json(url_path: &str, entries: &[Entry], omitted: Omitted) -> Vec<u8> {
     let mut json = String::with_capacity(64 + entries.len() * 96);
     json.push_str("{\"path\":");
     push_json_string(&mut json, url_path);
@@ -214,7 +261,6 @@ pub fn render_json(url_path: &str, entries: &[Entry], omitted: usize) -> Vec<u8>
         let kind = match entry.kind {
             EntryKind::File => "file",
             EntryKind::Directory => "directory",
-            EntryKind::Symlink => "symlink",
         };
         let _ = write!(
             json,
@@ -223,7 +269,7 @@ pub fn render_json(url_path: &str, entries: &[Entry], omitted: usize) -> Vec<u8>
             rfc3339(entry.modified)
         );
     }
-    let _ = writeln!(json, "],\"omitted\":{omitted}}}");
+    let _ = writeln!(json, "],\"omitted\":{}}}", omitted.total());
     json.into_bytes()
 }
 
@@ -306,7 +352,7 @@ mod tests {
 
     fn html(url_path: &str, mut entries: Vec<Entry>, query: &ListingQuery) -> String {
         query.sort(&mut entries);
-        String::from_utf8(render_html(url_path, &entries, 0, query)).unwrap()
+        String::from_utf8(render_html(url_path, &entries, Omitted::default(), query)).unwrap()
     }
 
     #[test]
@@ -383,9 +429,30 @@ mod tests {
 
     #[test]
     fn root_has_no_parent_link_and_omitted_entries_are_counted() {
-        let page = String::from_utf8(render_html("/", &[], 5, &ListingQuery::default())).unwrap();
+        let omitted = Omitted {
+            unservable: 0,
+            over_limit: 5,
+        };
+        let page =
+            String::from_utf8(render_html("/", &[], omitted, &ListingQuery::default())).unwrap();
         assert!(!page.contains("href=\"../\""));
-        assert!(page.contains("5 more entries not shown"));
+        assert!(page.contains("5 entries not shown: a listing shows at most 10000"));
+        assert!(!page.contains("cannot be served"));
+        assert!(page.contains("<footer>5 entries"));
+        let omitted = Omitted {
+            unservable: 1,
+            over_limit: 0,
+        };
+        let page = String::from_utf8(render_html(
+            "/",
+            &[entry("a", EntryKind::File, 1, 0)],
+            omitted,
+            &ListingQuery::default(),
+        ))
+        .unwrap();
+        assert!(page.contains("1 entry not listed: it cannot be served"));
+        assert!(!page.contains("at most"));
+        assert!(page.contains("<footer>2 entries"));
     }
 
     #[test]
@@ -394,7 +461,11 @@ mod tests {
             entry("a\"b\\c\n<x>", EntryKind::File, 7, 951_782_400),
             entry("d", EntryKind::Directory, 0, 0),
         ];
-        let json = String::from_utf8(render_json("/p/", &entries, 2)).unwrap();
+        let omitted = Omitted {
+            unservable: 1,
+            over_limit: 1,
+        };
+        let json = String::from_utf8(render_json("/p/", &entries, omitted)).unwrap();
         assert_eq!(
             json,
             "{\"path\":\"/p/\",\"entries\":[{\"name\":\"a\\\"b\\\\c\\n\\u003cx>\",\"type\":\"file\",\"size\":7,\

@@ -17,11 +17,37 @@
 //! - a decoded NUL, any other control character or a backslash is refused;
 //! - a `..` segment is refused (browsers normalise them away, so only hostile
 //!   or broken clients send one); `.` segments and empty segments (`//`) are
-//!   dropped;
-//! - Windows-isms are refused on every platform: a drive letter (`C:`), an
-//!   alternate data stream (`name::$DATA`, `name:stream`) and a segment ending
-//!   in a dot or a space (`index.html.`), all of which alias other names on
-//!   some filesystems.
+//!   dropped.
+//!
+//! Everything else is a name, looked up as it is: `a:b.txt`,
+//! `backup-2024-01-01T10:00:00.tar.gz`, `Special:Random.html`, `C:`,
+//! `name.`, `name ` and `...` are all plain file names on the Linux
+//! filesystems wharf serves, as they are to nginx. Why each rule stays or
+//! went:
+//! - NUL ends a C string: a name with one could not be opened as asked,
+//!   and the kernel would see a shorter one. Stays.
+//! - Other control characters (CR, LF, TAB, DEL, C1) are never in a link a
+//!   browser follows, and would reach headers (`Location`) and the access
+//!   log; refusing them keeps header and log injection impossible by
+//!   construction. Stays.
+//! - A backslash is a path separator to browsers (the URL standard turns
+//!   `\` into `/` in http URLs), to Windows tools and to some proxies and
+//!   caches in front of a server: a target with one means one file to them
+//!   and another to wharf, and `..\` is the classic traversal spelling.
+//!   Stays.
+//! - `..` would leave the directory lexically; the kernel confinement would
+//!   catch it, but no honest client sends one. Stays.
+//! - The Windows-alias rule (a `:`, a drive letter, a segment ending in a
+//!   dot or a space) went. On Linux the VFS gives none of these a meaning:
+//!   `:` selects no stream and a trailing dot or space is not stripped on
+//!   ext4, xfs, btrfs, tmpfs or nfs. Filesystems that do fold names
+//!   (vfat, exfat, case-insensitive ext4, some CIFS mounts) alias names
+//!   anyway, by case as much as by a trailing dot, so the rule never made
+//!   names unique; and nothing wharf protects depends on how a name ends:
+//!   confinement is the kernel's (`openat2(RESOLVE_BENEATH)` on the pool),
+//!   and hidden files are named by their first byte, which no alias
+//!   changes. Refusing them only made real files (timestamps in backup
+//!   names, wiki exports) impossible to serve or mirror.
 
 use std::fmt;
 
@@ -51,8 +77,6 @@ pub enum PathError {
     ForbiddenByte,
     /// A `..` segment.
     Traversal,
-    /// A drive letter, a `:` stream or a segment ending in `.` or space.
-    WindowsAlias,
 }
 
 impl fmt::Display for PathError {
@@ -63,7 +87,6 @@ impl fmt::Display for PathError {
             PathError::NotUtf8 => "the decoded path is not valid UTF-8",
             PathError::ForbiddenByte => "control character or backslash in the path",
             PathError::Traversal => "'..' is not allowed in the path",
-            PathError::WindowsAlias => "Windows-style path aliases are not allowed",
         })
     }
 }
@@ -119,9 +142,6 @@ pub fn sanitize_into(
             "" | "." => continue,
             ".." => return Err(PathError::Traversal),
             _ => {}
-        }
-        if segment.contains(':') || segment.ends_with('.') || segment.ends_with(' ') {
-            return Err(PathError::WindowsAlias);
         }
         // `/.well-known/` is where other services look for a site's
         // metadata (RFC 8615: ACME challenges, security.txt): a dot
@@ -260,13 +280,29 @@ mod tests {
             ("/..%5c..%5cetc", Err(ForbiddenByte)),
             ("/a\\b", Err(ForbiddenByte)),
             ("/%5c", Err(ForbiddenByte)),
-            // Windows aliases.
-            ("/C:/windows", Err(WindowsAlias)),
-            ("/c%3a/windows", Err(WindowsAlias)),
-            ("/index.html::$DATA", Err(WindowsAlias)),
-            ("/index.html.", Err(WindowsAlias)),
-            ("/index.html%20", Err(WindowsAlias)),
-            ("/...", Err(WindowsAlias)),
+            // Names Windows would alias are plain names on Linux.
+            ("/C:/windows", ok("C:/windows", false, false)),
+            ("/c%3a/windows", ok("c:/windows", false, false)),
+            ("/index.html::$DATA", ok("index.html::$DATA", false, false)),
+            ("/a:b.txt", ok("a:b.txt", false, false)),
+            (
+                "/backup-2024-01-01T10:00:00.tar.gz",
+                ok("backup-2024-01-01T10:00:00.tar.gz", false, false),
+            ),
+            (
+                "/Special%3ARandom.html",
+                ok("Special:Random.html", false, false),
+            ),
+            ("/index.html.", ok("index.html.", false, false)),
+            ("/index.html%20", ok("index.html ", false, false)),
+            ("/name%20/x", ok("name /x", false, false)),
+            ("/...", ok("...", false, true)),
+            ("/a/.../b", ok("a/.../b", false, true)),
+            // `..` with something after it is a name, not a traversal.
+            ("/..%20", ok(".. ", false, true)),
+            ("/..:", ok("..:", false, true)),
+            ("/..%5c", Err(ForbiddenByte)),
+            ("/%2e%2e%00", Err(ForbiddenByte)),
             // Malformed escapes.
             ("/%", Err(BadEscape)),
             ("/%2", Err(BadEscape)),
@@ -317,6 +353,10 @@ mod tests {
             "<img src=x onerror=alert(1)>.txt",
             "café/ü",
             "100%",
+            "a:b.txt",
+            "name.",
+            "name ",
+            "C:",
         ] {
             let encoded = percent_encode_path(&format!("/{name}"));
             assert!(encoded.bytes().all(|b| b.is_ascii_graphic()));

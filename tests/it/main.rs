@@ -29,6 +29,7 @@ mod layout;
 mod logging;
 mod loop_purity;
 mod metrics;
+mod names;
 mod not_modified;
 mod paths;
 mod properties;

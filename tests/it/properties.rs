@@ -74,8 +74,7 @@ proptest! {
             let relative = Path::new(&safe.relative);
             prop_assert!(!safe.relative.starts_with('/'));
             prop_assert!(!safe.relative.contains('\\'));
-            prop_assert!(!safe.relative.contains('\0'));
-            prop_assert!(!safe.relative.contains(':'));
+            prop_assert!(!safe.relative.chars().any(char::is_control));
             // Only plain names: no root, no `.`, no `..`.
             for component in relative.components() {
                 prop_assert!(matches!(component, Component::Normal(_)), "{:?}", component);
@@ -91,8 +90,11 @@ proptest! {
     }
 
     #[test]
-    fn encoded_names_round_trip(name in "[^/\\\\\\x00-\\x1f\\x7f-\\u{9f}:]{1,30}") {
-        prop_assume!(name != "." && name != ".." && !name.ends_with('.') && !name.ends_with(' '));
+    fn encoded_names_round_trip(name in "[^/\\\\\\x00-\\x1f\\x7f-\\u{9f}]{1,30}") {
+        // Any name a Linux directory can hold and a link can carry: `:`,
+        // trailing dots and spaces included (only `.` and `..` are not
+        // names).
+        prop_assume!(name != "." && name != "..");
         let encoded = percent_encode_path(&format!("/{name}"));
         prop_assert!(encoded.bytes().all(|b| b.is_ascii_graphic()));
         prop_assert_eq!(sanitize(&encoded).unwrap().relative, name);

@@ -62,9 +62,10 @@ fn battery(top: &Path) -> Vec<(Vec<u8>, &'static [u16], &'static str)> {
         "dot segments are dropped: not in the root",
     );
     add("/canary.txt", MISSING, "not in the root");
-    add("/...", BAD, "`...` ends with a dot");
-    add("/.../canary.txt", BAD, "`...` as a directory");
-    add("/....//canary.txt", BAD, "four dots");
+    // Only `..` climbs: more dots make a (hidden, missing) name.
+    add("/...", MISSING, "`...` is a name");
+    add("/.../canary.txt", MISSING, "`...` as a directory");
+    add("/....//canary.txt", MISSING, "four dots");
     // Double encoding is decoded once only: `%2e%2e` is a literal name.
     add("/%252e%252e/canary.txt", MISSING, "double-encoded dots");
     add(
@@ -171,15 +172,21 @@ fn battery(top: &Path) -> Vec<(Vec<u8>, &'static [u16], &'static str)> {
     add("/etc/shadow", MISSING, "absolute path");
     add("/proc/self/environ", MISSING, "absolute path");
     add("/%2F%2Fevil.example/", MISSING, "encoded network-path");
-    // Windows aliases.
-    add("/C:/x", BAD, "drive letter");
-    add("/c%3a/canary.txt", BAD, "encoded drive letter");
-    add("/hello.txt::$DATA", BAD, "alternate data stream");
-    add("/hello.txt:stream", BAD, "named stream");
-    add("/hello.txt.", BAD, "trailing dot");
-    add("/hello.txt%20", BAD, "trailing space");
-    add("/escape.", BAD, "trailing dot on a symlink");
-    add("/escape%20", BAD, "trailing space on a symlink");
+    // Names Windows would alias are plain names on Linux: looked up as
+    // they are, and not there.
+    add("/C:/x", MISSING, "drive letter");
+    add("/c%3a/canary.txt", MISSING, "encoded drive letter");
+    add("/C:/../canary.txt", BAD, "drive letter, then ..");
+    add("/hello.txt::$DATA", MISSING, "alternate data stream");
+    add("/hello.txt:stream", MISSING, "named stream");
+    add("/hello.txt.", MISSING, "trailing dot");
+    add("/hello.txt%20", MISSING, "trailing space");
+    add("/escape.", MISSING, "trailing dot on a symlink");
+    add("/escape%20", MISSING, "trailing space on a symlink");
+    add("/escape::$DATA", MISSING, "stream of a symlink");
+    add("/..%20/canary.txt", MISSING, "`.. ` is a name");
+    add("/..%2e/canary.txt", MISSING, "`...` encoded");
+    add("/..%5ccanary.txt", BAD, "backslash after ..");
     // Control characters.
     add("/hello.txt%0a", BAD, "LF");
     add("/hello.txt%0d", BAD, "CR");
