@@ -196,7 +196,10 @@ pub fn parse_reusing(
                     // path). The copy has the same length, so `consumed`
                     // holds for `buf`.
                     let mut copy = buf.to_vec();
-                    copy[at] = b'1';
+                    match copy.get_mut(at) {
+                        Some(minor) => *minor = b'1',
+                        None => return Err(ParseError::Malformed),
+                    }
                     parse_reusing(&copy, limits, recycler)
                 }
             };

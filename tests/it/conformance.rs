@@ -225,6 +225,23 @@ fn get_and_head_with_a_body_are_answered_and_then_closed() {
 }
 
 #[test]
+fn a_body_ends_a_pipeline_after_its_answer() {
+    let site = site();
+    let server = TestServer::start(site.path(), "");
+    // Answers in order up to the request with a body; what follows it is
+    // the body's business, never read as requests.
+    let raw = "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n\
+               POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nbody\
+               GET /data.json HTTP/1.1\r\nHost: t\r\n\r\n";
+    let responses = exchange(&server, raw.as_bytes());
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 405], "{responses:?}");
+    assert_eq!(responses[0].body, HELLO);
+    assert_ne!(responses[0].header("Connection"), Some("close"));
+    assert_eq!(responses[1].header("Connection"), Some("close"));
+}
+
+#[test]
 fn content_length_zero_is_no_body_and_keeps_the_connection() {
     let site = site();
     let server = TestServer::start(site.path(), "");
