@@ -274,10 +274,10 @@ pub fn parse_reusing(
             append_field(slot, header.value, recycler);
         }
     }
+    let body = body_framing(minor_version, content_length, &transfer_encoding)?;
     // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in
     // HTTP/1.0 (a missing or repeated Host is a classic ingredient of
     // smuggling and cache poisoning through proxies).
-    let body = body_framing(minor_version, content_length, &transfer_encoding)?;
     let host_ok = match minor_version {
         1 => host_count == 1,
         _ => host_count <= 1,
