@@ -2,9 +2,11 @@
 //!
 //! Pure code on top of `httparse`: no IO, no allocation beyond the owned
 //! fields of the result. "Need more bytes" is `Ok(None)`, not an error, so the
-//! caller simply reads again. Framing is strict because wharf only serves
-//! GET and HEAD: a request that carries a body (or could be read as carrying
-//! one) is refused, so a body can never be mistaken for a second request.
+//! caller simply reads again. Framing is strict (RFC 9112 section 6): wharf
+//! reads no request body, so a request that declares one is answered without
+//! reading it and the connection is closed afterwards ([`Request::body`]),
+//! and one whose framing is ambiguous or invalid is refused; either way a
+//! body can never be mistaken for a second request.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -32,6 +34,20 @@ pub enum Method {
     Options,
     /// Anything else: answered with 405.
     Other,
+}
+
+/// How a request says its body is delimited (RFC 9112 section 6.3). wharf
+/// never reads a body: a request with one is answered as if it had none, and
+/// the connection is closed after the response (the lingering drain discards
+/// the body), so nothing in the body is ever parsed as a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body: no framing headers, or `Content-Length: 0`.
+    None,
+    /// `Content-Length` greater than zero.
+    Length(u64),
+    /// `Transfer-Encoding` ending in `chunked`.
+    Chunked,
 }
 
 /// The request headers that shape a file response: preconditions, `Range`
@@ -67,9 +83,10 @@ pub struct Request {
     pub file_headers: FileHeaders,
     /// `Accept` prefers `application/json` (for directory listings).
     pub wants_json: bool,
-    /// How many `Host` header lines the request had. RFC 9112 section 3.2:
-    /// an HTTP/1.1 request needs exactly one, and none may have two.
-    pub host_count: usize,
+    /// The body the request declares (well framed: bad framing is a
+    /// [`ParseError::BadFraming`]). Not read; a request with a body does
+    /// not keep the connection alive.
+    pub body: BodyFraming,
 }
 
 impl FileHeaders {
@@ -103,16 +120,7 @@ impl Request {
             referer: None,
             file_headers: FileHeaders::default(),
             wants_json: false,
-            host_count: 1,
-        }
-    }
-
-    /// Whether the `Host` header lines are as RFC 9112 requires: exactly
-    /// one in HTTP/1.1, at most one in HTTP/1.0.
-    pub fn host_is_valid(&self) -> bool {
-        match self.minor_version {
-            1 => self.host_count == 1,
-            _ => self.host_count <= 1,
+            body: BodyFraming::None,
         }
     }
 }
@@ -129,9 +137,13 @@ pub enum ParseError {
     HeadTooLarge,
     /// The request-target is longer than allowed: 414.
     TargetTooLong,
-    /// A body, or ambiguous framing (`Transfer-Encoding`, a bad or repeated
-    /// `Content-Length`): 400.
+    /// Ambiguous or invalid framing: `Content-Length` with
+    /// `Transfer-Encoding`, a bad or repeated `Content-Length`, a
+    /// `Transfer-Encoding` not ending in `chunked`, or any in HTTP/1.0: 400.
     BadFraming,
+    /// No `Host` in HTTP/1.1, more than one, or an invalid value (RFC 9112
+    /// section 3.2): 400.
+    BadHost,
 }
 
 impl fmt::Display for ParseError {
@@ -141,7 +153,8 @@ impl fmt::Display for ParseError {
             ParseError::UnsupportedVersion => "unsupported HTTP version",
             ParseError::HeadTooLarge => "request header section too large",
             ParseError::TargetTooLong => "request-target too long",
-            ParseError::BadFraming => "request bodies are not accepted",
+            ParseError::BadFraming => "invalid message framing",
+            ParseError::BadHost => "missing, repeated or invalid Host",
         })
     }
 }
@@ -164,7 +177,36 @@ pub fn parse_reusing(
 ) -> Result<Option<(Request, usize)>, ParseError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let status = req.parse(buf).map_err(|e| classify(e, buf))?;
+    let status = match req.parse(buf) {
+        Ok(status) => status,
+        Err(httparse::Error::Version) => {
+            return match version_problem(buf) {
+                VersionProblem::Unsupported => Err(ParseError::UnsupportedVersion),
+                VersionProblem::Malformed => Err(ParseError::Malformed),
+                VersionProblem::Incomplete => {
+                    check_partial(buf, limits)?;
+                    Ok(None)
+                }
+                VersionProblem::HigherMinor(at) => {
+                    // RFC 9110 section 2.5: a higher minor version of a
+                    // major version we implement is processed as the
+                    // highest minor we conform to, HTTP/1.1. httparse only
+                    // knows 1.0 and 1.1, so it reads a copy saying 1.1 (a
+                    // rare request: the copy costs nothing on the usual
+                    // path). The copy has the same length, so `consumed`
+                    // holds for `buf`.
+                    let mut copy = buf.to_vec();
+                    match copy.get_mut(at) {
+                        Some(minor) => *minor = b'1',
+                        None => return Err(ParseError::Malformed),
+                    }
+                    parse_reusing(&copy, limits, recycler)
+                }
+            };
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadTooLarge),
+        Err(_) => return Err(ParseError::Malformed),
+    };
     let consumed = match status {
         httparse::Status::Complete(n) => n,
         httparse::Status::Partial => {
@@ -189,6 +231,7 @@ pub fn parse_reusing(
     let mut connection_close = false;
     let mut connection_keep_alive = false;
     let mut content_length: Option<&[u8]> = None;
+    let mut transfer_encoding = TransferCodings::default();
     let mut user_agent = None;
     let mut referer = None;
     let mut file_headers = FileHeaders::default();
@@ -215,12 +258,15 @@ pub fn parse_reusing(
             }
             content_length = Some(header.value);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(ParseError::BadFraming);
+            transfer_encoding.add(header.value)?;
         } else if name.eq_ignore_ascii_case("user-agent") {
             user_agent = Some(recycled_text(recycler, header.value));
         } else if name.eq_ignore_ascii_case("referer") {
             referer = Some(recycled_text(recycler, header.value));
         } else if name.eq_ignore_ascii_case("host") {
+            if !valid_host(header.value) {
+                return Err(ParseError::BadHost);
+            }
             host_count += 1;
         } else if name.eq_ignore_ascii_case("accept") {
             wants_json |= negotiate::prefers_json(header.value);
@@ -228,15 +274,16 @@ pub fn parse_reusing(
             append_field(slot, header.value, recycler);
         }
     }
-    if let Some(value) = content_length {
-        // Only an explicit, plain-decimal zero is acceptable: wharf never
-        // reads a body, so any other length would desynchronise framing.
-        if value.is_empty()
-            || !value.iter().all(u8::is_ascii_digit)
-            || value.iter().any(|&b| b != b'0')
-        {
-            return Err(ParseError::BadFraming);
-        }
+    let body = body_framing(minor_version, content_length, &transfer_encoding)?;
+    // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in
+    // HTTP/1.0 (a missing or repeated Host is a classic ingredient of
+    // smuggling and cache poisoning through proxies).
+    let host_ok = match minor_version {
+        1 => host_count == 1,
+        _ => host_count <= 1,
+    };
+    if !host_ok {
+        return Err(ParseError::BadHost);
     }
 
     let (method, method_text) = match method_text {
@@ -247,10 +294,12 @@ pub fn parse_reusing(
     };
     let mut target_text = recycler.string();
     target_text.push_str(target);
-    let keep_alive = match minor_version {
-        1 => !connection_close,
-        _ => connection_keep_alive && !connection_close,
-    };
+    // A body is never read, so the connection cannot go on after it.
+    let keep_alive = body == BodyFraming::None
+        && match minor_version {
+            1 => !connection_close,
+            _ => connection_keep_alive && !connection_close,
+        };
     Ok(Some((
         Request {
             method,
@@ -262,7 +311,7 @@ pub fn parse_reusing(
             referer,
             file_headers,
             wants_json,
-            host_count,
+            body,
         },
         consumed,
     )))
@@ -330,30 +379,225 @@ fn check_partial(buf: &[u8], limits: &ParseLimits) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Tells a version we do not speak (505) from plain garbage (400).
-fn classify(error: httparse::Error, buf: &[u8]) -> ParseError {
-    match error {
-        httparse::Error::TooManyHeaders => ParseError::HeadTooLarge,
-        httparse::Error::Version if looks_like_other_version(buf) => ParseError::UnsupportedVersion,
-        _ => ParseError::Malformed,
+/// The `Transfer-Encoding` codings of a request, from all its lines.
+#[derive(Default)]
+struct TransferCodings {
+    /// Any `Transfer-Encoding` line was present.
+    present: bool,
+    /// How many codings were listed.
+    count: usize,
+    /// The last coding listed was `chunked`.
+    ends_chunked: bool,
+}
+
+impl TransferCodings {
+    /// Adds one line's list. `chunked` before the end is bad framing
+    /// (RFC 9112 section 6.1: it is applied once, and last), and so is a
+    /// coding that is not a token.
+    fn add(&mut self, value: &[u8]) -> Result<(), ParseError> {
+        self.present = true;
+        for element in value.split(|&b| b == b',') {
+            let element = element.trim_ascii();
+            if element.is_empty() {
+                // RFC 9110 section 5.6.1: empty list elements are ignored.
+                continue;
+            }
+            let name = match element.iter().position(|&b| b == b';') {
+                Some(semi) => element[..semi].trim_ascii(),
+                None => element,
+            };
+            if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) || self.ends_chunked {
+                return Err(ParseError::BadFraming);
+            }
+            self.ends_chunked = name.eq_ignore_ascii_case(b"chunked");
+            self.count += 1;
+        }
+        Ok(())
     }
 }
 
-/// True when the request line ends in a well-formed `HTTP/d.d`.
-fn looks_like_other_version(buf: &[u8]) -> bool {
-    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
-    let line = buf[..line_end]
-        .strip_suffix(b"\r")
-        .unwrap_or(&buf[..line_end]);
-    let Some(space) = line.iter().rposition(|&b| b == b' ') else {
-        return false;
-    };
-    match &line[space + 1..] {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] => {
-            major.is_ascii_digit() && minor.is_ascii_digit()
+/// The body a request declares, or bad framing (RFC 9112 sections 6.1 and
+/// 6.3): `Content-Length` and `Transfer-Encoding` together, a
+/// `Transfer-Encoding` in HTTP/1.0 or not ending in `chunked`, a
+/// `Content-Length` that is not plain decimal digits (no sign, no list, no
+/// repeat: a repeated one was refused while reading the lines).
+fn body_framing(
+    minor_version: u8,
+    content_length: Option<&[u8]>,
+    transfer_encoding: &TransferCodings,
+) -> Result<BodyFraming, ParseError> {
+    if transfer_encoding.present {
+        if content_length.is_some()
+            || minor_version == 0
+            || transfer_encoding.count == 0
+            || !transfer_encoding.ends_chunked
+        {
+            return Err(ParseError::BadFraming);
         }
-        [b'H', b'T', b'T', b'P', b'/', major] => major.is_ascii_digit(),
-        _ => false,
+        return Ok(BodyFraming::Chunked);
+    }
+    let Some(value) = content_length else {
+        return Ok(BodyFraming::None);
+    };
+    if value.is_empty() {
+        return Err(ParseError::BadFraming);
+    }
+    let mut length: u64 = 0;
+    for &b in value {
+        if !b.is_ascii_digit() {
+            return Err(ParseError::BadFraming);
+        }
+        length = length
+            .checked_mul(10)
+            .and_then(|l| l.checked_add(u64::from(b - b'0')))
+            .ok_or(ParseError::BadFraming)?;
+    }
+    Ok(match length {
+        0 => BodyFraming::None,
+        n => BodyFraming::Length(n),
+    })
+}
+
+/// `tchar` of RFC 9110 section 5.6.2: the characters of a token.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Whether a `Host` value is `uri-host [ ":" port ]` (RFC 9112 section
+/// 3.2, RFC 3986 section 3.2.2): a reg-name (which covers IPv4 addresses)
+/// or a bracketed IPv6 or IPvFuture literal, then an optional port of
+/// digits. Empty is valid: RFC 9112 has a client send an empty `Host` when
+/// the target has no authority.
+fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = if value.first() == Some(&b'[') {
+        let Some(close) = value.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let literal = &value[1..close];
+        if !valid_ip_literal(literal) {
+            return false;
+        }
+        match &value[close + 1..] {
+            [] => return true,
+            [b':', port @ ..] => (&[][..], Some(port)),
+            _ => return false,
+        }
+    } else {
+        match value.iter().rposition(|&b| b == b':') {
+            Some(colon) => (&value[..colon], Some(&value[colon + 1..])),
+            None => (value, None),
+        }
+    };
+    valid_reg_name(host) && port.is_none_or(|p| p.iter().all(u8::is_ascii_digit))
+}
+
+/// RFC 3986 reg-name: unreserved, sub-delims and percent-encoded bytes.
+fn valid_reg_name(name: &[u8]) -> bool {
+    let mut i = 0;
+    while i < name.len() {
+        let b = name[i];
+        if b == b'%' {
+            match name.get(i + 1..i + 3) {
+                Some([h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => i += 3,
+                _ => return false,
+            }
+            continue;
+        }
+        let unreserved = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+        let sub_delim = b"!$&'()*+,;=".contains(&b);
+        if !(unreserved || sub_delim) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The inside of an RFC 3986 IP-literal: an IPv6 address, or IPvFuture
+/// (`v` 1*HEXDIG `.` 1*( unreserved / sub-delims / `:` )).
+fn valid_ip_literal(literal: &[u8]) -> bool {
+    if let [b'v' | b'V', rest @ ..] = literal {
+        let Some(dot) = rest.iter().position(|&b| b == b'.') else {
+            return false;
+        };
+        let (version, tail) = (&rest[..dot], &rest[dot + 1..]);
+        return !version.is_empty()
+            && version.iter().all(u8::is_ascii_hexdigit)
+            && !tail.is_empty()
+            && tail
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:".contains(&b));
+    }
+    std::str::from_utf8(literal).is_ok_and(|text| text.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// Why httparse refused a request line's version.
+#[derive(Debug, PartialEq, Eq)]
+enum VersionProblem {
+    /// A well-formed line with a version wharf does not speak: 505.
+    Unsupported,
+    /// Not a well-formed request line at all: 400.
+    Malformed,
+    /// So far a well-formed line with a higher HTTP/1 minor; its end has
+    /// not arrived yet.
+    Incomplete,
+    /// A well-formed `HTTP/1.x` line, x > 1; the minor digit is at this
+    /// offset of the buffer.
+    HigherMinor(usize),
+}
+
+/// Tells a version we do not speak (505), or a higher HTTP/1 minor (served
+/// as 1.1), from plain garbage (400): only a request line of exactly
+/// `method SP request-target SP HTTP-version` (RFC 9112 section 3) is
+/// judged by its version, so `GET / extra HTTP/1.1` is malformed.
+fn version_problem(buf: &[u8]) -> VersionProblem {
+    // httparse skips empty lines before the request line (RFC 9112
+    // section 2.2), so the line starts after them.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let rest = &buf[start..];
+    let (line, complete) = match rest.iter().position(|&b| b == b'\n') {
+        Some(end) => (
+            rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]),
+            true,
+        ),
+        None => (rest.strip_suffix(b"\r").unwrap_or(rest), false),
+    };
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return VersionProblem::Malformed;
+    };
+    let target_ok = !target.is_empty() && target.iter().all(|&b| b.is_ascii_graphic() || b >= 0x80);
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) || !target_ok {
+        return VersionProblem::Malformed;
+    }
+    let minor_at = start + method.len() + target.len() + 2 + b"HTTP/1.".len();
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
+            if *minor <= b'1' {
+                // httparse knows these: what it refused is elsewhere.
+                VersionProblem::Malformed
+            } else if complete {
+                VersionProblem::HigherMinor(minor_at)
+            } else {
+                VersionProblem::Incomplete
+            }
+        }
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            VersionProblem::Unsupported
+        }
+        // `HTTP/2`, `HTTP/3`: not the grammar's `DIGIT.DIGIT`, but plainly
+        // a version, and not ours.
+        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() && *major != b'1' => {
+            VersionProblem::Unsupported
+        }
+        _ => VersionProblem::Malformed,
     }
 }
 
@@ -368,6 +612,14 @@ mod tests {
 
     fn parse_all(input: &str) -> Result<Option<(Request, usize)>, ParseError> {
         parse(input.as_bytes(), &LIMITS)
+    }
+
+    /// `input` with a `Host` line after its request line.
+    fn hosted(input: &str) -> String {
+        match input.split_once("\r\n") {
+            Some((line, rest)) => format!("{line}\r\nHost: x\r\n{rest}"),
+            None => input.to_string(),
+        }
     }
 
     #[test]
@@ -400,7 +652,7 @@ mod tests {
             ("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true),
         ];
         for (input, expected) in table {
-            let (req, _) = parse_all(input).unwrap().unwrap();
+            let (req, _) = parse_all(&hosted(input)).unwrap().unwrap();
             assert_eq!(req.keep_alive, expected, "{input:?}");
         }
     }
@@ -416,7 +668,7 @@ mod tests {
             ("DELETE / HTTP/1.1\r\n\r\n", Method::Other),
         ] {
             assert_eq!(
-                parse_all(input).unwrap().unwrap().0.method,
+                parse_all(&hosted(input)).unwrap().unwrap().0.method,
                 method,
                 "{input:?}"
             );
@@ -460,25 +712,56 @@ mod tests {
             (&big_head, HeadTooLarge),
             (&big_partial, HeadTooLarge),
             (&many_headers, HeadTooLarge),
-            (
-                "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
-                BadFraming,
-            ),
             ("GET / HTTP/1.1\r\nContent-Length: +0\r\n\r\n", BadFraming),
             ("GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", BadFraming),
             ("GET / HTTP/1.1\r\nContent-Length: 0x0\r\n\r\n", BadFraming),
+            ("GET / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n", BadFraming),
+            ("GET / HTTP/1.1\r\nContent-Length:\r\n\r\n", BadFraming),
+            (
+                "GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+                BadFraming,
+            ),
             (
                 "GET / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
                 BadFraming,
             ),
             (
-                "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
                 BadFraming,
             ),
+            (
+                "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                BadFraming,
+            ),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", BadFraming),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                BadFraming,
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+                BadFraming,
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                BadFraming,
+            ),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n", BadFraming),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: a b\r\n\r\n", BadFraming),
             (
                 "GET / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n",
                 Malformed,
             ),
+            ("GET / extra HTTP/1.1\r\nHost: x\r\n\r\n", Malformed),
+            ("Extra lineGET / HTTP/1.1\r\nHost: x\r\n\r\n", Malformed),
+            ("GET / HTTP/1.12\r\nHost: x\r\n\r\n", Malformed),
+            ("GET / HTTP/1\r\nHost: x\r\n\r\n", Malformed),
+            ("GET / HTTP/1.2 \r\nHost: x\r\n\r\n", Malformed),
+            ("GET / HTTP/2.0 x\r\nHost: x\r\n\r\n", Malformed),
+            ("GET / HTTP/1.1\r\n\r\n", BadHost),
+            ("GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", BadHost),
+            ("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", BadHost),
+            ("GET / HTTP/1.1\r\nHost: bad host\r\n\r\n", BadHost),
         ];
         for (input, expected) in table {
             assert_eq!(parse_all(input), Err(expected), "{input:?}");
@@ -486,9 +769,99 @@ mod tests {
     }
 
     #[test]
+    fn bodies_are_framed_and_close_the_connection() {
+        let table = [
+            ("Content-Length: 5\r\n", BodyFraming::Length(5)),
+            ("Content-Length: 005\r\n", BodyFraming::Length(5)),
+            ("Content-Length: 0\r\n", BodyFraming::None),
+            ("Content-Length: 000\r\n", BodyFraming::None),
+            ("Transfer-Encoding: chunked\r\n", BodyFraming::Chunked),
+            ("Transfer-Encoding: CHUNKED\r\n", BodyFraming::Chunked),
+            ("Transfer-Encoding: gzip, chunked\r\n", BodyFraming::Chunked),
+            (
+                "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+                BodyFraming::Chunked,
+            ),
+            ("Transfer-Encoding: , chunked\r\n", BodyFraming::Chunked),
+            ("", BodyFraming::None),
+        ];
+        for method in ["GET", "POST"] {
+            for (headers, body) in table {
+                let raw = format!("{method} / HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
+                let (req, used) = parse_all(&raw).unwrap().unwrap();
+                assert_eq!(req.body, body, "{raw:?}");
+                assert_eq!(used, raw.len(), "{raw:?}");
+                assert_eq!(req.keep_alive, body == BodyFraming::None, "{raw:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn versions() {
+        for (input, minor) in [
+            ("GET / HTTP/1.0\r\n\r\n", 0),
+            ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1),
+            ("GET / HTTP/1.2\r\nHost: x\r\n\r\n", 1),
+            ("GET / HTTP/1.9\r\nHost: x\r\n\r\n", 1),
+            ("\r\nGET / HTTP/1.5\r\nHost: x\r\n\r\n", 1),
+            ("GET / HTTP/1.2\nHost: x\n\n", 1),
+        ] {
+            let (req, used) = parse_all(input).unwrap().unwrap();
+            assert_eq!(req.minor_version, minor, "{input:?}");
+            assert_eq!(used, input.len(), "{input:?}");
+        }
+        // A higher minor still arriving needs more bytes, and its head is
+        // then parsed as usual.
+        for partial in [
+            "GET / HTTP/1.2",
+            "GET / HTTP/1.2\r",
+            "GET / HTTP/1.2\r\nHost: x\r\n",
+        ] {
+            assert_eq!(parse_all(partial), Ok(None), "{partial:?}");
+        }
+        assert_eq!(
+            parse_all("GET /a HTTP/1.3\r\n\r\n"),
+            Err(ParseError::BadHost)
+        );
+    }
+
+    #[test]
+    fn host_values() {
+        let valid = [
+            "",
+            "a",
+            "example.com",
+            "example.com:8080",
+            "a:",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8080",
+            "[2001:db8::1]",
+            "[v1.x:y]",
+            "xn--bcher-kva.example",
+            "a%20b",
+            "a,b",
+            "a_b~c",
+        ];
+        let invalid = [
+            "bad host", "a/b", "a, b", "a@b", "a:b", "a:80:80", "::1", "[::1", "[zz]", "[::1]x",
+            "[::1]:a", "a%2", "a%zz", "a\tb", "a?b", "a#b", "a\\b", "\"a\"", "[]", "[v.x]",
+        ];
+        for host in valid {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert!(parse_all(&raw).is_ok_and(|r| r.is_some()), "{host:?}");
+        }
+        for host in invalid {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert_eq!(parse_all(&raw), Err(ParseError::BadHost), "{host:?}");
+        }
+    }
+
+    #[test]
     fn file_headers_are_kept_and_repeats_joined() {
         let (req, _) = parse_all(
-            "GET / HTTP/1.1\r\nIf-None-Match: \"a\"\r\nif-none-match: W/\"b\"\r\nRange: bytes=0-1\r\n\
+            "GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"a\"\r\nif-none-match: W/\"b\"\r\nRange: bytes=0-1\r\n\
              If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\nAccept-Encoding: br, gzip\r\n\
              If-Match: *\r\nIf-Range: \"x\"\r\nIf-Unmodified-Since: x\r\n\r\n",
         )
@@ -521,7 +894,7 @@ mod tests {
             ("*/*", false),
         ];
         for (accept, expected) in table {
-            let raw = format!("GET / HTTP/1.1\r\nAccept: {accept}\r\n\r\n");
+            let raw = format!("GET / HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\r\n");
             let (req, _) = parse_all(&raw).unwrap().unwrap();
             assert_eq!(req.wants_json, expected, "{accept}");
         }
@@ -538,14 +911,17 @@ mod tests {
             ("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", false),
         ];
         for (input, valid) in table {
-            let (req, _) = parse_all(input).unwrap().unwrap();
-            assert_eq!(req.host_is_valid(), valid, "{input:?}");
+            let parsed = parse_all(input);
+            match valid {
+                true => assert!(parsed.is_ok_and(|r| r.is_some()), "{input:?}"),
+                false => assert_eq!(parsed, Err(ParseError::BadHost), "{input:?}"),
+            }
         }
     }
 
     #[test]
     fn zero_content_length_is_fine() {
-        let (req, _) = parse_all("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        let (req, _) = parse_all("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
             .unwrap()
             .unwrap();
         assert_eq!(req.method, Method::Get);
@@ -553,7 +929,7 @@ mod tests {
 
     #[test]
     fn pipelined_heads_parse_one_at_a_time() {
-        let input = b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+        let input = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
         let (first, used) = parse(input, &LIMITS).unwrap().unwrap();
         assert_eq!(first.target, "/a");
         let (second, used2) = parse(&input[used..], &LIMITS).unwrap().unwrap();

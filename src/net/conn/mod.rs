@@ -16,9 +16,10 @@
 //! - `Sending`: the response head and body are being written. Large files
 //!   arrive from the pool in chunks, at most one being written and one being
 //!   read, so memory per connection is bounded whatever the file size.
-//! - `Lingering`: after an error response, the write side is shut and
-//!   unread input is drained briefly, so the client sees the response rather
-//!   than a reset.
+//! - `Lingering`: after an error response (or any answer to a request with
+//!   a body, which is never read), the write side is shut and unread input
+//!   is drained briefly, so the client sees the response rather than a
+//!   reset.
 //!
 //! This file holds the connection, its phases and its life cycle (reading,
 //! the pool's answers, finishing, closing). The rest, in the order a
@@ -46,6 +47,7 @@ use crate::http::body_strategy::{body_strategy, BodyStrategy};
 use crate::http::date::http_date;
 use crate::http::encoding::Coding;
 use crate::http::range;
+use crate::http::request::BodyFraming;
 use crate::http::response::{error_body, HTML_UTF8, JSON_UTF8};
 use crate::http::serve::FileMeta;
 use crate::http::serve::Plan;
@@ -68,9 +70,14 @@ use body::{Body, BodyBytes, OutBuf, Sendfile, SendfileStep, Stream, StreamStep};
 /// Longest request-target accepted (414 beyond).
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 
-/// How long, and how much, unread input is drained after an error response.
+/// How long, and how much, unread input is drained after an error response
+/// (or any response to a request with a body, which is never read).
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 64 * 1024;
+/// Most of a declared request body the drain discards beyond
+/// [`LINGER_BYTES`], so a client that sends a body before reading the answer
+/// (a POST of a form or an upload) reads the answer, not a reset.
+const LINGER_BODY_BYTES: usize = 1024 * 1024;
 
 /// Whether a connection lives on after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,9 +140,12 @@ enum Phase {
     Reading,
     Resolving(Exchange),
     Sending(Exchange, Body),
-    /// After an error response: unread input is discarded for a moment.
+    /// After an error response, or an answer to a request with a body:
+    /// unread input is discarded for a moment.
     Lingering {
         discarded: usize,
+        /// Discarding more than this closes at once.
+        budget: usize,
     },
 }
 
@@ -430,9 +440,9 @@ impl Conn {
                     Some(next) => return next,
                     None => continue,
                 },
-                Phase::Lingering { discarded } => {
-                    let discarded = *discarded;
-                    return self.linger(work, discarded);
+                Phase::Lingering { discarded, budget } => {
+                    let (discarded, budget) = (*discarded, *budget);
+                    return self.linger(work, discarded, budget);
                 }
             }
         }
@@ -493,6 +503,13 @@ impl Conn {
         }
         self.log(ctx, work, &exchange);
         let (status, keep_alive) = (exchange.status, exchange.keep_alive);
+        let body_budget = match exchange.request.body {
+            BodyFraming::None => None,
+            BodyFraming::Length(n) => {
+                Some(usize::try_from(n).map_or(LINGER_BODY_BYTES, |n| n.min(LINGER_BODY_BYTES)))
+            }
+            BodyFraming::Chunked => Some(LINGER_BODY_BYTES),
+        };
         self.recycle(work, exchange);
         if keep_alive && !ctx.shutting_down {
             let limits = &ctx.config.limits;
@@ -510,7 +527,7 @@ impl Conn {
         } else {
             CloseReason::Done
         };
-        let unread_input = !self.inbuf.is_empty();
+        let unread_input = !self.inbuf.is_empty() || body_budget.is_some();
         if (status.code() >= 400 || unread_input) && !self.peer_closed {
             // Closing with unread input makes the kernel send a reset, which
             // can destroy the response before the client reads it: shut the
@@ -519,7 +536,10 @@ impl Conn {
             self.inbuf.clear();
             let _ = self.socket.shutdown(Shutdown::Write);
             self.deadline = Some((ctx.now + LINGER_TIME, DeadlineKind::Linger));
-            self.phase = Phase::Lingering { discarded: 0 };
+            self.phase = Phase::Lingering {
+                discarded: 0,
+                budget: LINGER_BYTES + body_budget.unwrap_or(0),
+            };
             return None;
         }
         Some(Next::Close)
@@ -545,18 +565,18 @@ impl Conn {
     }
 
     /// Discards input until the client closes, or enough was discarded.
-    fn linger(&mut self, work: &mut Workspace, mut discarded: usize) -> Next {
+    fn linger(&mut self, work: &mut Workspace, mut discarded: usize, budget: usize) -> Next {
         loop {
             match self.socket.read(&mut work.read_buf) {
                 Ok(0) => return Next::Close,
                 Ok(n) => {
                     discarded += n;
-                    if discarded > LINGER_BYTES {
+                    if discarded > budget {
                         return Next::Close;
                     }
                 }
                 Err(e) if e.would_block() => {
-                    self.phase = Phase::Lingering { discarded };
+                    self.phase = Phase::Lingering { discarded, budget };
                     return Next::Keep;
                 }
                 Err(e) if e.interrupted() => {}
@@ -602,7 +622,7 @@ impl Conn {
 /// The status each parse error is answered with.
 fn parse_error_status(error: ParseError) -> Status {
     match error {
-        ParseError::Malformed | ParseError::BadFraming => Status::BadRequest,
+        ParseError::Malformed | ParseError::BadFraming | ParseError::BadHost => Status::BadRequest,
         ParseError::UnsupportedVersion => Status::VersionNotSupported,
         ParseError::HeadTooLarge => Status::HeaderFieldsTooLarge,
         ParseError::TargetTooLong => Status::UriTooLong,

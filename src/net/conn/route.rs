@@ -1,6 +1,7 @@
-//! Routing a parsed request: the checks every request passes (`Host`, the
-//! method, the path), then the answer chosen at once (an error, `OPTIONS`,
-//! the metrics page, a cache hit) or the open job sent to the pool.
+//! Routing a parsed request: the checks every request passes (the method,
+//! the path; `Host` and framing were checked by the parser), then the
+//! answer chosen at once (an error, `OPTIONS`, the metrics page, a cache
+//! hit) or the open job sent to the pool.
 
 use super::*;
 
@@ -17,14 +18,11 @@ impl Conn {
         work: &mut Workspace,
         mut request: Request,
     ) {
-        if !request.host_is_valid() {
-            // RFC 9112 section 3.2: a missing or repeated Host is a bad
-            // request (and a classic ingredient of smuggling and cache
-            // poisoning through proxies).
-            self.close_reason = CloseReason::Error;
-            let exchange = Exchange::new(request, false, ctx.now);
-            return self.start_status(ctx, exchange, Status::BadRequest, false);
-        }
+        // `Host` was checked by the parser (a bad one is a parse error). A
+        // request with a body is answered as if it had none: the parser
+        // made it close the connection, and the lingering drain after the
+        // answer discards the body unread (`finish_response`). So a POST
+        // gets 405 and a GET its file, and no body is read as a request.
         let keep_alive = Self::may_keep_alive(ctx, &request);
         #[cfg(debug_assertions)]
         if request.target == "/__wharf_fault/panic-loop" && crate::fault::fault_injection() {
