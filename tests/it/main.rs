@@ -24,6 +24,7 @@ mod cli_extras;
 mod curl;
 mod hostile;
 mod http;
+mod httplint;
 mod layout;
 mod logging;
 mod loop_purity;
