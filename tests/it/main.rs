@@ -26,6 +26,7 @@ mod curl;
 mod differential;
 mod hostile;
 mod http;
+mod httplint;
 mod layout;
 mod logging;
 mod loop_purity;
