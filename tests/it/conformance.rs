@@ -11,55 +11,10 @@
 
 use crate::harness::*;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::time::Duration;
 
 const ALLOW: &str = "GET, HEAD, OPTIONS";
-
-/// Reads until the server closes, asserting a clean end of stream (not a
-/// timeout or a reset).
-fn read_until_eof(stream: &mut TcpStream) -> Vec<u8> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut all = Vec::new();
-    match stream.read_to_end(&mut all) {
-        Ok(_) => all,
-        Err(e) => panic!(
-            "expected the server to close cleanly, got {e} after {:?}",
-            String::from_utf8_lossy(&all)
-        ),
-    }
-}
-
-/// Every response in `bytes`; the first is to HEAD when `head_first`.
-fn parse_responses(mut bytes: &[u8], head_first: bool) -> Vec<Response> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let end = bytes
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| panic!("incomplete head: {:?}", String::from_utf8_lossy(bytes)))
-            + 4;
-        let head = String::from_utf8(bytes[..end].to_vec()).expect("ASCII head");
-        let (status, headers) = parse_head(&head);
-        let length = match head_first && out.is_empty() {
-            true => 0,
-            false => content_length(&headers).map_or(0, |n| usize::try_from(n).unwrap()),
-        };
-        assert!(bytes.len() >= end + length, "truncated body in {head:?}");
-        let body = bytes[end..end + length].to_vec();
-        bytes = &bytes[end + length..];
-        out.push(Response {
-            status,
-            head,
-            headers,
-            body,
-        });
-    }
-    out
-}
 
 /// Sends `raw` on a new connection; every response until the server closes.
 fn exchange(server: &TestServer, raw: &[u8]) -> Vec<Response> {

@@ -60,11 +60,7 @@ fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Request {
 /// What is compared: the status line, every header but `Date` (in order),
 /// and the body, with a multipart boundary replaced by `BOUNDARY`.
 fn exchange(server: &TestServer, (method, target, headers): &Request) -> String {
-    let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    raw.push_str("\r\n");
+    let raw = request_text(method, target, headers);
     let mut stream = server.connect();
     stream.write_all(raw.as_bytes()).unwrap();
     let all = read_to_close(&mut stream);

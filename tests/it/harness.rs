@@ -591,3 +591,63 @@ pub fn with_timeouts(stream: TcpStream) -> TcpStream {
         .unwrap();
     stream
 }
+
+/// Reads until the server closes, asserting a clean end of stream (not a
+/// timeout or a reset).
+pub fn read_until_eof(stream: &mut TcpStream) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut all = Vec::new();
+    match stream.read_to_end(&mut all) {
+        Ok(_) => all,
+        Err(e) => panic!(
+            "expected the server to close cleanly, got {e} after {:?}",
+            String::from_utf8_lossy(&all)
+        ),
+    }
+}
+
+/// Every complete response in `bytes` (the first one to HEAD, so without
+/// a body, when `head_first`), panicking on trailing garbage or a
+/// truncated response.
+pub fn parse_responses(mut bytes: &[u8], head_first: bool) -> Vec<Response> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("incomplete head: {:?}", String::from_utf8_lossy(bytes)))
+            + 4;
+        let head = String::from_utf8(bytes[..end].to_vec()).expect("ASCII head");
+        let (status, headers) = parse_head(&head);
+        let length = match head_first && out.is_empty() {
+            true => 0,
+            false => content_length(&headers).map_or(0, |n| usize::try_from(n).unwrap()),
+        };
+        assert!(bytes.len() >= end + length, "truncated body in {head:?}");
+        let body = bytes[end..end + length].to_vec();
+        bytes = &bytes[end + length..];
+        out.push(Response {
+            status,
+            head,
+            headers,
+            body,
+        });
+    }
+    out
+}
+
+/// A request with `Connection: close` and `headers`, as raw text.
+pub fn request_text<N: AsRef<str>, V: AsRef<str>>(
+    method: &str,
+    target: &str,
+    headers: &[(N, V)],
+) -> String {
+    let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        raw.push_str(&format!("{}: {}\r\n", name.as_ref(), value.as_ref()));
+    }
+    raw.push_str("\r\n");
+    raw
+}

@@ -34,7 +34,7 @@ fn connection_close_from_client_closes() {
         "GET /data.json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     );
     let all = read_until_eof(&mut stream);
-    let responses = parse_responses(&all);
+    let responses = parse_responses(&all, false);
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].status, 200);
     assert_eq!(responses[0].body, DATA);
@@ -54,7 +54,7 @@ fn a_client_that_half_closes_gets_its_responses_then_eof() {
         stream.shutdown(std::net::Shutdown::Write).unwrap();
         // Within 5 s, not at the 75 s keep-alive timeout: the client's
         // close is seen as soon as its requests are answered.
-        let responses = parse_responses(&read_until_eof(&mut stream));
+        let responses = parse_responses(&read_until_eof(&mut stream), false);
         assert_eq!(responses.len(), 2);
         assert_eq!(responses[0].body, HELLO);
         assert_eq!(responses[1].body, DATA);
@@ -68,7 +68,7 @@ fn http10_without_keep_alive_closes() {
     let mut stream = server.connect();
     send(&mut stream, "GET /hello.txt HTTP/1.0\r\n\r\n");
     let all = read_until_eof(&mut stream);
-    let responses = parse_responses(&all);
+    let responses = parse_responses(&all, false);
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].status, 200);
     assert_eq!(responses[0].body, HELLO);
@@ -98,7 +98,7 @@ fn http10_with_keep_alive_stays_open() {
     // A plain HTTP/1.0 request on the same connection ends it.
     send(&mut stream, "GET / HTTP/1.0\r\n\r\n");
     let all = read_until_eof(&mut stream);
-    let responses = parse_responses(&all);
+    let responses = parse_responses(&all, false);
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].body, INDEX);
     assert_eq!(responses[0].header("Connection"), Some("close"));

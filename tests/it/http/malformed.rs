@@ -10,7 +10,7 @@ fn expect_error_then_close(server: &TestServer, raw: &[u8], status: u16) -> Resp
     let mut stream = server.connect();
     stream.write_all(raw).unwrap();
     let all = read_until_eof(&mut stream);
-    let responses = parse_responses(&all);
+    let responses = parse_responses(&all, false);
     assert_eq!(
         responses.len(),
         1,
@@ -137,7 +137,7 @@ fn request_bodies_are_never_parsed_as_requests() {
                    GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut stream = server.connect();
     stream.write_all(smuggle.as_bytes()).unwrap();
-    let responses = parse_responses(&read_until_eof(&mut stream));
+    let responses = parse_responses(&read_until_eof(&mut stream), false);
     assert_eq!(responses.len(), 1, "{responses:?}");
     assert_eq!(responses[0].status, 200);
     assert_eq!(responses[0].body, INDEX);

@@ -36,7 +36,7 @@ fn other_methods_are_405_and_keep_the_connection() {
         "DELETE / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     );
     let all = read_until_eof(&mut stream);
-    let responses = parse_responses(&all);
+    let responses = parse_responses(&all, false);
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].status, 405);
 }

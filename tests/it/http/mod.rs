@@ -5,7 +5,7 @@
 //!
 //! One submodule per topic. This file holds what they share: the site's
 //! file contents and the raw-socket helpers ([`send`], [`next_response`],
-//! [`read_until_eof`], [`assert_closed`], [`parse_responses`]) and checks
+//! [`assert_closed`]) and checks
 //! ([`assert_error_page`], [`assert_keeps_alive`]).
 
 mod connections;
@@ -20,7 +20,7 @@ mod methods;
 
 use crate::harness::*;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -36,22 +36,6 @@ fn next_response(stream: &mut TcpStream, head_only: bool) -> Response {
     read_response(stream, head_only).expect("a response before EOF")
 }
 
-/// Reads until the server closes the connection, asserting that it really
-/// closed (EOF, not a read timeout or a reset), and returns what was read.
-fn read_until_eof(stream: &mut TcpStream) -> Vec<u8> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut all = Vec::new();
-    match stream.read_to_end(&mut all) {
-        Ok(_) => all,
-        Err(e) => panic!(
-            "expected the server to close the connection, got {e} after {:?}",
-            String::from_utf8_lossy(&all)
-        ),
-    }
-}
-
 /// Asserts the server closes the connection without sending anything more.
 fn assert_closed(stream: &mut TcpStream) {
     let rest = read_until_eof(stream);
@@ -60,32 +44,6 @@ fn assert_closed(stream: &mut TcpStream) {
         "unexpected bytes before EOF: {:?}",
         String::from_utf8_lossy(&rest)
     );
-}
-
-/// Parses every complete response in `bytes` (none of them to HEAD),
-/// panicking on trailing garbage or a truncated response.
-fn parse_responses(mut bytes: &[u8]) -> Vec<Response> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let end = bytes
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| panic!("incomplete head: {:?}", String::from_utf8_lossy(bytes)))
-            + 4;
-        let head = String::from_utf8(bytes[..end].to_vec()).expect("ASCII head");
-        let (status, headers) = parse_head(&head);
-        let length = content_length(&headers).map_or(0, |n| usize::try_from(n).unwrap());
-        assert!(bytes.len() >= end + length, "truncated body in {head:?}");
-        let body = bytes[end..end + length].to_vec();
-        bytes = &bytes[end + length..];
-        out.push(Response {
-            status,
-            head,
-            headers,
-            body,
-        });
-    }
-    out
 }
 
 /// An error response: small HTML page naming the status code.

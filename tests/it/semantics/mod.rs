@@ -47,11 +47,7 @@ fn write_at(root: &Path, relative: &str, content: &[u8], time: SystemTime) {
 /// a stray byte after a 304 or a HEAD response, or a body longer or shorter
 /// than `Content-Length`, is visible to the assertions.
 fn fetch(server: &TestServer, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    raw.push_str("\r\n");
+    let raw = request_text(method, target, headers);
     let mut stream = server.connect();
     stream.write_all(raw.as_bytes()).unwrap();
     let all = read_to_close(&mut stream);
