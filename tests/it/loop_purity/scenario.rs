@@ -2,6 +2,7 @@
 //! pipelined, abandoned, stalled, concurrent large downloads, a panic on a
 //! loop), then the trace checked thread by thread.
 
+use super::parts::PARTS;
 use super::*;
 
 use std::collections::BTreeSet;
@@ -150,13 +151,17 @@ fn run_scenario(extra_rounds: usize) {
     write(&root, "listing/nested/c.txt", b"c\n");
     write(&root, "docs/index.html", b"<p>docs index</p>\n");
     write(&root, ".hidden-file", b"hidden\n");
+    for part in PARTS {
+        (part.files)(&root);
+    }
     let big = std::fs::read(root.join("big.bin")).unwrap();
     let access_log = base_path.join("access.log");
     let config = base_path.join("wharf.toml");
     std::fs::write(
         &config,
         format!(
-            "[log]\naccess = \"{}\"\n[limits]\nsend_timeout_secs = 1\n",
+            "{}\n[log]\naccess = \"{}\"\n[limits]\nsend_timeout_secs = 1\n",
+            PARTS.iter().map(|p| p.toml).collect::<Vec<_>>().join("\n"),
             access_log.display()
         ),
     )
@@ -209,6 +214,10 @@ fn run_scenario(extra_rounds: usize) {
     );
 
     let mut expected_log_lines = drive_traffic(&traced.server, &big);
+    for part in PARTS {
+        eprintln!("loop purity: part {}", part.name);
+        expected_log_lines += (part.traffic)(&traced.server);
+    }
     for _ in 0..extra_rounds {
         expected_log_lines += concurrent_big_downloads(&traced.server, &big, 6);
     }
