@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    AccessLogTarget, CacheConfig, HttpOptions, Limits, LogFormat, SymlinkPolicy, MAX_THREADS,
+    AccessLogTarget, CacheConfig, HttpOptions, Limits, LogFormat, ProxyConfig, SymlinkPolicy,
+    MAX_THREADS,
 };
+use crate::http::forwarded::TrustedProxies;
 use crate::site::rules::{self, Glob, HeaderRule};
 
 /// The settings before validation, with the documented defaults.
@@ -24,6 +26,7 @@ pub(super) struct Raw {
     pub(super) cache: CacheConfig,
     pub(super) metrics_listen: Option<String>,
     pub(super) summary_on_exit: bool,
+    pub(super) proxy: ProxyConfig,
 }
 
 impl Default for Raw {
@@ -64,6 +67,7 @@ impl Default for Raw {
             },
             metrics_listen: None,
             summary_on_exit: false,
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -110,7 +114,7 @@ pub(super) fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), S
 
 /// `[server]`: where to listen, the root, the threads.
 fn apply_server(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), String> {
-    section.check_keys(&["listen", "root", "workers", "io_threads"])?;
+    section.check_keys(&["listen", "root", "workers", "io_threads", "proxy_protocol"])?;
     if let Some(listen) = section.string("listen")? {
         raw.listen = listen;
     }
@@ -122,6 +126,9 @@ fn apply_server(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), Str
     }
     if let Some(io_threads) = section.integer("io_threads", 0, MAX_THREADS as u64)? {
         raw.io_threads = io_threads as usize;
+    }
+    if let Some(b) = section.boolean("proxy_protocol")? {
+        raw.proxy.proxy_protocol = b;
     }
     Ok(())
 }
@@ -218,7 +225,7 @@ fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), Stri
 
 /// `[log]`: the access log.
 fn apply_log(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), String> {
-    section.check_keys(&["access", "format"])?;
+    section.check_keys(&["access", "format", "trusted_proxies"])?;
     if let Some(access) = section.string("access")? {
         raw.access_log = match access.as_str() {
             "off" => AccessLogTarget::Off,
@@ -235,6 +242,12 @@ fn apply_log(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), String
                 LogFormat::NAMES.join("\", \"")
             )
         })?;
+    }
+    if let Some(items) = section.string_list("trusted_proxies")? {
+        let trusted = TrustedProxies::parse(&items).map_err(|(item, e)| {
+            format!("[log] trusted_proxies: '{item}': {e} (e.g. \"10.0.0.0/8\" or \"::1/128\")")
+        })?;
+        raw.proxy.trusted_proxies = Arc::new(trusted);
     }
     Ok(())
 }
@@ -503,6 +516,7 @@ mod tests {
             [log]
             access = "logs/access.log"
             format = "json"
+            trusted_proxies = ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
             "#,
         )
         .unwrap();
@@ -535,6 +549,14 @@ mod tests {
             AccessLogTarget::File(PathBuf::from("/base/logs/access.log"))
         );
         assert_eq!(raw.access_log_format, LogFormat::Json);
+        assert!(raw
+            .proxy
+            .trusted_proxies
+            .contains("10.9.8.7".parse().unwrap()));
+        assert!(!raw.proxy.proxy_protocol);
+        let raw = apply("[server]\nproxy_protocol = true\n").unwrap();
+        assert!(raw.proxy.proxy_protocol);
+        assert!(raw.proxy.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -576,6 +598,18 @@ mod tests {
                 "[log] format: expected \"combined\"",
             ),
             ("[log]\nformat = 1", "[log] format: expected a string"),
+            (
+                "[log]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]",
+                "[log] trusted_proxies: '10.0.0.0/33'",
+            ),
+            (
+                "[log]\ntrusted_proxies = \"10.0.0.0/8\"",
+                "[log] trusted_proxies: expected a list of strings",
+            ),
+            (
+                "[server]\nproxy_protocol = \"yes\"",
+                "[server] proxy_protocol: expected true or false",
+            ),
             (
                 "[http]\nsymlinks = \"sometimes\"",
                 "[http] symlinks: expected",

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http::forwarded::TrustedProxies;
 use crate::site::rules::HeaderRule;
 
 mod file;
@@ -116,6 +117,22 @@ pub struct Config {
     pub summary_on_exit: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Behind a proxy: whose `X-Forwarded-For` names the client
+    /// (`[log] trusted_proxies`), and whether every connection starts with
+    /// a PROXY protocol header (`[server] proxy_protocol`).
+    pub proxy: ProxyConfig,
+}
+
+/// Running behind a reverse proxy or load balancer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// Peers whose `X-Forwarded-For` is believed; empty: none.
+    pub trusted_proxies: Arc<TrustedProxies>,
+    /// Every connection on the listeners (not the metrics one) must begin
+    /// with a PROXY protocol header, whose address then stands for the
+    /// peer's. Read for each new connection, so a reload applies it to
+    /// connections accepted afterwards.
+    pub proxy_protocol: bool,
 }
 
 /// Most threads of one kind (`workers`, `io_threads`), in the file and on
@@ -307,6 +324,7 @@ fn validate(
         metrics_listen,
         summary_on_exit: raw.summary_on_exit,
         config_file,
+        proxy: raw.proxy,
     })
 }
 

@@ -11,6 +11,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use std::net::IpAddr;
+
+use super::forwarded::{self, TrustedProxies};
 use super::negotiate;
 use super::recycle::Recycler;
 
@@ -87,6 +90,19 @@ pub struct Request {
     /// [`ParseError::BadFraming`]). Not read; a request with a body does
     /// not keep the connection alive.
     pub body: BodyFraming,
+    /// The client address `X-Forwarded-For` names, when the request came
+    /// from a trusted proxy ([`Origin`]); `None` otherwise: the peer is the
+    /// client.
+    pub client: Option<IpAddr>,
+}
+
+/// Where a request comes from, when its peer is a trusted proxy whose
+/// `X-Forwarded-For` is to be read ([`parse_from`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The connection's peer (or the address a PROXY header carried).
+    pub peer: IpAddr,
+    pub trusted: &'a TrustedProxies,
 }
 
 impl FileHeaders {
@@ -121,6 +137,7 @@ impl Request {
             file_headers: FileHeaders::default(),
             wants_json: false,
             body: BodyFraming::None,
+            client: None,
         }
     }
 }
@@ -175,6 +192,20 @@ pub fn parse_reusing(
     limits: &ParseLimits,
     recycler: &mut Recycler,
 ) -> Result<Option<(Request, usize)>, ParseError> {
+    parse_from(buf, limits, recycler, None)
+}
+
+/// [`parse_reusing`], for a request from `origin`, if it is a trusted
+/// proxy: [`Request::client`] is then the address its `X-Forwarded-For`
+/// fields name ([`forwarded::client_address`]). The fields are read where
+/// they lie in `buf`, so this allocates nothing more; with `origin` `None`
+/// they are not looked at.
+pub fn parse_from(
+    buf: &[u8],
+    limits: &ParseLimits,
+    recycler: &mut Recycler,
+    origin: Option<Origin>,
+) -> Result<Option<(Request, usize)>, ParseError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let status = match req.parse(buf) {
@@ -200,7 +231,7 @@ pub fn parse_reusing(
                         Some(minor) => *minor = b'1',
                         None => return Err(ParseError::Malformed),
                     }
-                    parse_reusing(&copy, limits, recycler)
+                    parse_from(&copy, limits, recycler, origin)
                 }
             };
         }
@@ -294,6 +325,14 @@ pub fn parse_reusing(
     };
     let mut target_text = recycler.string();
     target_text.push_str(target);
+    let client = origin.map(|origin| {
+        let fields = req
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"))
+            .map(|h| h.value);
+        forwarded::client_address(origin.peer, origin.trusted, fields)
+    });
     // A body is never read, so the connection cannot go on after it.
     let keep_alive = body == BodyFraming::None
         && match minor_version {
@@ -312,6 +351,7 @@ pub fn parse_reusing(
             file_headers,
             wants_json,
             body,
+            client,
         },
         consumed,
     )))
@@ -935,5 +975,41 @@ mod tests {
         let (second, used2) = parse(&input[used..], &LIMITS).unwrap().unwrap();
         assert_eq!(second.target, "/b");
         assert_eq!(used + used2, input.len());
+    }
+
+    #[test]
+    fn forwarded_for_is_read_only_for_an_origin() {
+        let trusted = TrustedProxies::parse(&["127.0.0.1/32", "10.0.0.0/8"]).unwrap();
+        let input = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6, 192.0.2.4\r\n\
+                     x-forwarded-for: 10.0.0.7\r\n\r\n";
+        let (req, _) = parse_all(input).unwrap().unwrap();
+        assert_eq!(req.client, None, "not asked for");
+        let origin = |peer: &str| Origin {
+            peer: peer.parse().unwrap(),
+            trusted: &trusted,
+        };
+        let from = |peer: &str, input: &str| {
+            let mut recycler = Recycler::default();
+            parse_from(input.as_bytes(), &LIMITS, &mut recycler, Some(origin(peer)))
+                .unwrap()
+                .unwrap()
+                .0
+                .client
+        };
+        assert_eq!(from("127.0.0.1", input), Some("192.0.2.4".parse().unwrap()));
+        // From an untrusted peer, the peer.
+        assert_eq!(
+            from("192.0.2.99", input),
+            Some("192.0.2.99".parse().unwrap())
+        );
+        // Without the header, the peer.
+        let plain = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(from("127.0.0.1", plain), Some("127.0.0.1".parse().unwrap()));
+        // A higher minor version is parsed again, with its origin.
+        let higher = "GET / HTTP/1.2\r\nHost: x\r\nX-Forwarded-For: 192.0.2.5\r\n\r\n";
+        assert_eq!(
+            from("127.0.0.1", higher),
+            Some("192.0.2.5".parse().unwrap())
+        );
     }
 }

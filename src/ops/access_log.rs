@@ -17,7 +17,7 @@
 //! field, and every JSON line parses.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -45,7 +45,10 @@ pub fn format() -> LogFormat {
 
 /// What one access-log line records.
 pub struct LogRecord<'a> {
-    pub remote: SocketAddr,
+    /// The client: the peer, or behind a proxy the address the PROXY
+    /// header or a trusted proxy's `X-Forwarded-For` named. Every format
+    /// writes this one.
+    pub remote: IpAddr,
     pub method: &'a str,
     pub target: &'a str,
     pub minor_version: u8,
@@ -145,12 +148,7 @@ pub fn format_line(
     // Writes into a Vec cannot fail.
     match format {
         LogFormat::Common | LogFormat::Combined => {
-            let _ = write!(
-                out,
-                "{} - - [{}] \"",
-                record.remote.ip(),
-                clf_timestamp(now)
-            );
+            let _ = write!(out, "{} - - [{}] \"", record.remote, clf_timestamp(now));
             clf_escape(out, record.method);
             out.push(b' ');
             clf_escape(out, record.target);
@@ -173,7 +171,7 @@ pub fn format_line(
                 None => (record.target, None),
             };
             let _ = write!(out, "{{\"time\":\"{}\",\"remote\":\"", rfc3339_millis(now));
-            let _ = write!(out, "{}\",\"method\":", record.remote.ip());
+            let _ = write!(out, "{}\",\"method\":", record.remote);
             json_string(out, record.method.as_bytes());
             out.extend_from_slice(b",\"path\":");
             json_string(out, path.as_bytes());
@@ -289,7 +287,7 @@ mod tests {
 
     fn sample<'a>(target: &'a str, user_agent: Option<&'a str>) -> LogRecord<'a> {
         LogRecord {
-            remote: "127.0.0.1:5555".parse().unwrap(),
+            remote: "127.0.0.1".parse().unwrap(),
             method: "GET",
             target,
             minor_version: 1,
@@ -328,7 +326,7 @@ mod tests {
     #[test]
     fn json_format_line() {
         let record = LogRecord {
-            remote: "[::1]:80".parse().unwrap(),
+            remote: "::1".parse().unwrap(),
             referer: Some("http://r/"),
             ..sample("/a%20b?q=\"1\"", Some("ua \u{1}\u{7f}\u{2028}é"))
         };
@@ -422,7 +420,7 @@ mod tests {
     fn disabled_log_records_nothing() {
         let mut log = AccessLog::new(false);
         let record = LogRecord {
-            remote: "[::1]:1".parse().unwrap(),
+            remote: "::1".parse().unwrap(),
             ..sample("/", None)
         };
         log.record(&record, UNIX_EPOCH);

@@ -156,6 +156,9 @@ pub struct Metrics {
     pub pool_run: Histogram,
     /// From a complete request head to the last byte of the response.
     pub request_time: Histogram,
+    /// Connections closed unanswered for a missing, malformed or
+    /// incomplete PROXY protocol header (`[server] proxy_protocol`).
+    pub proxy_header_rejected: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -173,6 +176,7 @@ impl Default for Metrics {
             pool_wait: Histogram::default(),
             pool_run: Histogram::default(),
             request_time: Histogram::default(),
+            proxy_header_rejected: AtomicU64::new(0),
         }
     }
 }
@@ -228,6 +232,11 @@ impl Metrics {
                 crate::config::REQUESTS_PER_TURN
             ),
             self.turns_yielded.load(Ordering::Relaxed),
+        );
+        counter(
+            "wharf_proxy_protocol_rejected_total",
+            "Connections closed without a response for a missing, malformed or incomplete PROXY protocol header.",
+            self.proxy_header_rejected.load(Ordering::Relaxed),
         );
         counter(
             "wharf_response_body_bytes_total",
@@ -356,6 +365,10 @@ impl Metrics {
             closed(CloseReason::SendTimeout),
             closed(CloseReason::Error)
         );
+        let rejected = self.proxy_header_rejected.load(Ordering::Relaxed);
+        if rejected > 0 {
+            let _ = writeln!(out, "  proxy        {rejected} bad PROXY protocol headers");
+        }
         let _ = writeln!(
             out,
             "  cache        {} hits, {} files, {:.1} MB",

@@ -9,7 +9,9 @@
 //! the loop's [`LoopContext`] to read and its [`Workspace`] to write in.
 //!
 //! Phases:
-//! - `Reading`: collecting a request head. Pipelined requests wait in
+//! - `Reading`: collecting a request head (first, with `[server]
+//!   proxy_protocol`, the connection's PROXY header, whose address then
+//!   stands for the peer's). Pipelined requests wait in
 //!   `inbuf` and are not read from the socket while a response is being
 //!   sent, so a client cannot queue unbounded work.
 //! - `Resolving`: an open job is on the pool.
@@ -46,8 +48,9 @@ use crate::disk::{FileBody, FileResponse, OpenError, OpenRequest, Opened};
 use crate::http::body_strategy::{body_strategy, BodyStrategy};
 use crate::http::date::http_date;
 use crate::http::encoding::Coding;
+use crate::http::proxy_protocol::{self, Parsed};
 use crate::http::range;
-use crate::http::request::BodyFraming;
+use crate::http::request::{BodyFraming, Origin};
 use crate::http::response::{error_body, HTML_UTF8, JSON_UTF8};
 use crate::http::serve::FileMeta;
 use crate::http::serve::Plan;
@@ -107,7 +110,12 @@ enum DeadlineKind {
 pub struct Conn {
     socket: TcpStream,
     pub conn_ref: ConnRef,
+    /// The client's address: the socket's peer, or the address its PROXY
+    /// header carried.
     peer: SocketAddr,
+    /// `[server] proxy_protocol`, and the PROXY header is yet to come: no
+    /// byte is parsed as HTTP before it.
+    awaiting_proxy_header: bool,
     /// Received bytes not yet parsed (a partial head or pipelined requests).
     inbuf: Vec<u8>,
     /// The client has shut its write side.
@@ -200,6 +208,7 @@ impl Conn {
             socket,
             conn_ref,
             peer,
+            awaiting_proxy_header: ctx.config.proxy.proxy_protocol && !metrics_endpoint,
             inbuf: Vec::new(),
             peer_closed: false,
             drained: false,
@@ -266,9 +275,11 @@ impl Conn {
                     Ok(true)
                 }
                 Ok(n) => {
-                    if self.inbuf.is_empty() {
+                    if self.inbuf.is_empty() && !self.awaiting_proxy_header {
                         // First bytes of a new request: the header timeout
                         // runs from here, however slowly the rest trickles.
+                        // (A PROXY header must be complete within the
+                        // timeout counted from the accept.)
                         self.deadline = Some((
                             ctx.now + ctx.config.limits.header_timeout,
                             DeadlineKind::Header,
@@ -329,6 +340,16 @@ impl Conn {
                     && crate::fault::fault_injection()
                 {
                     panic!("injected fault: a panic in a deadline handler");
+                }
+                if kind == DeadlineKind::Header && self.awaiting_proxy_header {
+                    // No PROXY header in time: closed unanswered, as a
+                    // load balancer expects of a server it speaks PROXY to.
+                    ctx.metrics
+                        .proxy_header_rejected
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.close_reason = CloseReason::HeaderTimeout;
+                    self.abandon(ctx, work);
+                    return Next::Close;
                 }
                 self.close_reason = match kind {
                     DeadlineKind::Header => CloseReason::HeaderTimeout,
@@ -460,9 +481,30 @@ impl Conn {
             max_head_bytes: ctx.config.limits.max_header_bytes,
             max_target_bytes: MAX_TARGET_BYTES,
         };
+        let trusted = &ctx.config.proxy.trusted_proxies;
         loop {
-            if !self.inbuf.is_empty() {
-                let parsed = http::request::parse_reusing(&self.inbuf, &limits, &mut work.recycler);
+            if !self.inbuf.is_empty() && self.awaiting_proxy_header {
+                match proxy_protocol::parse(&self.inbuf) {
+                    Parsed::NeedMore => {}
+                    Parsed::Done { len, source } => {
+                        self.inbuf.drain(..len);
+                        self.awaiting_proxy_header = false;
+                        if let Some(source) = source {
+                            self.peer = source;
+                        }
+                        continue;
+                    }
+                    Parsed::Invalid => return Err(self.reject_proxy_header(ctx)),
+                }
+            } else if !self.inbuf.is_empty() {
+                // Behind trusted proxies, the request's X-Forwarded-For
+                // names the client.
+                let origin = (!trusted.is_empty()).then(|| Origin {
+                    peer: self.peer.ip(),
+                    trusted,
+                });
+                let parsed =
+                    http::request::parse_from(&self.inbuf, &limits, &mut work.recycler, origin);
                 match parsed {
                     Ok(Some((request, used))) => {
                         self.inbuf.drain(..used);
@@ -478,6 +520,11 @@ impl Conn {
                 }
             }
             if self.peer_closed {
+                if self.awaiting_proxy_header && !self.inbuf.is_empty() {
+                    // Closed mid-header. (A connection closed before its
+                    // first byte is a load balancer's TCP health check.)
+                    return Err(self.reject_proxy_header(ctx));
+                }
                 return Err(Next::Close);
             }
             if self.drained {
@@ -489,6 +536,21 @@ impl Conn {
                 Err(_) => return Err(Next::Close),
             }
         }
+    }
+
+    /// A connection whose first bytes are not a PROXY header, or that
+    /// ended before its header did: closed without a word, as HAProxy and
+    /// nginx do. Its sender is a proxy whose framing broke or a client that
+    /// went around the proxy; an HTTP answer would mean nothing to the
+    /// first and tell the second what it needs to know. Counted, not
+    /// logged (one line per bad connection would let anyone fill the log).
+    fn reject_proxy_header(&mut self, ctx: &LoopContext) -> Next {
+        ctx.metrics
+            .proxy_header_rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inbuf.clear();
+        self.close_reason = CloseReason::Error;
+        Next::Close
     }
 
     /// The whole response is written: log it, then read the next request or
@@ -604,7 +666,7 @@ impl Conn {
             .response(exchange.status.code(), exchange.body_bytes_sent, elapsed);
         work.log.record_timed(
             &LogRecord {
-                remote: self.peer,
+                remote: request.client.unwrap_or(self.peer.ip()),
                 method: &request.method_text,
                 target: &request.target,
                 minor_version: request.minor_version,
