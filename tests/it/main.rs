@@ -35,6 +35,7 @@ mod names;
 mod not_modified;
 mod paths;
 mod properties;
+mod proxy;
 mod semantics;
 mod streaming;
 mod wrk_smoke;
