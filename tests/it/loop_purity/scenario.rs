@@ -160,7 +160,9 @@ fn run_scenario(extra_rounds: usize) {
     std::fs::write(
         &config,
         format!(
-            "{}\n[log]\naccess = \"{}\"\n[limits]\nsend_timeout_secs = 1\n",
+            // Dotted keys, like the parts' (a `[log]` table after a part's
+            // `log.x` would define `log` twice).
+            "{}\nlog.access = \"{}\"\nlimits.send_timeout_secs = 1\n",
             PARTS.iter().map(|p| p.toml).collect::<Vec<_>>().join("\n"),
             access_log.display()
         ),
