@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::harness::{
     assert_one_line_error, eventually, metrics_addr, read_response, read_to_close, sample, scrape,
-    site, toml_path, Finished, TestServer, WHARF,
+    signal, site, toml_path, Finished, TestServer, WHARF,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -360,6 +360,79 @@ fn a_proxy_header_must_arrive_within_the_header_timeout() {
     let _ = stream.read_to_end(&mut got);
     assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
     assert!(eventually(WAIT, || p.rejected() == 1));
+}
+
+// ---------------------------------------------------------------------------
+// Reload.
+
+/// SIGHUP applies both keys: `trusted_proxies` to the next request,
+/// `proxy_protocol` to connections accepted afterwards.
+#[test]
+fn a_reload_applies_both_keys() {
+    let site = site();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let config = dir.path().join("wharf.toml");
+    let write_config = |server_keys: &str, log_keys: &str| {
+        let text = format!(
+            "[server]\n{server_keys}\n[log]\naccess = {}\n{log_keys}\n",
+            toml_path(&log)
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write_config("", "");
+    let mut command = Command::new(WHARF);
+    command
+        .args(["--listen", "127.0.0.1:0", "-c"])
+        .arg(&config)
+        .arg(site.path());
+    let server = TestServer::spawn(command, None);
+    let line = |marker: &str| {
+        let mut found = None;
+        assert!(eventually(WAIT, || {
+            found = read(&log)
+                .lines()
+                .find(|l| l.contains(marker))
+                .map(String::from);
+            found.is_some()
+        }));
+        found.unwrap()
+    };
+    let send = |bytes: &[u8]| {
+        let mut stream = server.connect();
+        stream.write_all(bytes).unwrap();
+        read_response(&mut stream, false).map(|r| r.status)
+    };
+    let reload = |server: &TestServer, count: usize| {
+        signal(&server.child, libc::SIGHUP);
+        assert!(server
+            .stderr
+            .wait_for(WAIT, |t| t.matches("reloaded the configuration").count()
+                == count));
+    };
+    let xff = get("before", "X-Forwarded-For: 192.0.2.9\r\n");
+    assert_eq!(send(xff.as_bytes()), Some(200));
+    assert_eq!(remote(&line("before")), "127.0.0.1");
+
+    write_config("", "trusted_proxies = [\"127.0.0.1/32\"]");
+    reload(&server, 1);
+    let xff = get("trusted", "X-Forwarded-For: 192.0.2.9\r\n");
+    assert_eq!(send(xff.as_bytes()), Some(200));
+    assert_eq!(remote(&line("trusted")), "192.0.2.9");
+
+    // A connection accepted before proxy_protocol is turned on goes on
+    // without a header; new ones need one.
+    let mut open = server.connect();
+    write_config("proxy_protocol = true", "");
+    reload(&server, 2);
+    assert_eq!(send(get("plain", "").as_bytes()), None);
+    let mut bytes = b"PROXY TCP4 198.51.100.5 127.0.0.1 1 80\r\n".to_vec();
+    bytes.extend_from_slice(get("headed", "").as_bytes());
+    assert_eq!(send(&bytes), Some(200));
+    assert_eq!(remote(&line("headed")), "198.51.100.5");
+    open.write_all(get("older", "").as_bytes()).unwrap();
+    assert_eq!(read_response(&mut open, false).unwrap().status, 200);
+    assert_eq!(remote(&line("older")), "127.0.0.1");
 }
 
 // ---------------------------------------------------------------------------
