@@ -128,3 +128,96 @@ proptest! {
         let _ = wharf::http::range::parse_range(&header, file_len, 8);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Behind a proxy: the PROXY header and the X-Forwarded-For walk.
+
+mod proxy {
+    use std::net::IpAddr;
+
+    use proptest::prelude::*;
+    use wharf::http::forwarded::{client_address, TrustedProxies};
+    use wharf::http::proxy_protocol::{parse, Parsed, V1_MAX_BYTES, V2_MAX_BYTES};
+
+    /// Bytes that often begin like a header, then go anywhere.
+    fn header_like() -> impl Strategy<Value = Vec<u8>> {
+        let start = prop_oneof![
+            Just(b"PROXY TCP4 ".to_vec()),
+            Just(b"PROXY TCP6 ".to_vec()),
+            Just(b"PROXY UNKNOWN".to_vec()),
+            Just(b"\r\n\r\n\0\r\nQUIT\n".to_vec()),
+            Just(Vec::new()),
+        ];
+        (start, proptest::collection::vec(any::<u8>(), 0..300)).prop_map(|(mut a, b)| {
+            a.extend(b);
+            a
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Never panics; a header is never longer than the input or the
+        /// bounds; and the answer for a prefix is consistent with the
+        /// whole: once Done or Invalid, more bytes change nothing, and
+        /// before that, every prefix needs more.
+        #[test]
+        fn proxy_header_parse_is_incremental(bytes in header_like()) {
+            let whole = parse(&bytes);
+            if let Parsed::Done { len, .. } = whole {
+                prop_assert!(len <= bytes.len() && len <= V1_MAX_BYTES.max(V2_MAX_BYTES));
+            }
+            let mut decided = None;
+            for n in 0..=bytes.len() {
+                let answer = parse(&bytes[..n]);
+                match decided {
+                    Some(first) => prop_assert_eq!(answer, first, "prefix {}", n),
+                    None if answer != Parsed::NeedMore => decided = Some(answer),
+                    None => {}
+                }
+            }
+            prop_assert_eq!(decided.unwrap_or(Parsed::NeedMore), whole);
+        }
+
+        /// The walk never panics, and names either the peer or an address
+        /// that appears in the header.
+        #[test]
+        fn forwarded_walk_names_the_peer_or_a_listed_address(
+            fields in proptest::collection::vec("[0-9a-f.:, \\[\\]]{0,40}", 0..4),
+            peer_trusted in any::<bool>(),
+        ) {
+            let trusted = TrustedProxies::parse(&["10.0.0.0/8", "fd00::/8"]).unwrap();
+            let peer: IpAddr = if peer_trusted { "10.0.0.1" } else { "192.0.2.1" }.parse().unwrap();
+            let bytes: Vec<&[u8]> = fields.iter().map(|f| f.as_bytes()).collect();
+            let client = client_address(peer, &trusted, bytes.into_iter());
+            if !peer_trusted {
+                prop_assert_eq!(client, peer);
+            } else if client != peer {
+                prop_assert!(listed(&fields).contains(&client), "{} from {:?}", client, fields);
+            }
+        }
+    }
+
+    /// Every address the fields spell out, loosely: bare, bracketed, or with a
+    /// port.
+    fn listed(fields: &[String]) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        for element in fields.iter().flat_map(|f| f.split(',')) {
+            let e = element.trim_matches([' ', '\t']);
+            let bare = e
+                .strip_prefix('[')
+                .and_then(|r| r.split_once(']'))
+                .map(|(a, _)| a);
+            let v4 = e.split_once(':').map(|(a, _)| a);
+            for text in [Some(e), bare, v4].into_iter().flatten() {
+                if let Ok(addr) = text.parse::<IpAddr>() {
+                    out.push(match addr {
+                        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+                        v4 => v4,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
