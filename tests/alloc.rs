@@ -63,7 +63,11 @@ fn start(
     let config_file = dir.path().join("wharf.toml");
     std::fs::write(
         &config_file,
-        format!("[server]\nworkers = 1\n[log]\naccess = {access:?}\n"),
+        // Behind a trusted proxy (the test's own address), so every request's
+        // X-Forwarded-For walk is counted too.
+        format!(
+            "[server]\nworkers = 1\n[log]\naccess = {access:?}\ntrusted_proxies = [\"127.0.0.1/32\"]\n"
+        ),
     )
     .unwrap();
     let overrides = Overrides {
@@ -151,6 +155,11 @@ fn cache_hits_allocate_nothing() {
             "conditional hit",
             "/small.txt",
             "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\nAccept-Encoding: gzip\r\n",
+        ),
+        (
+            "hit through proxies",
+            "/small.txt",
+            "X-Forwarded-For: 6.6.6.6, 198.51.100.2\r\nX-Forwarded-For: 127.0.0.1\r\n",
         ),
         // Negotiated by the loop among the cached sidecars.
         (
