@@ -7,7 +7,8 @@
 //!
 //! Query parameters: `sort=name|size|time` and `order=asc|desc` (default:
 //! by name, ascending; directories always first). Unknown values fall back
-//! to the defaults.
+//! to the defaults. (`download=tar` asks for the directory as an archive
+//! instead: [`crate::site::archive`].)
 //!
 //! A listing shows what a request for each entry would get: a symlink is
 //! shown as what it leads to (its kind, size and time), and an entry no

@@ -91,7 +91,7 @@ fn get(server: &TestServer, target: &str) -> (Response, Dechunk<BufReader<TcpStr
     (head, Dechunk::new(reader))
 }
 
-fn read_head(reader: &mut impl BufRead) -> Response {
+pub fn read_head(reader: &mut impl BufRead) -> Response {
     let mut head = String::new();
     while !head.ends_with("\r\n\r\n") {
         assert!(
@@ -110,14 +110,14 @@ fn read_head(reader: &mut impl BufRead) -> Response {
 
 /// A reader of a chunked body that checks the framing as it goes and
 /// fails if the body ends before its last chunk.
-struct Dechunk<R> {
+pub struct Dechunk<R> {
     inner: R,
     left: usize,
     done: bool,
 }
 
 impl<R: BufRead> Dechunk<R> {
-    fn new(inner: R) -> Self {
+    pub fn new(inner: R) -> Self {
         Dechunk {
             inner,
             left: 0,
@@ -172,7 +172,7 @@ impl<R: BufRead> Read for Dechunk<R> {
 
 /// The archive's entries as the tar crate reads them: name to content
 /// (`None` for a directory). Any other entry type fails.
-fn entries(tar_bytes: impl Read) -> BTreeMap<String, Option<Vec<u8>>> {
+pub fn entries(tar_bytes: impl Read) -> BTreeMap<String, Option<Vec<u8>>> {
     let mut archive = tar::Archive::new(tar_bytes);
     let mut found = BTreeMap::new();
     for entry in archive.entries().unwrap() {
@@ -513,6 +513,7 @@ fn a_200_mib_archive_streams_in_bounded_memory() {
     assert_eq!(head.status, 200);
     let mut archive = tar::Archive::new(body);
     let mut max_rss = before;
+    let mut samples = 0;
     let mut sizes = BTreeMap::new();
     for entry in archive.entries().unwrap() {
         let mut entry = entry.unwrap();
@@ -530,14 +531,57 @@ fn a_200_mib_archive_streams_in_bounded_memory() {
             total += n as u64;
             if total % (8 << 20) < n as u64 {
                 max_rss = max_rss.max(rss_kib(pid));
+                samples += 1;
             }
         }
         sizes.insert(name, total);
     }
+    assert!(samples >= 20, "sampled {samples} times");
     assert_eq!(sizes.get("big/huge.bin"), Some(&HUGE));
     assert_eq!(sizes.get("big/small.txt"), Some(&6));
     assert!(
         max_rss < 100 * 1024,
         "the server grew to {max_rss} KiB (from {before} KiB) for a 200 MiB archive"
     );
+}
+
+#[test]
+fn a_bad_kind_stops_start_up_and_sighup_turns_archives_on() {
+    let site = site();
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("wharf.toml");
+    std::fs::write(&config, "[http]\narchive = [\"tar\", \"zip\"]\n").unwrap();
+    let run: Finished = Command::new(WHARF)
+        .arg("-c")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .arg(site.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+        .into();
+    assert_one_line_error(&run, &["[http] archive", "\"zip\""]);
+    std::fs::write(&config, "[log]\naccess = \"off\"\n").unwrap();
+    let mut command = Command::new(WHARF);
+    command
+        .arg("-c")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .arg(site.path());
+    let server = TestServer::spawn(command, None);
+    assert_eq!(server.get("/sub/?download=tar").status, 404);
+    std::fs::write(
+        &config,
+        "[log]\naccess = \"off\"\n[http]\narchive = [\"tar\"]\n",
+    )
+    .unwrap();
+    signal(&server.child, libc::SIGHUP);
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .get("/sub/?download=tar")
+            .status
+            == 200),
+        "the reload did not enable archives"
+    );
+    assert!(server.get("/sub/").text().contains("?download=tar"));
 }

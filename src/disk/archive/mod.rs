@@ -323,3 +323,145 @@ fn describe(stop: &Stop) -> String {
         Stop::Gzip(e) => format!("compression failed: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Overrides};
+    use crate::disk::startup::StartupFiles;
+    use std::io::Read as _;
+    use std::path::Path;
+
+    /// The options `toml` gives, for a site at `root`.
+    fn options(root: &Path, toml: &str) -> HttpOptions {
+        let file = root.join("wharf-test.toml");
+        std::fs::write(&file, toml).unwrap();
+        let overrides = Overrides {
+            root: Some(root.to_path_buf()),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&file), &overrides, &StartupFiles).unwrap();
+        std::fs::remove_file(file).unwrap();
+        config.http
+    }
+
+    fn start(
+        root: &Root,
+        relative: &str,
+        kind: ArchiveKind,
+        options: &HttpOptions,
+    ) -> ArchiveStream {
+        let dir = root.open_beneath(relative, options.symlinks).unwrap();
+        let name = crate::site::archive::archive_name(relative);
+        ArchiveStream::start(root, relative, &dir, name, kind, options).unwrap()
+    }
+
+    /// Every chunk, unframed, until the end; and how it ended.
+    fn drain(root: &Root, stream: &mut ArchiveStream) -> (Vec<u8>, ChunkEnd, usize) {
+        let mut all = Vec::new();
+        let mut chunks = 0;
+        loop {
+            let (chunk, end) = stream.next_chunk(root, Vec::new(), false);
+            assert!(
+                chunk.len() <= CHUNK_SIZE + 8 * 1024,
+                "a chunk of {}",
+                chunk.len()
+            );
+            all.extend_from_slice(&chunk);
+            chunks += 1;
+            if end != ChunkEnd::More {
+                return (all, end, chunks);
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_that_shrinks_mid_archive_is_padded_to_its_header_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let len = 3 * CHUNK_SIZE;
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/f.bin"), vec![7u8; len]).unwrap();
+        let root = Root::open(&std::fs::canonicalize(dir.path()).unwrap()).unwrap();
+        let options = options(dir.path(), "");
+        let mut stream = start(&root, "d", ArchiveKind::Tar, &options);
+        let (first, end) = stream.next_chunk(&root, Vec::new(), false);
+        assert_eq!(end, ChunkEnd::More);
+        // The header said `len`; the file now has 1000 bytes.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("d/f.bin"))
+            .unwrap()
+            .set_len(1000)
+            .unwrap();
+        let (rest, end, _) = drain(&root, &mut stream);
+        assert_eq!(end, ChunkEnd::Complete);
+        let all = [first, rest].concat();
+        let mut archive = ::tar::Archive::new(&all[..]);
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            seen.push((entry.path().unwrap().display().to_string(), data));
+        }
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], ("d/".to_string(), vec![]));
+        let data = &seen[1].1;
+        assert_eq!(data.len(), len, "exactly the header's size");
+        let read = data.iter().take_while(|&&b| b == 7).count();
+        assert!((1000..CHUNK_SIZE).contains(&read), "{read} bytes of data");
+        assert!(data[read..].iter().all(|&b| b == 0), "then zeros");
+    }
+
+    #[test]
+    fn chunks_are_framed_and_gzip_decodes_to_the_same_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/a"), b"a\n").unwrap();
+        let root = Root::open(&std::fs::canonicalize(dir.path()).unwrap()).unwrap();
+        let options = options(dir.path(), "");
+        let (tar_bytes, end, _) = drain(&root, &mut start(&root, "d", ArchiveKind::Tar, &options));
+        assert_eq!(end, ChunkEnd::Complete);
+        let (gz, end, _) = drain(&root, &mut start(&root, "d", ArchiveKind::TarGz, &options));
+        assert_eq!(end, ChunkEnd::Complete);
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert!(decoded == tar_bytes);
+        // Framed: one chunk and the last chunk.
+        let mut stream = start(&root, "d", ArchiveKind::Tar, &options);
+        let (framed, end) = stream.next_chunk(&root, Vec::new(), true);
+        assert_eq!(end, ChunkEnd::Complete);
+        let head = format!("{:x}\r\n", tar_bytes.len());
+        assert!(framed.starts_with(head.as_bytes()));
+        assert!(framed.ends_with(b"\r\n0\r\n\r\n"));
+        assert_eq!(framed.len(), head.len() + tar_bytes.len() + 7);
+    }
+
+    #[test]
+    fn too_deep_a_tree_is_cut_short_and_symlink_loops_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut deep = dir.path().join("d");
+        for _ in 0..walk::MAX_DEPTH + 2 {
+            deep = deep.join("x");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::create_dir_all(dir.path().join("l/sub")).unwrap();
+        std::os::unix::fs::symlink("..", dir.path().join("l/sub/up")).unwrap();
+        let root = Root::open(&std::fs::canonicalize(dir.path()).unwrap()).unwrap();
+        let options = options(dir.path(), "");
+        let (all, end, _) = drain(&root, &mut start(&root, "d", ArchiveKind::Tar, &options));
+        assert_eq!(end, ChunkEnd::Failed);
+        assert!(!all.ends_with(&tar::END), "no end-of-archive blocks");
+        let (all, end, _) = drain(&root, &mut start(&root, "l", ArchiveKind::Tar, &options));
+        assert_eq!(end, ChunkEnd::Complete);
+        let mut archive = ::tar::Archive::new(&all[..]);
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["l/", "l/sub/"]);
+    }
+}
