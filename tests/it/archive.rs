@@ -350,6 +350,14 @@ fn head_kinds_not_enabled_and_directories_with_an_index() {
     ] {
         assert_eq!(server.get(target).status, 404, "{target}");
     }
+    // A name that is not ASCII: a fallback and RFC 8187's `filename*`.
+    write(site.path(), "été/x.txt", b"x\n");
+    let accented = server.get("/%C3%A9t%C3%A9/?download=tar");
+    assert_eq!(accented.status, 200);
+    assert_eq!(
+        accented.header("content-disposition"),
+        Some("attachment; filename=\"_t_.tar\"; filename*=UTF-8''%C3%A9t%C3%A9.tar")
+    );
     // A directory with an index file serves its index.
     let docs = server.get("/docs/?download=tar");
     assert_eq!((docs.status, docs.text().as_str()), (200, "<p>docs</p>\n"));

@@ -27,15 +27,15 @@
 //!
 //! The only descriptor a stream holds between jobs is the file being
 //! archived, as a [`SharedFile`]: closed on the pool when the stream is
-//! dropped there, and on the closer thread if a loop drops it.
+//! dropped there, and on the closer thread if a loop drops it. The rest is
+//! memory: dropping a stream anywhere does no IO and no compression
+//! ([`gzip`]).
 
+mod gzip;
 pub mod walk;
 
-use std::io::Write as _;
 use std::os::fd::OwnedFd;
 
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use rustix::fs::FileType;
 
 use super::root::{OpenError, Root};
@@ -45,6 +45,7 @@ use crate::http::disposition::{frame_chunk, CHUNK_PREFIX, LAST_CHUNK};
 use crate::offloop::{OffLoopFile, SharedFile};
 use crate::site::archive::ArchiveKind;
 use crate::site::tar::{self, TarEntry, TarKind};
+use gzip::Gzip;
 use walk::{Found, Limit, Walk};
 
 /// Tar bytes fed to the gzip encoder at a time.
@@ -91,7 +92,7 @@ pub struct ArchiveStream {
     options: HttpOptions,
     root_id: Option<(u64, u64)>,
     current: Option<Current>,
-    gzip: Option<GzEncoder<Vec<u8>>>,
+    gzip: Option<Gzip>,
     /// Tar bytes on their way into the encoder (`tar.gz` only).
     scratch: Vec<u8>,
     /// The end-of-archive blocks were written.
@@ -129,8 +130,7 @@ impl ArchiveStream {
             options: options.clone(),
             root_id: root.identity(),
             current: None,
-            gzip: (kind == ArchiveKind::TarGz)
-                .then(|| GzEncoder::new(Vec::new(), Compression::default())),
+            gzip: (kind == ArchiveKind::TarGz).then(Gzip::new),
             scratch: Vec::new(),
             tar_done: false,
             label: format!("/{relative}"),
@@ -184,22 +184,21 @@ impl ArchiveStream {
             return self.fill_tar(root, out, CHUNK_SIZE).map_err(Stop::Limit);
         };
         let prefix = out.len();
-        *gzip.get_mut() = std::mem::take(out);
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut fed = 0;
         let result = loop {
             scratch.clear();
             let filled = self.fill_tar(root, &mut scratch, GZIP_PIECE);
-            if let Err(e) = gzip.write_all(&scratch) {
+            if let Err(e) = gzip.write(&scratch, out) {
                 break Err(Stop::Gzip(e));
             }
             fed += scratch.len();
             match filled {
                 Err(limit) => break Err(Stop::Limit(limit)),
-                Ok(true) => break gzip.try_finish().map(|()| true).map_err(Stop::Gzip),
+                Ok(true) => break gzip.finish(out).map(|()| true).map_err(Stop::Gzip),
                 Ok(false) => {}
             }
-            let produced = gzip.get_ref().len() - prefix;
+            let produced = out.len() - prefix;
             if produced >= CHUNK_SIZE / 2 {
                 break Ok(false);
             }
@@ -207,14 +206,13 @@ impl ArchiveStream {
                 // Make sure the chunk is not empty: an empty chunk would
                 // end the body.
                 if produced == 0 {
-                    if let Err(e) = gzip.flush() {
+                    if let Err(e) = gzip.flush(out) {
                         break Err(Stop::Gzip(e));
                     }
                 }
                 break Ok(false);
             }
         };
-        *out = std::mem::take(gzip.get_mut());
         self.scratch = scratch;
         self.gzip = Some(gzip);
         result
