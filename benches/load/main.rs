@@ -57,12 +57,15 @@
 mod cells;
 mod chart;
 mod docroot;
+mod lua;
 mod options;
 mod process;
 mod report;
 mod scenarios;
 mod servers;
+mod storm;
 mod system;
+mod tree;
 mod wrk;
 
 use std::error::Error;
@@ -71,13 +74,16 @@ use std::os::unix::fs::PermissionsExt;
 
 use options::{parse_opts, Scenario};
 use process::{stop_flag, Interrupted};
-use scenarios::{isolation::run_isolation, load::run_load};
+use scenarios::{
+    churn::run_churn, cold::run_cold, isolation::run_isolation, load::run_load,
+    pipelined::run_pipelined, scale::run_scale, site::run_site,
+};
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
 fn main() {
-    let opts = match parse_opts(std::env::args().skip(1).collect()) {
-        Ok(Some(opts)) => opts,
+    let all = match parse_opts(std::env::args().skip(1).collect()) {
+        Ok(Some(all)) => all,
         Ok(None) => {
             println!(
                 "load: not run (run it with `cargo bench --bench load`; `-- --help` for options)"
@@ -94,19 +100,30 @@ fn main() {
             eprintln!("load: cannot handle signal {sig}: {e}");
         }
     }
+    // The accept storm holds 10,000 connections open at once, and the
+    // servers inherit the limit.
+    system::raise_fd_limit();
     let outcome = std::panic::catch_unwind(|| -> Result<()> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("wharf-load-");
-        let dir = match &opts.tmpdir {
-            Some(base) => builder.tempdir_in(base)?,
-            None => builder.tempdir()?,
-        };
-        // nginx's workers may run as an unprivileged user: let them read.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
-        match opts.scenario {
-            Scenario::Load => run_load(&opts, dir.path()),
-            Scenario::Isolation => run_isolation(&opts, dir.path()),
+        for opts in &all {
+            let mut builder = tempfile::Builder::new();
+            builder.prefix("wharf-load-");
+            let dir = match &opts.tmpdir {
+                Some(base) => builder.tempdir_in(base)?,
+                None => builder.tempdir()?,
+            };
+            // nginx's workers may run as an unprivileged user: let them read.
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
+            match opts.scenario {
+                Scenario::Load => run_load(opts, dir.path())?,
+                Scenario::Isolation => run_isolation(opts, dir.path())?,
+                Scenario::Site => run_site(opts, dir.path())?,
+                Scenario::Cold => run_cold(opts, dir.path())?,
+                Scenario::Churn => run_churn(opts, dir.path())?,
+                Scenario::Pipelined => run_pipelined(opts, dir.path())?,
+                Scenario::Scale => run_scale(opts, dir.path())?,
+            }
         }
+        Ok(())
     });
     match outcome {
         Ok(Ok(())) => {}
