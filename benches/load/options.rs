@@ -18,7 +18,8 @@ usage: cargo bench --bench load -- [options]
                         churn: 1k; pipelined: 1k,16k)
   --connections LIST    wrk connections (default 1,64,256; isolation: 4,16; site, cold, churn,
                         pipelined, scale: 64)
-  --modes LIST          pinned,unpinned (default both; isolation and the scenarios after it: pinned)
+  --modes LIST          pinned,unpinned (default both; isolation, site, cold, churn, pipelined,
+                        scale: pinned)
   --duration SECS       length of each measured wrk run (default 3)
   --warmup SECS         one unmeasured run per server and cell first (default 1; 0: none)
   --repeat N            measured rounds per cell, servers interleaved; medians reported (default 3)
@@ -76,10 +77,12 @@ impl Scenario {
             "churn" => Scenario::Churn,
             "pipelined" => Scenario::Pipelined,
             "scale" => Scenario::Scale,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown scenario {other:?} (load, isolation, site, cold, churn, pipelined, scale)"
             )
-            .into()),
+                .into())
+            }
         })
     }
 

@@ -14,7 +14,7 @@ use crate::lua;
 use crate::options::{Kind, Mode, Opts};
 use crate::report::{self, fmt_time, machine};
 use crate::scenarios::matrix::{run_job, table, write_out, Job, Recorder};
-use crate::scenarios::site::{path_list, tree_line, verify_sample};
+use crate::scenarios::site::{path_list, tree_line, verify_sample, warm_tree};
 use crate::servers::{available, open_file_cache_for, start_server, start_servers_with};
 use crate::system::{can_pin, tree_rss};
 use crate::tree::{self, Draw, Sizes, Spec};
@@ -50,6 +50,7 @@ pub fn run_scale(opts: &Opts, dir: &Path) -> Result<()> {
         };
         let tree = tree::ensure(&opts.trees, &spec)?;
         notes.push(tree_line(&spec, &tree));
+        notes.push(warm_tree(&tree)?);
         let (list, line) = path_list(opts, dir, &tree, Draw::Uniform)?;
         notes.push(line);
         let cell = format!("scale-{}", count_label(files));
