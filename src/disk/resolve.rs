@@ -56,6 +56,10 @@ pub struct OpenRequest {
     pub wants_json: bool,
     /// `[limits] max_ranges`.
     pub max_ranges: usize,
+    /// The loop saw no filesystem event pending after the request was
+    /// read, so the cache's sidecar index is up to date for it
+    /// ([`FileCache::events_settled`]).
+    pub sidecars_settled: bool,
 }
 
 /// How the pool answers an [`OpenRequest`].
@@ -121,7 +125,9 @@ pub fn open_target(
 ) -> Result<Opened, OpenError> {
     // Read before the open: an insert is refused if anything changed since.
     let generation = cache.generation();
-    let fd = root.open_beneath(&request.relative, options.symlinks)?;
+    let cache_key = FileCache::key(&request.relative, request.trailing_slash);
+    let (fd, symlink_free) =
+        root.open_beneath_noting_symlinks(&request.relative, options.symlinks)?;
     let stat = rustix::fs::fstat(&fd).map_err(OpenError::from_errno)?;
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile if request.trailing_slash => Err(OpenError::NotFound),
@@ -129,8 +135,17 @@ pub fn open_target(
             let target = Target {
                 relative: &request.relative,
                 generation,
+                cache_key: &cache_key,
             };
-            serve_file(root, fd, &stat, target, request, options, cache)
+            serve_file(
+                root,
+                (fd, symlink_free),
+                &stat,
+                target,
+                request,
+                options,
+                cache,
+            )
         }
         FileType::Directory if !request.trailing_slash => {
             let mut location = if request.relative.is_empty() {
@@ -147,7 +162,9 @@ pub fn open_target(
         FileType::Directory => {
             for index in options.index_files.iter() {
                 let relative = join(&request.relative, index);
-                let Ok(index_fd) = root.open_beneath(&relative, options.symlinks) else {
+                let Ok((index_fd, index_symlink_free)) =
+                    root.open_beneath_noting_symlinks(&relative, options.symlinks)
+                else {
                     continue;
                 };
                 let stat = rustix::fs::fstat(&index_fd).map_err(OpenError::from_errno)?;
@@ -155,8 +172,10 @@ pub fn open_target(
                     let target = Target {
                         relative: &relative,
                         generation,
+                        cache_key: &cache_key,
                     };
-                    return serve_file(root, index_fd, &stat, target, request, options, cache);
+                    let opened = (index_fd, index_symlink_free);
+                    return serve_file(root, opened, &stat, target, request, options, cache);
                 }
             }
             if !options.directory_listing {
@@ -215,7 +234,7 @@ pub(super) fn join(dir: &str, name: &str) -> String {
 
 fn serve_file(
     root: &Root,
-    fd: OwnedFd,
+    (fd, symlink_free): (OwnedFd, Option<bool>),
     stat: &rustix::fs::Stat,
     target: Target,
     request: &OpenRequest,
@@ -227,8 +246,16 @@ fn serve_file(
         file: File::from(fd),
         stat: *stat,
         encoding: None,
+        symlink_free,
     };
-    let representations = Representations::find(root, plain, relative, options);
+    let representations = Representations::find(
+        root,
+        plain,
+        relative,
+        options,
+        cache,
+        request.sidecars_settled,
+    );
     let has_variants = !representations.sidecars.is_empty();
     // The sidecar the client rates best, unless its own `identity` element
     // rates the plain file higher; ties go to br, then zstd, then gzip.
@@ -236,7 +263,7 @@ fn serve_file(
         .choose(representations.sidecars.iter().filter_map(|r| r.encoding));
     let now_secs = unix_seconds(SystemTime::now());
     let content_type = content_type(relative);
-    let cacheable = read_for_cache(root, &representations, &target, options, cache, |r| {
+    let cacheable = read_for_cache(root, &representations, &target, cache, |r| {
         r.meta(has_variants, content_type.clone(), now_secs)
     })?;
     let chosen = representations.take(encoding);
