@@ -195,7 +195,10 @@ impl Conn {
             }
             FileBody::Stream { file, offset, len } => match body_strategy(len) {
                 BodyStrategy::Sendfile(class) => match rustix::io::dup(&self.socket) {
-                    Ok(socket) => Body::Sendfile(Sendfile::new(file, socket, offset, len, class)),
+                    Ok(socket) => {
+                        self.socket_shared = true;
+                        Body::Sendfile(Sendfile::new(file, socket, offset, len, class))
+                    }
                     Err(_) => Self::start_stream(self.conn_ref, ctx, file, offset, len),
                 },
                 // Also a small body left on file: a range of a cached
