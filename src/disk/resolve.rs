@@ -25,7 +25,7 @@ use super::cacheable::read_for_cache;
 use super::dir::read_entries;
 use super::io::read_chunk;
 use super::representation::{Representation, Representations, Target};
-use super::root::{OpenError, Root};
+use super::root::{Missing, OpenError, Root};
 use crate::cache::{Cacheable, FileCache};
 use crate::config::HttpOptions;
 use crate::http::body_strategy::{body_strategy, BodyStrategy};
@@ -56,6 +56,9 @@ pub struct OpenRequest {
     pub wants_json: bool,
     /// `[limits] max_ranges`.
     pub max_ranges: usize,
+    /// `[http] fallback` may answer if the path names nothing (the loop
+    /// decided from the path and `Accept`, see `site::redirects`).
+    pub fallback: bool,
 }
 
 /// How the pool answers an [`OpenRequest`].
@@ -63,6 +66,9 @@ pub struct OpenRequest {
 pub enum Opened {
     /// A regular file (or a precompressed variant of it).
     File(FileResponse),
+    /// The `[http] fallback` file, for a path that names nothing: never
+    /// cached under the missing path (`cacheable` is `None`).
+    Fallback(FileResponse),
     /// A directory asked for without its trailing slash.
     Redirect { location: String },
     /// A rendered directory listing (HTML, or JSON when asked), with an
@@ -121,7 +127,11 @@ pub fn open_target(
 ) -> Result<Opened, OpenError> {
     // Read before the open: an insert is refused if anything changed since.
     let generation = cache.generation();
-    let fd = root.open_beneath(&request.relative, options.symlinks)?;
+    let fd = match root.open_or_missing(&request.relative, options.symlinks) {
+        Ok(fd) => fd,
+        Err(Missing::Nothing) => return open_instead(root, request, options, cache, generation),
+        Err(Missing::Other(error)) => return Err(error),
+    };
     let stat = rustix::fs::fstat(&fd).map_err(OpenError::from_errno)?;
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile if request.trailing_slash => Err(OpenError::NotFound),
@@ -194,6 +204,64 @@ pub fn open_target(
         // FIFOs, sockets and devices are never served.
         _ => Err(OpenError::NotFound),
     }
+}
+
+/// What answers a request whose path names nothing at all (not a refused
+/// symlink, not a way out of the root: those stay 404): `name.EXT` for
+/// each of `[http] try_extensions` in turn, then the `[http] fallback`
+/// file when the request qualifies; else 404. All in the same pool job as
+/// the failed open.
+fn open_instead(
+    root: &Root,
+    request: &OpenRequest,
+    options: &HttpOptions,
+    cache: &FileCache,
+    generation: u64,
+) -> Result<Opened, OpenError> {
+    if !request.trailing_slash && !request.relative.is_empty() {
+        for extension in options.try_extensions.iter() {
+            let relative = format!("{}.{extension}", request.relative);
+            if let Some((fd, stat)) = open_regular(root, &relative, options) {
+                // Cached under the request's key with `relative` as its
+                // file: an event for either name drops the entry.
+                let target = Target {
+                    relative: &relative,
+                    generation,
+                };
+                return serve_file(root, fd, &stat, target, request, options, cache);
+            }
+        }
+    }
+    if let (true, Some(fallback)) = (request.fallback, &options.fallback) {
+        if let Some((fd, stat)) = open_regular(root, fallback, options) {
+            let target = Target {
+                relative: fallback,
+                generation,
+            };
+            return match serve_file(root, fd, &stat, target, request, options, cache)? {
+                Opened::File(mut file) => {
+                    // Keyed by the missing path, an entry would outlive the
+                    // file later created there: no event names that key's
+                    // file. The fallback's bytes are not cached.
+                    file.cacheable = None;
+                    Ok(Opened::Fallback(file))
+                }
+                other => Ok(other),
+            };
+        }
+    }
+    Err(OpenError::NotFound)
+}
+
+/// `relative` opened and `fstat`ed, if it is a regular file.
+fn open_regular(
+    root: &Root,
+    relative: &str,
+    options: &HttpOptions,
+) -> Option<(OwnedFd, rustix::fs::Stat)> {
+    let fd = root.open_beneath(relative, options.symlinks).ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then_some((fd, stat))
 }
 
 /// FNV-1a, 64 bits: a stable (across runs and machines) digest for
