@@ -55,7 +55,11 @@ fn redirects_match_in_order_and_keep_the_query() {
     assert_eq!(head.header("Location"), Some("/new/x"));
     // Paths no entry matches are served as usual.
     assert_eq!(server.get("/older").status, 404);
-    assert_eq!(server.get("/old").status, 301, "the directory, not a redirect entry");
+    assert_eq!(
+        server.get("/old").status,
+        301,
+        "the directory, not a redirect entry"
+    );
     assert_eq!(server.get("/hello.txt").body, HELLO);
 }
 
