@@ -98,3 +98,49 @@ fn run_wharf(root: &std::path::Path, toml: &str) -> Finished {
         stderr,
     }
 }
+
+/// SIGHUP applies every key of these features: a config file rewritten
+/// under a running server turns them on, and back off.
+#[test]
+fn a_reload_applies_the_new_keys() {
+    use std::process::Command;
+    let site = site();
+    write(site.path(), "app.html", b"shell\n");
+    write(site.path(), "about.html", b"about\n");
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("wharf.toml");
+    std::fs::write(&config, "[log]\naccess = \"off\"\n").unwrap();
+    let mut command = Command::new(WHARF);
+    command
+        .arg("-c")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .arg(site.path());
+    let server = TestServer::spawn(command, Some(config_dir));
+    let origin = [("Origin", "https://app.example")];
+    let state = |server: &TestServer| {
+        (
+            server.get("/old/x").status,
+            server.get("/route").status,
+            server.get("/about").status,
+            fetch(server, "GET", "/hello.txt", &origin)
+                .header("Access-Control-Allow-Origin")
+                .map(String::from),
+        )
+    };
+    assert_eq!(state(&server), (404, 404, 404, None));
+    std::fs::write(
+        &config,
+        "[log]\naccess = \"off\"\n[http]\nfallback = \"/app.html\"\ntry_extensions = [\"html\"]\n\
+         [[http.redirects]]\nfrom = \"/old/**\"\nto = \"/new/{rest}\"\n\
+         [http.cors]\nallow_origins = [\"https://app.example\"]\n",
+    )
+    .unwrap();
+    signal(&server.child, libc::SIGHUP);
+    let on = (301, 200, 200, Some("https://app.example".to_string()));
+    assert!(eventually(Duration::from_secs(5), || state(&server) == on));
+    std::fs::write(&config, "[log]\naccess = \"off\"\n").unwrap();
+    signal(&server.child, libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || state(&server)
+        == (404, 404, 404, None)));
+}
