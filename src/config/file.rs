@@ -262,6 +262,21 @@ fn apply_site_routing(raw: &mut Raw, section: &Section) -> Result<(), String> {
     if let Some(value) = section.table.get("cors") {
         raw.http.cors = parse_cors(value)?.map(Arc::new);
     }
+    if raw.http.cors.is_some() {
+        // Two Access-Control-Allow-Origin fields make browsers refuse both.
+        let set_by_rule = raw.http.rules.iter().enumerate().find_map(|(i, rule)| {
+            rule.headers
+                .iter()
+                .find(|(name, _)| name.to_ascii_lowercase().starts_with("access-control-"))
+                .map(|(name, _)| (i, name))
+        });
+        if let Some((i, name)) = set_by_rule {
+            return Err(format!(
+                "[http.cors]: [[http.rules]] #{} sets {name} too; use one or the other",
+                i + 1
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -764,6 +779,10 @@ mod tests {
             ("[http.cors]\nmax_age_secs = -1", "[http.cors] max_age_secs:"),
             ("[http.cors]\norigins = [\"*\"]", "[http.cors] origins: unknown key"),
             ("[http]\ncors = 1", "'http.cors' must be a [section]"),
+            (
+                "[[http.rules]]\nmatch = \"*\"\nheaders = { \"Access-Control-Allow-Origin\" = \"*\" }\n[http.cors]\nallow_origins = [\"*\"]",
+                "[http.cors]: [[http.rules]] #1 sets Access-Control-Allow-Origin",
+            ),
         ];
         for (text, expected) in table {
             let error = apply(text)

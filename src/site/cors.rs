@@ -222,7 +222,8 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let ok = strings(&["GET"]);
-        let table: [(&[&str], &[&str], &[&str], &str); 7] = [
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a [&'a str], &'a str);
+        let table: [Case; 7] = [
             (&["*", "https://a.example"], &["GET"], &[], "allow_origins"),
             (&["https://a.example/"], &["GET"], &[], "allow_origins"),
             (&["a.example"], &["GET"], &[], "allow_origins"),
