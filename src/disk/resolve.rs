@@ -127,11 +127,15 @@ pub fn open_target(
 ) -> Result<Opened, OpenError> {
     // Read before the open: an insert is refused if anything changed since.
     let generation = cache.generation();
-    let fd = match root.open_or_missing(&request.relative, options.symlinks) {
-        Ok(fd) => fd,
-        Err(Missing::Nothing) => return open_instead(root, request, options, cache, generation),
-        Err(Missing::Other(error)) => return Err(error),
-    };
+    let cache_key = FileCache::key(&request.relative, request.trailing_slash);
+    let (fd, symlink_free) =
+        match root.open_or_missing_noting_symlinks(&request.relative, options.symlinks) {
+            Ok(opened) => opened,
+            Err(Missing::Nothing) => {
+                return open_instead(root, request, options, cache, generation, &cache_key)
+            }
+            Err(Missing::Other(error)) => return Err(error),
+        };
     let stat = rustix::fs::fstat(&fd).map_err(OpenError::from_errno)?;
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile if request.trailing_slash => Err(OpenError::NotFound),
@@ -139,8 +143,17 @@ pub fn open_target(
             let target = Target {
                 relative: &request.relative,
                 generation,
+                cache_key: &cache_key,
             };
-            serve_file(root, fd, &stat, target, request, options, cache)
+            serve_file(
+                root,
+                (fd, symlink_free),
+                &stat,
+                target,
+                request,
+                options,
+                cache,
+            )
         }
         FileType::Directory if !request.trailing_slash => {
             let mut location = if request.relative.is_empty() {
@@ -157,7 +170,9 @@ pub fn open_target(
         FileType::Directory => {
             for index in options.index_files.iter() {
                 let relative = join(&request.relative, index);
-                let Ok(index_fd) = root.open_beneath(&relative, options.symlinks) else {
+                let Ok((index_fd, index_symlink_free)) =
+                    root.open_beneath_noting_symlinks(&relative, options.symlinks)
+                else {
                     continue;
                 };
                 let stat = rustix::fs::fstat(&index_fd).map_err(OpenError::from_errno)?;
@@ -165,8 +180,10 @@ pub fn open_target(
                     let target = Target {
                         relative: &relative,
                         generation,
+                        cache_key: &cache_key,
                     };
-                    return serve_file(root, index_fd, &stat, target, request, options, cache);
+                    let opened = (index_fd, index_symlink_free);
+                    return serve_file(root, opened, &stat, target, request, options, cache);
                 }
             }
             if !options.directory_listing {
@@ -217,32 +234,37 @@ fn open_instead(
     options: &HttpOptions,
     cache: &FileCache,
     generation: u64,
+    cache_key: &str,
 ) -> Result<Opened, OpenError> {
     if !request.trailing_slash && !request.relative.is_empty() {
         for extension in options.try_extensions.iter() {
             let relative = format!("{}.{extension}", request.relative);
-            if let Some((fd, stat)) = open_regular(root, &relative, options) {
+            if let Some((opened, stat)) = open_regular(root, &relative, options) {
                 // Cached under the request's key with `relative` as its
                 // file: an event for either name drops the entry.
                 let target = Target {
                     relative: &relative,
                     generation,
+                    cache_key,
                 };
-                return serve_file(root, fd, &stat, target, request, options, cache);
+                return serve_file(root, opened, &stat, target, request, options, cache);
             }
         }
     }
     if let (true, Some(fallback)) = (request.fallback, &options.fallback) {
-        if let Some((fd, stat)) = open_regular(root, fallback, options) {
+        if let Some(((fd, _), stat)) = open_regular(root, fallback, options) {
             let target = Target {
                 relative: fallback,
                 generation,
+                cache_key,
             };
-            return match serve_file(root, fd, &stat, target, request, options, cache)? {
+            // Keyed by the missing path, an entry would outlive the file
+            // later created there: no event names that key's file. Passed
+            // as reached through a symlink, the fallback is not even read
+            // for the cache.
+            let opened = (fd, Some(false));
+            return match serve_file(root, opened, &stat, target, request, options, cache)? {
                 Opened::File(mut file) => {
-                    // Keyed by the missing path, an entry would outlive the
-                    // file later created there: no event names that key's
-                    // file. The fallback's bytes are not cached.
                     file.cacheable = None;
                     Ok(Opened::Fallback(file))
                 }
@@ -253,15 +275,18 @@ fn open_instead(
     Err(OpenError::NotFound)
 }
 
-/// `relative` opened and `fstat`ed, if it is a regular file.
+/// `relative` opened (noting whether a symlink was met) and `fstat`ed, if
+/// it is a regular file.
 fn open_regular(
     root: &Root,
     relative: &str,
     options: &HttpOptions,
-) -> Option<(OwnedFd, rustix::fs::Stat)> {
-    let fd = root.open_beneath(relative, options.symlinks).ok()?;
-    let stat = rustix::fs::fstat(&fd).ok()?;
-    (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then_some((fd, stat))
+) -> Option<((OwnedFd, Option<bool>), rustix::fs::Stat)> {
+    let opened = root
+        .open_beneath_noting_symlinks(relative, options.symlinks)
+        .ok()?;
+    let stat = rustix::fs::fstat(&opened.0).ok()?;
+    (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then_some((opened, stat))
 }
 
 /// FNV-1a, 64 bits: a stable (across runs and machines) digest for
@@ -283,7 +308,7 @@ pub(super) fn join(dir: &str, name: &str) -> String {
 
 fn serve_file(
     root: &Root,
-    fd: OwnedFd,
+    (fd, symlink_free): (OwnedFd, Option<bool>),
     stat: &rustix::fs::Stat,
     target: Target,
     request: &OpenRequest,
@@ -295,8 +320,9 @@ fn serve_file(
         file: File::from(fd),
         stat: *stat,
         encoding: None,
+        symlink_free,
     };
-    let representations = Representations::find(root, plain, relative, options);
+    let representations = Representations::find(root, plain, relative, options, cache);
     let has_variants = !representations.sidecars.is_empty();
     // The sidecar the client rates best, unless its own `identity` element
     // rates the plain file higher; ties go to br, then zstd, then gzip.
@@ -304,7 +330,7 @@ fn serve_file(
         .choose(representations.sidecars.iter().filter_map(|r| r.encoding));
     let now_secs = unix_seconds(SystemTime::now());
     let content_type = content_type(relative);
-    let cacheable = read_for_cache(root, &representations, &target, options, cache, |r| {
+    let cacheable = read_for_cache(root, &representations, &target, cache, |r| {
         r.meta(has_variants, content_type.clone(), now_secs)
     })?;
     let chosen = representations.take(encoding);

@@ -84,9 +84,7 @@ impl Root {
             e => Missing::Other(OpenError::from_errno(e)),
         };
         let relative = if relative.is_empty() { "." } else { relative };
-        // O_NONBLOCK: opening a FIFO must not block the pool thread; it has
-        // no effect on regular files and directories.
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        let flags = READ_FLAGS;
         if policy == SymlinkPolicy::Follow {
             // `..` was refused lexically, so only symlinks lead elsewhere,
             // and this policy allows them.
@@ -153,6 +151,57 @@ impl Root {
         }
     }
 
+    /// [`Root::open_beneath`], also telling whether no symlink was met on
+    /// the way (`Some(true)`), one was (`Some(false)`), or that is not
+    /// known (`None`: no `openat2`). The hot-file cache needs it (an
+    /// inotify event names the path that changed, not a symlink to it).
+    /// One `openat2` when the path has no symlink: it is first opened with
+    /// `RESOLVE_NO_SYMLINKS`, and again under `policy` only if that met one.
+    pub(super) fn open_beneath_noting_symlinks(
+        &self,
+        relative: &str,
+        policy: SymlinkPolicy,
+    ) -> Result<(OwnedFd, Option<bool>), OpenError> {
+        self.open_or_missing_noting_symlinks(relative, policy)
+            .map_err(Missing::into_error)
+    }
+
+    /// [`Root::open_beneath_noting_symlinks`], telling a name that is not
+    /// there apart as [`Root::open_or_missing`] does.
+    pub(super) fn open_or_missing_noting_symlinks(
+        &self,
+        relative: &str,
+        policy: SymlinkPolicy,
+    ) -> Result<(OwnedFd, Option<bool>), Missing> {
+        if policy == SymlinkPolicy::Deny {
+            return self
+                .open_or_missing(relative, policy)
+                .map(|fd| (fd, Some(true)));
+        }
+        if self.has_openat2.load(Ordering::Relaxed) {
+            let path = if relative.is_empty() { "." } else { relative };
+            let resolve =
+                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_SYMLINKS;
+            match openat2_retrying(&self.dir, path, READ_FLAGS, resolve) {
+                Ok(fd) => return Ok((fd, Some(true))),
+                // A symlink on the way (or a walk the kernel could not
+                // vouch for): open it the way the policy says.
+                Err(
+                    rustix::io::Errno::LOOP | rustix::io::Errno::XDEV | rustix::io::Errno::AGAIN,
+                ) => {
+                    return self
+                        .open_or_missing(relative, policy)
+                        .map(|fd| (fd, Some(false)));
+                }
+                Err(rustix::io::Errno::NOSYS) => {}
+                // ENOENT with no symlink on the way: nothing is there.
+                Err(rustix::io::Errno::NOENT) => return Err(Missing::Nothing),
+                Err(e) => return Err(Missing::Other(OpenError::from_errno(e))),
+            }
+        }
+        self.open_or_missing(relative, policy).map(|fd| (fd, None))
+    }
+
     /// Opens `relative` one component at a time with `O_NOFOLLOW`, so no
     /// symlink is followed anywhere on the way (the pre-`openat2` fallback).
     fn open_no_symlinks(&self, relative: &str, flags: OFlags) -> Result<OwnedFd, Missing> {
@@ -181,6 +230,14 @@ impl Root {
         Ok(dir)
     }
 }
+
+/// How every file and directory beneath the root is opened. `O_NONBLOCK`:
+/// opening a FIFO must not block the pool thread; it has no effect on
+/// regular files and directories.
+const READ_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY)
+    .union(OFlags::NONBLOCK);
 
 /// `openat2`, retried when it fails with `EAGAIN`: with `RESOLVE_BENEATH`
 /// the kernel gives up on a `..` walk if any rename happened on the system
