@@ -152,21 +152,35 @@ impl FileCache {
     }
 
     /// The codings that may have a sidecar beside `original` (a path
-    /// relative to the root): those the watcher has seen, when its index
-    /// is complete and no event is pending; otherwise all (probe them).
-    /// On the pool: it polls the watcher's descriptor.
-    pub fn sidecars_of(&self, original: &str) -> Codings {
-        if !self.watching.load(Ordering::Acquire) {
-            return Codings::ALL;
-        }
-        let settled = {
-            let events = self.events.read().unwrap_or_else(|p| p.into_inner());
-            events.as_ref().is_some_and(|signal| !signal.pending())
-        };
-        if !settled {
+    /// relative to the root): those the watcher has seen, for a request
+    /// the loop found `settled` ([`FileCache::events_settled`]) and while
+    /// the index is complete; otherwise all (probe them).
+    pub fn sidecars_of(&self, original: &str, settled: bool) -> Codings {
+        if !settled || !self.watching.load(Ordering::Acquire) {
             return Codings::ALL;
         }
         self.sidecars.codings_of(original).unwrap_or(Codings::ALL)
+    }
+
+    /// Whether every filesystem event queued before the request read by
+    /// `check`'s socket read `read_stamp` has been applied (to the cache
+    /// and to the sidecar index), with events being watched at all. One
+    /// check (a zero-timeout poll) vouches for every request read before
+    /// it, so a loop makes about one per batch.
+    pub fn events_settled(&self, check: &mut EventCheck, read_stamp: u64) -> bool {
+        self.watching.load(Ordering::Acquire) && self.no_event_pending(check, read_stamp)
+    }
+
+    /// [`FileCache::events_settled`] without the watching test.
+    fn no_event_pending(&self, check: &mut EventCheck, read_stamp: u64) -> bool {
+        check.clean_through >= read_stamp || {
+            let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+            let pending = events.as_ref().is_none_or(|signal| signal.pending());
+            if !pending {
+                check.clean_through = check.reads;
+            }
+            !pending
+        }
     }
 
     /// Whether the file a request for `key` missed, costing about `cost`
@@ -296,14 +310,7 @@ impl FileCache {
         // A change not yet applied could concern this entry: let the pool
         // answer from the disk this time. A check made after the request
         // was read already answered that.
-        let fresh = !watching || check.clean_through >= read_stamp || {
-            let events = self.events.read().unwrap_or_else(|p| p.into_inner());
-            let pending = events.as_ref().is_some_and(|signal| signal.pending());
-            if !pending {
-                check.clean_through = check.reads;
-            }
-            !pending
-        };
+        let fresh = !watching || self.no_event_pending(check, read_stamp);
         if !fresh {
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
             return None;

@@ -81,17 +81,20 @@ pub(super) struct Representations {
 
 impl Representations {
     /// Opens the sidecars of the file at `relative` (none when
-    /// `[http] precompressed` is off).
+    /// `[http] precompressed` is off): only those the cache's sidecar index
+    /// has seen, when the loop found the request `settled` (see
+    /// [`FileCache::sidecars_of`]), else every coding's.
     pub(super) fn find(
         root: &Root,
         plain: Representation,
         relative: &str,
         options: &HttpOptions,
         cache: &FileCache,
+        settled: bool,
     ) -> Representations {
         let mut sidecars = Vec::new();
         if options.precompressed {
-            let present = cache.sidecars_of(relative);
+            let present = cache.sidecars_of(relative, settled);
             for coding in Coding::ALL.into_iter().filter(|c| present.contains(*c)) {
                 let Ok((fd, symlink_free)) = root.open_beneath_noting_symlinks(
                     &sidecar_path(relative, coding),

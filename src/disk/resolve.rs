@@ -56,6 +56,10 @@ pub struct OpenRequest {
     pub wants_json: bool,
     /// `[limits] max_ranges`.
     pub max_ranges: usize,
+    /// The loop saw no filesystem event pending after the request was
+    /// read, so the cache's sidecar index is up to date for it
+    /// ([`FileCache::events_settled`]).
+    pub sidecars_settled: bool,
     /// `[http] fallback` may answer if the path names nothing (the loop
     /// decided from the path and `Accept`, see `site::redirects`).
     pub fallback: bool,
@@ -322,7 +326,14 @@ fn serve_file(
         encoding: None,
         symlink_free,
     };
-    let representations = Representations::find(root, plain, relative, options, cache);
+    let representations = Representations::find(
+        root,
+        plain,
+        relative,
+        options,
+        cache,
+        request.sidecars_settled,
+    );
     let has_variants = !representations.sidecars.is_empty();
     // The sidecar the client rates best, unless its own `identity` element
     // rates the plain file higher; ties go to br, then zstd, then gzip.
