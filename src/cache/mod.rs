@@ -175,7 +175,7 @@ impl FileCache {
     fn no_event_pending(&self, check: &mut EventCheck, read_stamp: u64) -> bool {
         check.clean_through >= read_stamp || {
             let events = self.events.read().unwrap_or_else(|p| p.into_inner());
-            let pending = events.as_ref().is_none_or(|signal| signal.pending());
+            let pending = events.as_ref().is_some_and(|signal| signal.pending());
             if !pending {
                 check.clean_through = check.reads;
             }

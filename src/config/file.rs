@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::{
     AccessLogTarget, CacheConfig, HttpOptions, Limits, LogFormat, SymlinkPolicy, MAX_THREADS,
 };
+use crate::site::archive::ArchiveKinds;
 use crate::site::cors::Cors;
 use crate::site::redirects::Redirect;
 use crate::site::rules::{self, Glob, HeaderRule};
@@ -53,6 +54,7 @@ impl Default for Raw {
                 cache_control: Some("no-cache".to_string()),
                 rules: Arc::from(Vec::new()),
                 error_pages: Arc::from(Vec::new()),
+                archive: ArchiveKinds::default(),
                 redirects: Arc::from(Vec::new()),
                 fallback: None,
                 try_extensions: Arc::from(Vec::new()),
@@ -180,6 +182,7 @@ fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), Stri
         "cache_control",
         "rules",
         "error_pages",
+        "archive",
         "redirects",
         "fallback",
         "try_extensions",
@@ -224,6 +227,11 @@ fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), Stri
     }
     if let Some(value) = section.table.get("error_pages") {
         raw.http.error_pages = Arc::from(parse_error_pages(value)?);
+    }
+    if let Some(names) = section.string_list("archive")? {
+        raw.http.archive = ArchiveKinds::parse(&names).map_err(|bad| {
+            format!("[http] archive: expected a list of \"tar\" and \"tar.gz\", got \"{bad}\"")
+        })?;
     }
     apply_site_routing(raw, section)
 }
@@ -645,6 +653,7 @@ mod tests {
             symlinks = "deny"
             precompressed = false
             cache_control = "max-age=60"
+            archive = ["tar.gz"]
             [http.error_pages]
             404 = "errors/404.html"
             [[http.rules]]
@@ -672,6 +681,8 @@ mod tests {
         assert_eq!(raw.http.symlinks, SymlinkPolicy::Deny);
         assert!(!raw.http.precompressed);
         assert_eq!(raw.http.cache_control.as_deref(), Some("max-age=60"));
+        let archive: Vec<_> = raw.http.archive.iter().map(|k| k.name()).collect();
+        assert_eq!(archive, ["tar.gz"]);
         assert_eq!(
             &*raw.http.error_pages,
             [(404, "errors/404.html".to_string())]
@@ -835,6 +846,14 @@ mod tests {
             (
                 "[http]\nsymlinks = \"sometimes\"",
                 "[http] symlinks: expected",
+            ),
+            (
+                "[http]\narchive = [\"tar\", \"zip\"]",
+                "[http] archive: expected a list of \"tar\" and \"tar.gz\", got \"zip\"",
+            ),
+            (
+                "[http]\narchive = \"tar\"",
+                "[http] archive: expected a list of strings",
             ),
             ("[cache]\nx = 1", "[cache] x: unknown key"),
             ("[cache]\nmax_file_bytes = -1", "[cache] max_file_bytes"),

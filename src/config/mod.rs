@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::site::archive::ArchiveKinds;
 use crate::site::cors::Cors;
 use crate::site::redirects::Redirect;
 use crate::site::rules::HeaderRule;
@@ -94,6 +95,9 @@ pub struct HttpOptions {
     pub rules: Arc<[HeaderRule]>,
     /// Status code to a page under the root (a sanitised relative path).
     pub error_pages: Arc<[(u16, String)]>,
+    /// Archive kinds a listing can be downloaded as (`?download=tar`);
+    /// none by default.
+    pub archive: ArchiveKinds,
     /// `[[http.redirects]]`, in file order: the first match answers.
     pub redirects: Arc<[Redirect]>,
     /// `[http] fallback`: the file (a sanitised relative path) served for

@@ -110,7 +110,7 @@ pub(super) fn read_entries(
 /// Whether a request can name `name`: its link in a listing passes the
 /// path rules and comes back as the same name. (`a\b` and names with
 /// control characters do not.)
-fn requestable(name: &str) -> bool {
+pub(super) fn requestable(name: &str) -> bool {
     crate::site::path::sanitize(&format!(
         "/{}",
         crate::site::path::percent_encode_path(name)

@@ -2,8 +2,10 @@
 //! into an answer for the loop, in this order:
 //!
 //! 1. open the target beneath the root ([`Root`]) and `fstat` it;
-//! 2. a directory: its index file, a redirect to its slash form, or a
-//!    listing; anything but a regular file or directory is not found;
+//! 2. a directory: its index file, a redirect to its slash form, a
+//!    listing, or (`?download=tar`, `[http] archive`) the listing as an
+//!    archive ([`super::archive`]); anything but a regular file or
+//!    directory is not found;
 //! 3. a file: find its precompressed sidecars and pick the one the client
 //!    prefers ([`crate::http::encoding`]);
 //! 4. read it for the hot-file cache when it may be cached
@@ -21,6 +23,7 @@ use std::time::SystemTime;
 
 use rustix::fs::FileType;
 
+use super::archive::ArchiveStream;
 use super::cacheable::read_for_cache;
 use super::dir::read_entries;
 use super::io::read_chunk;
@@ -37,6 +40,7 @@ use crate::http::multipart::Multipart;
 use crate::http::request::FileHeaders;
 use crate::http::serve::{self, FileMeta, Plan};
 use crate::offloop::{OffLoopFile, SharedFile};
+use crate::site::archive::{archive_name, ArchiveKind, Download};
 use crate::site::listing::{self, ListingQuery};
 use crate::site::path::percent_encode_path;
 
@@ -82,6 +86,14 @@ pub enum Opened {
         json: bool,
         etag: String,
         not_modified: bool,
+    },
+    /// A listing asked for as an archive (`?download=tar`): `name` is the
+    /// download's file name without extension; `stream` produces the
+    /// archive chunk by chunk (`None` for HEAD).
+    Archive {
+        kind: ArchiveKind,
+        name: String,
+        stream: Option<Box<ArchiveStream>>,
     },
 }
 
@@ -193,6 +205,15 @@ pub fn open_target(
             if !options.directory_listing {
                 return Err(OpenError::Forbidden);
             }
+            match Download::parse(request.query.as_deref()) {
+                Download::None => {}
+                // Only a kind `[http] archive` enables; any other is not
+                // a resource of this site.
+                Download::Kind(kind) if options.archive.contains(kind) => {
+                    return open_archive(root, request, &fd, kind, options)
+                }
+                Download::Kind(_) | Download::Unknown => return Err(OpenError::NotFound),
+            }
             let query = ListingQuery::parse(request.query.as_deref());
             let (entries, omitted) = read_entries(root, &request.relative, &fd, options, &query)?;
             let url_path = if request.relative.is_empty() {
@@ -201,9 +222,9 @@ pub fn open_target(
                 format!("/{}/", request.relative)
             };
             let body = if request.wants_json {
-                listing::render_json(&url_path, &entries, omitted)
+                listing::render_json(&url_path, &entries, omitted, options.archive)
             } else {
-                listing::render_html(&url_path, &entries, omitted, &query)
+                listing::render_html(&url_path, &entries, omitted, &query, options.archive)
             };
             // A strong validator from the bytes themselves: a listing has
             // no single mtime (editing a file does not touch its directory).
@@ -291,6 +312,26 @@ fn open_regular(
         .ok()?;
     let stat = rustix::fs::fstat(&opened.0).ok()?;
     (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then_some((opened, stat))
+}
+
+/// A listing's directory as an archive: the walk starts here (its first
+/// directory read now, so an unreadable one is an error status); HEAD gets
+/// the head alone, with no walk.
+fn open_archive(
+    root: &Root,
+    request: &OpenRequest,
+    dir: &OwnedFd,
+    kind: ArchiveKind,
+    options: &HttpOptions,
+) -> Result<Opened, OpenError> {
+    let name = archive_name(&request.relative).to_string();
+    let stream = if request.is_get {
+        let stream = ArchiveStream::start(root, &request.relative, dir, &name, kind, options)?;
+        Some(Box::new(stream))
+    } else {
+        None
+    };
+    Ok(Opened::Archive { kind, name, stream })
 }
 
 /// FNV-1a, 64 bits: a stable (across runs and machines) digest for

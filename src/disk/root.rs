@@ -58,6 +58,12 @@ impl Root {
         }
     }
 
+    /// The root directory's `(st_dev, st_ino)`: a download that spans
+    /// several jobs checks that each one walks the same root.
+    pub(super) fn identity(&self) -> Option<(u64, u64)> {
+        rustix::fs::fstat(&self.dir).ok().map(|stat| file_id(&stat))
+    }
+
     /// Opens `relative` (no leading slash, no `..`; empty means the root)
     /// for reading, following symlinks as `policy` allows.
     pub(super) fn open_beneath(
@@ -229,6 +235,13 @@ impl Root {
         }
         Ok(dir)
     }
+}
+
+/// A stat's `(st_dev, st_ino)`: what tells one file or directory from
+/// another. (The casts are for platforms whose fields are narrower.)
+#[allow(clippy::unnecessary_cast)]
+pub(super) fn file_id(stat: &rustix::fs::Stat) -> (u64, u64) {
+    (stat.st_dev as u64, stat.st_ino as u64)
 }
 
 /// How every file and directory beneath the root is opened. `O_NONBLOCK`:

@@ -12,6 +12,7 @@
 //! [`scenario`] runs wharf under it and checks the trace.
 
 mod miss_syscalls;
+mod part_archive;
 mod part_site;
 mod parts;
 mod scenario;
