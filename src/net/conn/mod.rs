@@ -581,9 +581,14 @@ impl Conn {
         }
         let request = exchange.request;
         work.recycler.give_string(request.target);
-        for text in [request.user_agent, request.referer, exchange.path]
-            .into_iter()
-            .flatten()
+        for text in [
+            request.user_agent,
+            request.referer,
+            request.origin,
+            exchange.path,
+        ]
+        .into_iter()
+        .flatten()
         {
             work.recycler.give_string(text);
         }
