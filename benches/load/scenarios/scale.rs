@@ -7,11 +7,12 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cells::median;
 use crate::lua;
 use crate::options::{Kind, Mode, Opts};
+use crate::process::nap;
 use crate::report::{self, fmt_time, machine};
 use crate::scenarios::matrix::{run_job, table, write_out, Job, Recorder};
 use crate::scenarios::site::{path_list, tree_line, verify_sample, warm_tree};
@@ -66,6 +67,15 @@ pub fn run_scale(opts: &Opts, dir: &Path) -> Result<()> {
                 for k in 0..kinds.len() {
                     let kind = kinds[(k + round as usize) % kinds.len()];
                     let s = start_server(kind, opts, mode, dir, &tree.root, open_files)?;
+                    // wharf prints the line before it serves, but the thread
+                    // that reads its stdout may not have seen it yet.
+                    let deadline = Instant::now() + Duration::from_secs(2);
+                    while kind.is_wharf()
+                        && s.guard.url_line.get().is_none()
+                        && Instant::now() < deadline
+                    {
+                        nap(Duration::from_millis(1));
+                    }
                     let url_line = s.guard.url_line.get().map(|t| t.duration_since(s.spawned));
                     let rss = tree_rss(s.guard.pid());
                     eprintln!(
