@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::site::htpasswd::AuthRule;
 use crate::site::rules::HeaderRule;
 
+mod auth;
 mod file;
 
 use file::{apply_toml, Raw};
@@ -92,6 +94,9 @@ pub struct HttpOptions {
     pub rules: Arc<[HeaderRule]>,
     /// Status code to a page under the root (a sanitised relative path).
     pub error_pages: Arc<[(u16, String)]>,
+    /// The `[[http.rules]]` with `auth`, in file order, with their
+    /// password files as read when this configuration was loaded.
+    pub auth_rules: Arc<[AuthRule]>,
 }
 
 /// The validated configuration wharf runs with.
@@ -282,6 +287,12 @@ fn validate(
             ConfigError(format!("[metrics] listen: '{text}' is not an ADDR:PORT"))
         })?),
     };
+    // Password files are read here, through `files`, like the config file;
+    // their problems are the config file's.
+    let auth_rules = auth::load(&raw.auth, files).map_err(|e| match &config_file {
+        Some(path) => ConfigError(format!("{}: {e}", path.display())),
+        None => ConfigError(e),
+    })?;
     let root = files
         .canonical_dir(&raw.root)
         .map_err(|e| ConfigError(format!("root: {}: {e}", raw.root.display())))?;
@@ -300,7 +311,10 @@ fn validate(
         workers,
         io_threads,
         limits: raw.limits,
-        http: raw.http,
+        http: HttpOptions {
+            auth_rules,
+            ..raw.http
+        },
         access_log: raw.access_log,
         access_log_format: raw.access_log_format,
         cache: raw.cache,

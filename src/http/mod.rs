@@ -4,6 +4,7 @@
 //! negotiation, and [`serve::plan`], which combines them). Nothing here
 //! does IO.
 
+pub mod basic_auth;
 pub mod body_strategy;
 pub mod conditional;
 pub mod date;

@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::basic_auth::Secret;
 use super::negotiate;
 use super::recycle::Recycler;
 
@@ -83,6 +84,9 @@ pub struct Request {
     pub file_headers: FileHeaders,
     /// `Accept` prefers `application/json` (for directory listings).
     pub wants_json: bool,
+    /// `Authorization`, for paths that need a password: never logged, and
+    /// not shown by `Debug`.
+    pub authorization: Option<Secret>,
     /// The body the request declares (well framed: bad framing is a
     /// [`ParseError::BadFraming`]). Not read; a request with a body does
     /// not keep the connection alive.
@@ -120,6 +124,7 @@ impl Request {
             referer: None,
             file_headers: FileHeaders::default(),
             wants_json: false,
+            authorization: None,
             body: BodyFraming::None,
         }
     }
@@ -236,6 +241,7 @@ pub fn parse_reusing(
     let mut referer = None;
     let mut file_headers = FileHeaders::default();
     let mut wants_json = false;
+    let mut authorization: Option<Secret> = None;
     let mut host_count = 0;
     for header in req.headers.iter() {
         if header
@@ -270,6 +276,11 @@ pub fn parse_reusing(
             host_count += 1;
         } else if name.eq_ignore_ascii_case("accept") {
             wants_json |= negotiate::prefers_json(header.value);
+        } else if name.eq_ignore_ascii_case("authorization") {
+            match &mut authorization {
+                Some(first) => first.append(header.value),
+                None => authorization = Some(Secret::new(header.value.to_vec())),
+            }
         } else if let Some(slot) = file_header_slot(&mut file_headers, name) {
             append_field(slot, header.value, recycler);
         }
@@ -311,6 +322,7 @@ pub fn parse_reusing(
             referer,
             file_headers,
             wants_json,
+            authorization,
             body,
         },
         consumed,
@@ -917,6 +929,26 @@ mod tests {
                 false => assert_eq!(parsed, Err(ParseError::BadHost), "{input:?}"),
             }
         }
+    }
+
+    #[test]
+    fn authorization_is_kept_and_a_repeat_spoils_it() {
+        let (request, _) = parse_all(&hosted(
+            "GET / HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n",
+        ))
+        .unwrap()
+        .unwrap();
+        let value = request.authorization.as_ref().unwrap();
+        assert_eq!(value.as_bytes(), b"Basic YTpi");
+        assert!(!format!("{request:?}").contains("YTpi"));
+        let (request, _) = parse_all(&hosted(
+            "GET / HTTP/1.1\r\nauthorization: Basic YTpi\r\nAuthorization: Basic YTpj\r\n\r\n",
+        ))
+        .unwrap()
+        .unwrap();
+        let value = request.authorization.unwrap();
+        assert_eq!(value.as_bytes(), b"Basic YTpi, Basic YTpj");
+        assert!(crate::http::basic_auth::parse_basic(value.as_bytes()).is_none());
     }
 
     #[test]
