@@ -148,8 +148,14 @@ mod tests {
         let rules = &config.http.auth_rules;
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].file, Path::new("/etc/wharf/users"));
-        assert_eq!(rules[0].challenge, "Basic realm=\"Staff\", charset=\"UTF-8\"");
-        assert_eq!(rules[1].challenge, "Basic realm=\"wharf\", charset=\"UTF-8\"");
+        assert_eq!(
+            rules[0].challenge,
+            "Basic realm=\"Staff\", charset=\"UTF-8\""
+        );
+        assert_eq!(
+            rules[1].challenge,
+            "Basic realm=\"wharf\", charset=\"UTF-8\""
+        );
         assert_eq!(rules[0].users.hash_of("alice"), Some(HASH));
         assert!(rules[0].pattern.matches("/private/a"));
         // The header rules are all there too, the auth ones included.

@@ -307,10 +307,7 @@ fn parse_rules(value: &toml::Value) -> Result<Vec<HeaderRule>, String> {
         let Some(table) = item.as_table() else {
             return Err(format!("{name}: expected a table, got {item}"));
         };
-        if let Some(key) = table
-            .keys()
-            .find(|k| !RULE_KEYS.contains(&k.as_str()))
-        {
+        if let Some(key) = table.keys().find(|k| !RULE_KEYS.contains(&k.as_str())) {
             return Err(format!(
                 "{name}: {key}: unknown key (expected one of: {})",
                 RULE_KEYS.join(", ")

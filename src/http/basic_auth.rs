@@ -105,7 +105,10 @@ pub fn valid_realm(realm: &str) -> Result<(), String> {
     if realm.is_empty() || realm.len() > 200 {
         return Err("must be 1 to 200 characters".to_string());
     }
-    if realm.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+    if realm
+        .chars()
+        .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
         return Err("must not contain '\"', '\\' or control characters".to_string());
     }
     Ok(())
@@ -124,7 +127,11 @@ mod tests {
     use super::*;
 
     fn basic(user_pass: &str) -> Vec<u8> {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass)).into_bytes()
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        )
+        .into_bytes()
     }
 
     #[test]
@@ -134,7 +141,10 @@ mod tests {
         assert_eq!(c.password.as_bytes(), b"s3cret");
         // The first colon splits: a password may contain more.
         let c = parse_basic(&basic("bob:a:b:c")).unwrap();
-        assert_eq!((c.user.as_str(), c.password.as_bytes()), ("bob", &b"a:b:c"[..]));
+        assert_eq!(
+            (c.user.as_str(), c.password.as_bytes()),
+            ("bob", &b"a:b:c"[..])
+        );
         // An empty password is a password.
         let c = parse_basic(&basic("carol:")).unwrap();
         assert_eq!(c.password.as_bytes(), b"");
@@ -174,7 +184,11 @@ mod tests {
             {
                 let mut v = b"Basic ".to_vec();
                 let not_utf8 = [0xff, 0xfe, b':', b'x'];
-                v.extend(base64::engine::general_purpose::STANDARD.encode(not_utf8).bytes());
+                v.extend(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(not_utf8)
+                        .bytes(),
+                );
                 v
             },
         ];
@@ -191,7 +205,10 @@ mod tests {
     fn secrets_do_not_show() {
         let c = parse_basic(&basic("alice:hunter2")).unwrap();
         let shown = format!("{c:?}");
-        assert!(shown.contains("alice") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("alice") && !shown.contains("hunter2"),
+            "{shown}"
+        );
         let mut header = Secret::new(basic("alice:hunter2"));
         header.append(b"more");
         assert!(!format!("{header:?}").contains("Basic"));
@@ -204,6 +221,9 @@ mod tests {
         for bad in ["", "a\"b", "a\\b", "a\nb", &"x".repeat(201)] {
             assert!(valid_realm(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(challenge("wharf"), "Basic realm=\"wharf\", charset=\"UTF-8\"");
+        assert_eq!(
+            challenge("wharf"),
+            "Basic realm=\"wharf\", charset=\"UTF-8\""
+        );
     }
 }

@@ -203,15 +203,39 @@ mod tests {
         let table = [
             ("alice\n", 1, "expected user:hash"),
             (":$2y$05$x\n", 1, "empty user name"),
-            ("# ok\n\nalice:$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/\n", 3, not_bcrypt),
+            (
+                "# ok\n\nalice:$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/\n",
+                3,
+                not_bcrypt,
+            ),
             ("alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n", 1, not_bcrypt),
             ("alice:plaintext\n", 1, not_bcrypt),
-            ("alice:$2x$05$abcdefghijklmnopqrstuuK4u9gF1Rxn7aNO3D1PjbBa1fZ8rOsSq\n", 1, not_bcrypt),
-            ("alice:$2y$5$abcdefghijklmnopqrstuuK4u9gF1Rxn7aNO3D1PjbBa1fZ8rOsSq\n", 1, malformed),
+            (
+                "alice:$2x$05$abcdefghijklmnopqrstuuK4u9gF1Rxn7aNO3D1PjbBa1fZ8rOsSq\n",
+                1,
+                not_bcrypt,
+            ),
+            (
+                "alice:$2y$5$abcdefghijklmnopqrstuuK4u9gF1Rxn7aNO3D1PjbBa1fZ8rOsSq\n",
+                1,
+                malformed,
+            ),
             ("alice:$2y$05$short\n", 1, malformed),
-            ("alice:$2y$05$abcdefghijklmnopqrstuuK4u9gF1Rxn7aNO3D1PjbBa1fZ8rOsS!\n", 1, malformed),
-            ("alice:$2y$03$abcdefghijklmnopqrstuuK4u9gF1Rxn7aNO3D1PjbBa1fZ8rOsSq\n", 1, "cost 3"),
-            ("alice:$2y$32$abcdefghijklmnopqrstuuK4u9gF1Rxn7aNO3D1PjbBa1fZ8rOsSq\n", 1, "cost 32"),
+            (
+                "alice:$2y$05$abcdefghijklmnopqrstuuK4u9gF1Rxn7aNO3D1PjbBa1fZ8rOsS!\n",
+                1,
+                malformed,
+            ),
+            (
+                "alice:$2y$03$abcdefghijklmnopqrstuuK4u9gF1Rxn7aNO3D1PjbBa1fZ8rOsSq\n",
+                1,
+                "cost 3",
+            ),
+            (
+                "alice:$2y$32$abcdefghijklmnopqrstuuK4u9gF1Rxn7aNO3D1PjbBa1fZ8rOsSq\n",
+                1,
+                "cost 32",
+            ),
         ];
         for (text, line, problem) in table {
             let error = Htpasswd::parse(text).unwrap_err();
@@ -220,7 +244,10 @@ mod tests {
         }
         let twice = format!("alice:{HASH}\nbob:{HASH}\nalice:{HASH}\n");
         let error = Htpasswd::parse(&twice).unwrap_err();
-        assert_eq!(error.to_string(), "line 3: user 'alice' is listed twice (first on line 1)");
+        assert_eq!(
+            error.to_string(),
+            "line 3: user 'alice' is listed twice (first on line 1)"
+        );
     }
 
     #[test]
@@ -239,7 +266,10 @@ mod tests {
             file: PathBuf::from("/x"),
             users: users.clone(),
         };
-        let rules = [rule("/private/**", "staff"), rule("/private/admin/**", "admins")];
+        let rules = [
+            rule("/private/**", "staff"),
+            rule("/private/admin/**", "admins"),
+        ];
         let found = |path| protecting(&rules, path).map(|(i, r)| (i, r.challenge.as_str()));
         assert_eq!(found("/private/a.txt"), Some((0, "staff")));
         assert_eq!(found("/private/"), Some((0, "staff")));

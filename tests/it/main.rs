@@ -17,6 +17,7 @@
 
 mod harness;
 
+mod auth;
 mod browser;
 mod cache;
 mod cli;
