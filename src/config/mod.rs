@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::site::archive::ArchiveKinds;
 use crate::site::htpasswd::AuthRule;
 use crate::site::rules::HeaderRule;
 
@@ -97,6 +98,9 @@ pub struct HttpOptions {
     /// The `[[http.rules]]` with `auth`, in file order, with their
     /// password files as read when this configuration was loaded.
     pub auth_rules: Arc<[AuthRule]>,
+    /// Archive kinds a listing can be downloaded as (`?download=tar`);
+    /// none by default.
+    pub archive: ArchiveKinds,
 }
 
 /// The validated configuration wharf runs with.

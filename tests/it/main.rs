@@ -17,6 +17,7 @@
 
 mod harness;
 
+mod archive;
 mod auth;
 mod browser;
 mod cache;
