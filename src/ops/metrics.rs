@@ -411,6 +411,16 @@ impl Metrics {
             closed(CloseReason::SendTimeout),
             closed(CloseReason::Error)
         );
+        let failures = self.auth_failures.load(Ordering::Relaxed);
+        let successes = self.auth_successes.load(Ordering::Relaxed);
+        if failures + successes > 0 {
+            let _ = writeln!(
+                out,
+                "  passwords    {successes} passed, {failures} refused (401), {} bcrypt checks, {} busy (503)",
+                self.auth_checks.load(Ordering::Relaxed),
+                self.auth_refused_busy.load(Ordering::Relaxed)
+            );
+        }
         let _ = writeln!(
             out,
             "  cache        {} hits, {} files, {:.1} MB",
@@ -499,5 +509,10 @@ mod tests {
         assert!(text.contains("requests     1"));
         assert!(text.contains("2xx 1"));
         assert!(text.contains("p99"));
+        assert!(!text.contains("passwords"), "no line without auth rules");
+        m.auth_failures.fetch_add(2, Ordering::Relaxed);
+        m.auth_checks.fetch_add(1, Ordering::Relaxed);
+        let text = m.summary(&cache());
+        assert!(text.contains("passwords    0 passed, 2 refused (401), 1 bcrypt checks"));
     }
 }
