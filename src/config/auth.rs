@@ -185,7 +185,7 @@ mod tests {
             (
                 format!("{rule}realm = \"a\\\"b\"\n"),
                 String::new(),
-                "[[http.rules]] #1: realm: must not contain",
+                "[[http.rules]] #1: realm: must be printable ASCII",
             ),
             (
                 "[[http.rules]]\nmatch = \"/a\"\nauth = 1\n".to_string(),
