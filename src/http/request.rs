@@ -15,6 +15,9 @@ use super::basic_auth::Secret;
 use super::negotiate;
 use super::recycle::Recycler;
 
+/// Longest `Origin` kept (a longer one is ignored: no origin is that long).
+pub const MAX_ORIGIN_BYTES: usize = 256;
+
 /// Most header lines a request may have.
 pub const MAX_HEADERS: usize = 64;
 
@@ -87,6 +90,13 @@ pub struct Request {
     /// `Authorization`, for paths that need a password: never logged, and
     /// not shown by `Debug`.
     pub authorization: Option<Secret>,
+    /// `Accept` lists `text/html` (a browser navigating: `[http] fallback`).
+    pub accepts_html: bool,
+    /// `Origin`, when at most [`MAX_ORIGIN_BYTES`] long (CORS).
+    pub origin: Option<String>,
+    /// `Access-Control-Request-Method` was sent: with `Origin` on an
+    /// `OPTIONS`, a CORS preflight.
+    pub cors_preflight: bool,
     /// The body the request declares (well framed: bad framing is a
     /// [`ParseError::BadFraming`]). Not read; a request with a body does
     /// not keep the connection alive.
@@ -125,6 +135,9 @@ impl Request {
             file_headers: FileHeaders::default(),
             wants_json: false,
             authorization: None,
+            accepts_html: false,
+            origin: None,
+            cors_preflight: false,
             body: BodyFraming::None,
         }
     }
@@ -242,6 +255,9 @@ pub fn parse_reusing(
     let mut file_headers = FileHeaders::default();
     let mut wants_json = false;
     let mut authorization: Option<Secret> = None;
+    let mut accepts_html = false;
+    let mut origin = None;
+    let mut cors_preflight = false;
     let mut host_count = 0;
     for header in req.headers.iter() {
         if header
@@ -276,11 +292,22 @@ pub fn parse_reusing(
             host_count += 1;
         } else if name.eq_ignore_ascii_case("accept") {
             wants_json |= negotiate::prefers_json(header.value);
+            accepts_html |= lists_html(header.value);
         } else if name.eq_ignore_ascii_case("authorization") {
             match &mut authorization {
                 Some(first) => first.append(header.value),
                 None => authorization = Some(Secret::new(header.value.to_vec())),
             }
+        } else if name.eq_ignore_ascii_case("origin") {
+            // A repeated Origin is not an origin: none is kept.
+            origin = match origin {
+                None if header.value.len() <= MAX_ORIGIN_BYTES => {
+                    Some(recycled_text(recycler, header.value))
+                }
+                _ => Some(String::new()),
+            };
+        } else if name.eq_ignore_ascii_case("access-control-request-method") {
+            cors_preflight = true;
         } else if let Some(slot) = file_header_slot(&mut file_headers, name) {
             append_field(slot, header.value, recycler);
         }
@@ -323,10 +350,21 @@ pub fn parse_reusing(
             file_headers,
             wants_json,
             authorization,
+            accepts_html,
+            origin: origin.filter(|o| !o.is_empty()),
+            cors_preflight,
             body,
         },
         consumed,
     )))
+}
+
+/// Whether an `Accept` value lists `text/html` (any parameters, any case).
+fn lists_html(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|range| {
+        let media = range.split(|&b| b == b';').next().unwrap_or_default();
+        media.trim_ascii().eq_ignore_ascii_case(b"text/html")
+    })
 }
 
 /// Where a header that shapes file responses is kept, if `name` is one.
@@ -648,6 +686,36 @@ mod tests {
             used,
             "GET /a?b HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n".len()
         );
+    }
+
+    #[test]
+    fn cors_and_fallback_fields() {
+        let parse = |headers: &str| {
+            parse_all(&format!("OPTIONS /a HTTP/1.1\r\nHost: x\r\n{headers}\r\n"))
+                .unwrap()
+                .unwrap()
+                .0
+        };
+        let req = parse("Origin: https://a.example\r\nAccess-Control-Request-Method: GET\r\n");
+        assert_eq!(req.origin.as_deref(), Some("https://a.example"));
+        assert!(req.cors_preflight);
+        let req = parse("");
+        assert_eq!((req.origin, req.cors_preflight), (None, false));
+        // Too long, or repeated: no origin at all.
+        let long = format!("Origin: https://{}\r\n", "a".repeat(MAX_ORIGIN_BYTES));
+        assert_eq!(parse(&long).origin, None);
+        let twice = "Origin: https://a.example\r\nOrigin: https://b.example\r\n";
+        assert_eq!(parse(twice).origin, None);
+        for (accept, html) in [
+            ("text/html,application/xhtml+xml,*/*;q=0.8", true),
+            ("TEXT/HTML; q=0.9", true),
+            ("*/*", false),
+            ("application/json", false),
+            ("text/htmlx", false),
+        ] {
+            let req = parse(&format!("Accept: {accept}\r\n"));
+            assert_eq!(req.accepts_html, html, "{accept}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod cli_extras;
 mod conformance;
 mod curl;
 mod differential;
+mod features;
 mod hostile;
 mod http;
 mod httplint;
