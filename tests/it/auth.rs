@@ -196,6 +196,12 @@ fn everything_under_the_path_says_401_first_and_nothing_else_is_protected() {
         get_as(&server, "/public/small.txt", Some(&alice)).status,
         200
     );
+    // Methods that tell nothing about the files are answered as anywhere:
+    // a CORS preflight never carries credentials.
+    let options = request_text("OPTIONS", "/private/secret.txt", &[("Accept", "*/*")]);
+    assert_eq!(server.request(&options).status, 204);
+    let delete = request_text("DELETE", "/private/secret.txt", &[("Accept", "*/*")]);
+    assert_eq!(server.request(&delete).status, 405);
 }
 
 #[test]
