@@ -17,8 +17,12 @@ use std::time::Duration;
 
 use crate::http::forwarded::TrustedProxies;
 use crate::site::archive::ArchiveKinds;
+use crate::site::cors::Cors;
+use crate::site::htpasswd::AuthRule;
+use crate::site::redirects::Redirect;
 use crate::site::rules::HeaderRule;
 
+mod auth;
 mod file;
 
 use file::{apply_toml, Raw};
@@ -94,9 +98,25 @@ pub struct HttpOptions {
     pub rules: Arc<[HeaderRule]>,
     /// Status code to a page under the root (a sanitised relative path).
     pub error_pages: Arc<[(u16, String)]>,
+    /// The `[[http.rules]]` with `auth`, in file order, with their
+    /// password files as read when this configuration was loaded.
+    pub auth_rules: Arc<[AuthRule]>,
     /// Archive kinds a listing can be downloaded as (`?download=tar`);
     /// none by default.
     pub archive: ArchiveKinds,
+    /// `[[http.redirects]]`, in file order: the first match answers.
+    pub redirects: Arc<[Redirect]>,
+    /// `[http] fallback`: the file (a sanitised relative path) served for
+    /// a GET or HEAD of a path that names nothing (single-page apps).
+    pub fallback: Option<String>,
+    /// `[http] try_extensions`: `name.EXT` is served for a missing `name`,
+    /// extensions tried in order (clean URLs).
+    pub try_extensions: Arc<[String]>,
+    /// `[http] canonical`: `/name.EXT` redirects to `/name` for the
+    /// extensions of `try_extensions`.
+    pub canonical: bool,
+    /// `[http.cors]`, when some origin is allowed.
+    pub cors: Option<Arc<Cors>>,
 }
 
 /// The validated configuration wharf runs with.
@@ -303,6 +323,12 @@ fn validate(
             ConfigError(format!("[metrics] listen: '{text}' is not an ADDR:PORT"))
         })?),
     };
+    // Password files are read here, through `files`, like the config file;
+    // their problems are the config file's.
+    let auth_rules = auth::load(&raw.auth, files).map_err(|e| match &config_file {
+        Some(path) => ConfigError(format!("{}: {e}", path.display())),
+        None => ConfigError(e),
+    })?;
     let root = files
         .canonical_dir(&raw.root)
         .map_err(|e| ConfigError(format!("root: {}: {e}", raw.root.display())))?;
@@ -321,7 +347,10 @@ fn validate(
         workers,
         io_threads,
         limits: raw.limits,
-        http: raw.http,
+        http: HttpOptions {
+            auth_rules,
+            ..raw.http
+        },
         access_log: raw.access_log,
         access_log_format: raw.access_log_format,
         cache: raw.cache,

@@ -13,9 +13,13 @@ use std::fmt;
 
 use std::net::IpAddr;
 
+use super::basic_auth::Secret;
 use super::forwarded::{self, TrustedProxies};
 use super::negotiate;
 use super::recycle::Recycler;
+
+/// Longest `Origin` kept (a longer one is ignored: no origin is that long).
+pub const MAX_ORIGIN_BYTES: usize = 256;
 
 /// Most header lines a request may have.
 pub const MAX_HEADERS: usize = 64;
@@ -86,12 +90,22 @@ pub struct Request {
     pub file_headers: FileHeaders,
     /// `Accept` prefers `application/json` (for directory listings).
     pub wants_json: bool,
+    /// `Authorization`, for paths that need a password: never logged, and
+    /// not shown by `Debug`.
+    pub authorization: Option<Secret>,
+    /// `Accept` lists `text/html` (a browser navigating: `[http] fallback`).
+    pub accepts_html: bool,
+    /// `Origin`, when at most [`MAX_ORIGIN_BYTES`] long (CORS).
+    pub origin: Option<String>,
+    /// `Access-Control-Request-Method` was sent: with `Origin` on an
+    /// `OPTIONS`, a CORS preflight.
+    pub cors_preflight: bool,
     /// The body the request declares (well framed: bad framing is a
     /// [`ParseError::BadFraming`]). Not read; a request with a body does
     /// not keep the connection alive.
     pub body: BodyFraming,
     /// The client address `X-Forwarded-For` names, when the request came
-    /// from a trusted proxy ([`Origin`]); `None` otherwise: the peer is the
+    /// from a trusted proxy ([`Forwarding`]); `None` otherwise: the peer is the
     /// client.
     pub client: Option<IpAddr>,
 }
@@ -99,7 +113,7 @@ pub struct Request {
 /// Where a request comes from, when its peer is a trusted proxy whose
 /// `X-Forwarded-For` is to be read ([`parse_from`]).
 #[derive(Debug, Clone, Copy)]
-pub struct Origin<'a> {
+pub struct Forwarding<'a> {
     /// The connection's peer (or the address a PROXY header carried).
     pub peer: IpAddr,
     pub trusted: &'a TrustedProxies,
@@ -136,6 +150,10 @@ impl Request {
             referer: None,
             file_headers: FileHeaders::default(),
             wants_json: false,
+            authorization: None,
+            accepts_html: false,
+            origin: None,
+            cors_preflight: false,
             body: BodyFraming::None,
             client: None,
         }
@@ -195,16 +213,16 @@ pub fn parse_reusing(
     parse_from(buf, limits, recycler, None)
 }
 
-/// [`parse_reusing`], for a request from `origin`, if it is a trusted
+/// [`parse_reusing`], for a request from `forwarding`'s peer, if it is a trusted
 /// proxy: [`Request::client`] is then the address its `X-Forwarded-For`
 /// fields name ([`forwarded::client_address`]). The fields are read where
-/// they lie in `buf`, so this allocates nothing more; with `origin` `None`
+/// they lie in `buf`, so this allocates nothing more; with `forwarding` `None`
 /// they are not looked at.
 pub fn parse_from(
     buf: &[u8],
     limits: &ParseLimits,
     recycler: &mut Recycler,
-    origin: Option<Origin>,
+    forwarding: Option<Forwarding>,
 ) -> Result<Option<(Request, usize)>, ParseError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
@@ -231,7 +249,7 @@ pub fn parse_from(
                         Some(minor) => *minor = b'1',
                         None => return Err(ParseError::Malformed),
                     }
-                    parse_from(&copy, limits, recycler, origin)
+                    parse_from(&copy, limits, recycler, forwarding)
                 }
             };
         }
@@ -267,6 +285,10 @@ pub fn parse_from(
     let mut referer = None;
     let mut file_headers = FileHeaders::default();
     let mut wants_json = false;
+    let mut authorization: Option<Secret> = None;
+    let mut accepts_html = false;
+    let mut origin = None;
+    let mut cors_preflight = false;
     let mut host_count = 0;
     for header in req.headers.iter() {
         if header
@@ -301,6 +323,22 @@ pub fn parse_from(
             host_count += 1;
         } else if name.eq_ignore_ascii_case("accept") {
             wants_json |= negotiate::prefers_json(header.value);
+            accepts_html |= lists_html(header.value);
+        } else if name.eq_ignore_ascii_case("authorization") {
+            match &mut authorization {
+                Some(first) => first.append(header.value),
+                None => authorization = Some(Secret::new(header.value.to_vec())),
+            }
+        } else if name.eq_ignore_ascii_case("origin") {
+            // A repeated Origin is not an origin: none is kept.
+            origin = match origin {
+                None if header.value.len() <= MAX_ORIGIN_BYTES => {
+                    Some(recycled_text(recycler, header.value))
+                }
+                _ => Some(String::new()),
+            };
+        } else if name.eq_ignore_ascii_case("access-control-request-method") {
+            cors_preflight = true;
         } else if let Some(slot) = file_header_slot(&mut file_headers, name) {
             append_field(slot, header.value, recycler);
         }
@@ -325,13 +363,13 @@ pub fn parse_from(
     };
     let mut target_text = recycler.string();
     target_text.push_str(target);
-    let client = origin.map(|origin| {
+    let client = forwarding.map(|from| {
         let fields = req
             .headers
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"))
             .map(|h| h.value);
-        forwarded::client_address(origin.peer, origin.trusted, fields)
+        forwarded::client_address(from.peer, from.trusted, fields)
     });
     // A body is never read, so the connection cannot go on after it.
     let keep_alive = body == BodyFraming::None
@@ -350,11 +388,23 @@ pub fn parse_from(
             referer,
             file_headers,
             wants_json,
+            authorization,
+            accepts_html,
+            origin: origin.filter(|o| !o.is_empty()),
+            cors_preflight,
             body,
             client,
         },
         consumed,
     )))
+}
+
+/// Whether an `Accept` value lists `text/html` (any parameters, any case).
+fn lists_html(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|range| {
+        let media = range.split(|&b| b == b';').next().unwrap_or_default();
+        media.trim_ascii().eq_ignore_ascii_case(b"text/html")
+    })
 }
 
 /// Where a header that shapes file responses is kept, if `name` is one.
@@ -679,6 +729,36 @@ mod tests {
     }
 
     #[test]
+    fn cors_and_fallback_fields() {
+        let parse = |headers: &str| {
+            parse_all(&format!("OPTIONS /a HTTP/1.1\r\nHost: x\r\n{headers}\r\n"))
+                .unwrap()
+                .unwrap()
+                .0
+        };
+        let req = parse("Origin: https://a.example\r\nAccess-Control-Request-Method: GET\r\n");
+        assert_eq!(req.origin.as_deref(), Some("https://a.example"));
+        assert!(req.cors_preflight);
+        let req = parse("");
+        assert_eq!((req.origin, req.cors_preflight), (None, false));
+        // Too long, or repeated: no origin at all.
+        let long = format!("Origin: https://{}\r\n", "a".repeat(MAX_ORIGIN_BYTES));
+        assert_eq!(parse(&long).origin, None);
+        let twice = "Origin: https://a.example\r\nOrigin: https://b.example\r\n";
+        assert_eq!(parse(twice).origin, None);
+        for (accept, html) in [
+            ("text/html,application/xhtml+xml,*/*;q=0.8", true),
+            ("TEXT/HTML; q=0.9", true),
+            ("*/*", false),
+            ("application/json", false),
+            ("text/htmlx", false),
+        ] {
+            let req = parse(&format!("Accept: {accept}\r\n"));
+            assert_eq!(req.accepts_html, html, "{accept}");
+        }
+    }
+
+    #[test]
     fn keep_alive_rules() {
         let table = [
             ("GET / HTTP/1.1\r\n\r\n", true),
@@ -960,6 +1040,26 @@ mod tests {
     }
 
     #[test]
+    fn authorization_is_kept_and_a_repeat_spoils_it() {
+        let (request, _) = parse_all(&hosted(
+            "GET / HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n",
+        ))
+        .unwrap()
+        .unwrap();
+        let value = request.authorization.as_ref().unwrap();
+        assert_eq!(value.as_bytes(), b"Basic YTpi");
+        assert!(!format!("{request:?}").contains("YTpi"));
+        let (request, _) = parse_all(&hosted(
+            "GET / HTTP/1.1\r\nauthorization: Basic YTpi\r\nAuthorization: Basic YTpj\r\n\r\n",
+        ))
+        .unwrap()
+        .unwrap();
+        let value = request.authorization.unwrap();
+        assert_eq!(value.as_bytes(), b"Basic YTpi, Basic YTpj");
+        assert!(crate::http::basic_auth::parse_basic(value.as_bytes()).is_none());
+    }
+
+    #[test]
     fn zero_content_length_is_fine() {
         let (req, _) = parse_all("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
             .unwrap()
@@ -978,23 +1078,28 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_for_is_read_only_for_an_origin() {
+    fn forwarded_for_is_read_only_from_a_trusted_peer() {
         let trusted = TrustedProxies::parse(&["127.0.0.1/32", "10.0.0.0/8"]).unwrap();
         let input = "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6, 192.0.2.4\r\n\
                      x-forwarded-for: 10.0.0.7\r\n\r\n";
         let (req, _) = parse_all(input).unwrap().unwrap();
         assert_eq!(req.client, None, "not asked for");
-        let origin = |peer: &str| Origin {
+        let forwarding = |peer: &str| Forwarding {
             peer: peer.parse().unwrap(),
             trusted: &trusted,
         };
         let from = |peer: &str, input: &str| {
             let mut recycler = Recycler::default();
-            parse_from(input.as_bytes(), &LIMITS, &mut recycler, Some(origin(peer)))
-                .unwrap()
-                .unwrap()
-                .0
-                .client
+            parse_from(
+                input.as_bytes(),
+                &LIMITS,
+                &mut recycler,
+                Some(forwarding(peer)),
+            )
+            .unwrap()
+            .unwrap()
+            .0
+            .client
         };
         assert_eq!(from("127.0.0.1", input), Some("192.0.2.4".parse().unwrap()));
         // From an untrusted peer, the peer.
@@ -1005,7 +1110,7 @@ mod tests {
         // Without the header, the peer.
         let plain = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         assert_eq!(from("127.0.0.1", plain), Some("127.0.0.1".parse().unwrap()));
-        // A higher minor version is parsed again, with its origin.
+        // A higher minor version is parsed again, with its peer.
         let higher = "GET / HTTP/1.2\r\nHost: x\r\nX-Forwarded-For: 192.0.2.5\r\n\r\n";
         assert_eq!(
             from("127.0.0.1", higher),

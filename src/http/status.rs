@@ -7,8 +7,12 @@ pub enum Status {
     NoContent,
     PartialContent,
     MovedPermanently,
+    Found,
     NotModified,
+    TemporaryRedirect,
+    PermanentRedirect,
     BadRequest,
+    Unauthorized,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -30,8 +34,12 @@ impl Status {
             Status::NoContent => 204,
             Status::PartialContent => 206,
             Status::MovedPermanently => 301,
+            Status::Found => 302,
+            Status::TemporaryRedirect => 307,
+            Status::PermanentRedirect => 308,
             Status::NotModified => 304,
             Status::BadRequest => 400,
+            Status::Unauthorized => 401,
             Status::Forbidden => 403,
             Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
@@ -59,8 +67,12 @@ impl Status {
             Status::NoContent => "No Content",
             Status::PartialContent => "Partial Content",
             Status::MovedPermanently => "Moved Permanently",
+            Status::Found => "Found",
+            Status::TemporaryRedirect => "Temporary Redirect",
+            Status::PermanentRedirect => "Permanent Redirect",
             Status::NotModified => "Not Modified",
             Status::BadRequest => "Bad Request",
+            Status::Unauthorized => "Unauthorized",
             Status::Forbidden => "Forbidden",
             Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
@@ -72,6 +84,17 @@ impl Status {
             Status::InternalServerError => "Internal Server Error",
             Status::ServiceUnavailable => "Service Unavailable",
             Status::VersionNotSupported => "HTTP Version Not Supported",
+        }
+    }
+
+    /// The redirect status for `code` (301, 302, 307 or 308).
+    pub fn redirect(code: u16) -> Option<Status> {
+        match code {
+            301 => Some(Status::MovedPermanently),
+            302 => Some(Status::Found),
+            307 => Some(Status::TemporaryRedirect),
+            308 => Some(Status::PermanentRedirect),
+            _ => None,
         }
     }
 }

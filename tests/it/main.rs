@@ -18,6 +18,7 @@
 mod harness;
 
 mod archive;
+mod auth;
 mod browser;
 mod cache;
 mod cli;
@@ -25,6 +26,7 @@ mod cli_extras;
 mod conformance;
 mod curl;
 mod differential;
+mod features;
 mod hostile;
 mod http;
 mod httplint;

@@ -28,6 +28,8 @@
 //! request meets it:
 //! - `route.rs`: what a parsed request gets (an answer at once, a cache
 //!   hit, or an open job on the pool);
+//! - `auth.rs`: the password step of routing, for paths under an `auth`
+//!   rule (the check itself runs on the pool);
 //! - `respond.rs`: building the response head and body;
 //! - `body.rs`: the body's sub-states (in memory, streamed, `sendfile`);
 //!   `archive.rs`: a directory download's, made chunk by chunk on the pool;
@@ -52,7 +54,7 @@ use crate::http::disposition::attachment;
 use crate::http::encoding::Coding;
 use crate::http::proxy_protocol::{self, Parsed};
 use crate::http::range;
-use crate::http::request::{BodyFraming, Origin};
+use crate::http::request::{BodyFraming, Forwarding};
 use crate::http::response::{error_body, HTML_UTF8, JSON_UTF8};
 use crate::http::serve::FileMeta;
 use crate::http::serve::Plan;
@@ -67,6 +69,7 @@ use crate::site::path::{self, PathFacts};
 use crate::site::rules;
 
 mod archive;
+mod auth;
 mod body;
 mod respond;
 mod route;
@@ -147,6 +150,11 @@ pub struct Conn {
     pub close_reason: CloseReason,
     /// Accepted on the `[metrics] listen` address: answers `/metrics` only.
     metrics_endpoint: bool,
+    /// A duplicate of the socket was handed to the pool (for `sendfile`):
+    /// closing ours then does not take the socket out of the loop's epoll
+    /// set, so the loop must deregister it. Without one, closing does that,
+    /// and the loop saves the `epoll_ctl` per connection.
+    pub socket_shared: bool,
 }
 
 enum Phase {
@@ -179,6 +187,14 @@ struct Exchange {
     started: Instant,
     /// The hot-file cache key of a GET or HEAD for a file or directory.
     cache_key: Option<String>,
+    /// The user name of `Basic` credentials under an `auth` rule, for the
+    /// access log (never the password).
+    user: Option<String>,
+    /// A header the answer's status needs: `WWW-Authenticate` on a `401`,
+    /// `Retry-After` on a `503` of a full password queue.
+    auth_header: Option<(&'static str, String)>,
+    /// While a password check is on the pool: what routing goes on with.
+    auth: Option<Box<auth::AuthPending>>,
 }
 
 impl Exchange {
@@ -193,6 +209,9 @@ impl Exchange {
             body_bytes_sent: 0,
             started,
             cache_key: None,
+            user: None,
+            auth_header: None,
+            auth: None,
         }
     }
 }
@@ -226,6 +245,7 @@ impl Conn {
             runnable: false,
             close_reason: CloseReason::Client,
             metrics_endpoint,
+            socket_shared: false,
         }
     }
 
@@ -442,6 +462,14 @@ impl Conn {
                 };
                 self.finish_status(ctx, exchange, page);
             }
+            Outcome::PasswordChecked(matched) => {
+                let phase = std::mem::replace(&mut self.phase, Phase::Reading);
+                let Phase::Resolving(exchange) = phase else {
+                    self.phase = phase;
+                    return Next::Keep;
+                };
+                self.password_checked(ctx, work, exchange, matched);
+            }
             Outcome::Panicked => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
                 match phase {
@@ -518,12 +546,12 @@ impl Conn {
             } else if !self.inbuf.is_empty() {
                 // Behind trusted proxies, the request's X-Forwarded-For
                 // names the client.
-                let origin = (!trusted.is_empty()).then(|| Origin {
+                let forwarding = (!trusted.is_empty()).then(|| Forwarding {
                     peer: self.peer.ip(),
                     trusted,
                 });
                 let parsed =
-                    http::request::parse_from(&self.inbuf, &limits, &mut work.recycler, origin);
+                    http::request::parse_from(&self.inbuf, &limits, &mut work.recycler, forwarding);
                 match parsed {
                     Ok(Some((request, used))) => {
                         self.inbuf.drain(..used);
@@ -637,9 +665,14 @@ impl Conn {
         }
         let request = exchange.request;
         work.recycler.give_string(request.target);
-        for text in [request.user_agent, request.referer, exchange.path]
-            .into_iter()
-            .flatten()
+        for text in [
+            request.user_agent,
+            request.referer,
+            request.origin,
+            exchange.path,
+        ]
+        .into_iter()
+        .flatten()
         {
             work.recycler.give_string(text);
         }
@@ -693,6 +726,7 @@ impl Conn {
                 bytes: exchange.body_bytes_sent,
                 referer: request.referer.as_deref(),
                 user_agent: request.user_agent.as_deref(),
+                user: exchange.user.as_deref(),
             },
             SystemTime::now(),
             elapsed,

@@ -1,9 +1,12 @@
 //! Routing a parsed request: the checks every request passes (the method,
-//! the path; `Host` and framing were checked by the parser), then the
-//! answer chosen at once (an error, `OPTIONS`, the metrics page, a cache
-//! hit) or the open job sent to the pool.
+//! the path; `Host` and framing were checked by the parser), the password
+//! of an `auth` rule (`auth.rs`), then the answer chosen at once (an
+//! error, `OPTIONS`, the metrics page, a cache hit) or the open job sent to
+//! the pool.
 
 use super::*;
+use crate::http::request::FileHeaders;
+use crate::site::redirects;
 
 impl Conn {
     /// Whether a response to `request` may keep the connection open.
@@ -49,15 +52,48 @@ impl Conn {
             Method::Options => return self.start_options(ctx, exchange),
             Method::Get | Method::Head => {}
         }
-        let Ok(PathFacts {
-            trailing_slash,
-            hidden,
-        }) = safe
-        else {
+        let Ok(facts) = safe else {
             return self.start_status(ctx, exchange, Status::BadRequest, false);
         };
+        // `[[http.redirects]]`: before files and the cache.
+        if let Some((status, location)) = configured_redirect(ctx, &exchange) {
+            return self.start_redirect(ctx, exchange, status, &location);
+        }
+        // Passwords (`auth` rules, auth.rs): before the hidden check and the
+        // cache lookup, so nothing under a protected path is answered, not
+        // even from the cache or with a 404, without the check. The check
+        // may wait for the pool; `route_file` goes on from its answer.
+        if let Some(index) = auth::rule_for(ctx, &exchange) {
+            return self.check_auth(ctx, work, exchange, index, facts, file_headers, wants_json);
+        }
+        self.route_file(ctx, work, exchange, facts, file_headers, wants_json);
+    }
+
+    /// Routes a GET or HEAD whose path passed its checks (and its password,
+    /// if it needs one): the hidden-file check, then a cache hit or an
+    /// open job. `work.relative` holds the path relative to the root.
+    pub(super) fn route_file(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+        mut exchange: Exchange,
+        facts: PathFacts,
+        file_headers: FileHeaders,
+        wants_json: bool,
+    ) {
+        let PathFacts {
+            trailing_slash,
+            hidden,
+        } = facts;
+        let method = exchange.request.method;
+        let accepts_html = exchange.request.accepts_html;
+        let keep_alive = exchange.keep_alive;
         if hidden && !ctx.config.http.hidden_files {
             return self.start_status(ctx, exchange, Status::NotFound, keep_alive);
+        }
+        // `[http] canonical`: `/about.html` to `/about`.
+        if let Some(location) = canonical_redirect(ctx, &exchange) {
+            return self.start_redirect(ctx, exchange, Status::MovedPermanently, &location);
         }
         let key = cache_key(exchange.path.as_deref().unwrap_or("/"), trailing_slash);
         let cached = ctx
@@ -96,10 +132,37 @@ impl Conn {
                 wants_json,
                 max_ranges: ctx.config.limits.max_ranges,
                 sidecars_settled,
+                fallback: ctx.config.http.fallback.is_some()
+                    && redirects::fallback_applies(&work.relative, accepts_html),
             },
         );
         self.wait_for_pool(ctx, exchange);
     }
+}
+
+/// The first `[[http.redirects]]` entry matching the request's path, as
+/// its status and `Location`.
+fn configured_redirect(ctx: &LoopContext, exchange: &Exchange) -> Option<(Status, String)> {
+    let redirects = &ctx.config.http.redirects;
+    if redirects.is_empty() {
+        return None;
+    }
+    let path = exchange.path.as_deref()?;
+    let query = path::split_query(&exchange.request.target).1;
+    let (code, location) = redirects::find(redirects, path, query)?;
+    Some((Status::redirect(code)?, location))
+}
+
+/// The canonical clean URL of the request's path, when `[http] canonical`
+/// says it should be redirected there.
+fn canonical_redirect(ctx: &LoopContext, exchange: &Exchange) -> Option<String> {
+    let http = &ctx.config.http;
+    if !http.canonical {
+        return None;
+    }
+    let path = exchange.path.as_deref()?;
+    let query = path::split_query(&exchange.request.target).1;
+    redirects::canonical_location(path, query, &http.try_extensions, &http.index_files)
 }
 
 /// Appends the decoded path with its leading `/` (and a trailing one for

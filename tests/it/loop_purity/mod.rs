@@ -13,7 +13,9 @@
 
 mod miss_syscalls;
 mod part_archive;
+mod part_auth;
 mod part_proxy;
+mod part_site;
 mod parts;
 mod scenario;
 
