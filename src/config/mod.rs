@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http::compressible::CompressOptions;
 use crate::site::rules::HeaderRule;
 
 mod file;
@@ -92,6 +93,9 @@ pub struct HttpOptions {
     pub rules: Arc<[HeaderRule]>,
     /// Status code to a page under the root (a sanitised relative path).
     pub error_pages: Arc<[(u16, String)]>,
+    /// What wharf compresses itself, for files in the hot-file cache
+    /// (`[http] compress`, `compress_*`).
+    pub compress: CompressOptions,
 }
 
 /// The validated configuration wharf runs with.

@@ -12,11 +12,14 @@
 //! - [`log_sink`]: the access log's destination; [`startup`]: the config
 //!   file and the root, before the loops start.
 //! - [`watch`]: the inotify watcher that keeps the cache fresh.
+//! - [`compress`]: compressing a cached file once (`[http] compress`), on
+//!   the pool's compression lane.
 
 // The pool side may touch the filesystem; clippy.toml refuses it elsewhere.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 pub mod cacheable;
+pub mod compress;
 pub mod dir;
 pub mod io;
 pub mod lanes;

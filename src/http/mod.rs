@@ -5,6 +5,7 @@
 //! does IO.
 
 pub mod body_strategy;
+pub mod compressible;
 pub mod conditional;
 pub mod date;
 pub mod encoding;

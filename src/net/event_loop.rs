@@ -371,6 +371,14 @@ impl EventLoop {
                     continue;
                 }
                 Completion::Job { conn, outcome } => (conn, outcome),
+                Completion::Compressed(done) => {
+                    let ctx = &self.ctx;
+                    contained("compression", || {
+                        Conn::attach_compressed(ctx, *done);
+                        Next::Keep
+                    });
+                    continue;
+                }
             };
             match self.conns.get_mut(conn_ref.slot) {
                 Some(conn) if conn.conn_ref == conn_ref => {
@@ -497,6 +505,7 @@ impl EventLoop {
             match self.completions.recv_until(give_up) {
                 Some(Completion::LogWritten(buf)) => self.work.log.batch_written(buf),
                 Some(Completion::Job { outcome, .. }) => self.discard(outcome),
+                Some(Completion::Compressed(_)) => {}
                 None => break,
             }
         }

@@ -61,6 +61,7 @@ use crate::site::path::{self, PathFacts};
 use crate::site::rules;
 
 mod body;
+mod compress;
 mod respond;
 mod route;
 mod send;
@@ -166,6 +167,9 @@ struct Exchange {
     started: Instant,
     /// The hot-file cache key of a GET or HEAD for a file or directory.
     cache_key: Option<String>,
+    /// `Accept-Encoding`, negotiated, for a request sent to the pool: for
+    /// starting the compression of the file it puts in the cache.
+    accept: crate::http::encoding::Preference,
 }
 
 impl Exchange {
@@ -180,6 +184,7 @@ impl Exchange {
             body_bytes_sent: 0,
             started,
             cache_key: None,
+            accept: crate::http::encoding::preference(None),
         }
     }
 }
