@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use super::part_compress;
 use crate::harness::TestServer;
 
 /// One feature's share of the scenario.
@@ -26,4 +27,4 @@ pub struct Part {
 }
 
 /// Every part, run in order after the base traffic.
-pub const PARTS: &[Part] = &[];
+pub const PARTS: &[Part] = &[part_compress::PART];

@@ -206,11 +206,11 @@ fn run_scenario(extra_rounds: usize) {
     let all_up = eventually(Duration::from_secs(10), || {
         names = threads(wharf_pid);
         count_named(&names, "wharf-loop-") == WORKERS
-            && count_named(&names, "wharf-io-") == IO_THREADS + 1
+            && count_named(&names, "wharf-io-") == IO_THREADS + 2
     });
     assert!(
         all_up,
-        "expected {WORKERS} loop and {IO_THREADS} IO threads, and the log lane: {names:?}"
+        "expected {WORKERS} loop and {IO_THREADS} IO threads, and the log and compression lanes: {names:?}"
     );
 
     let mut expected_log_lines = drive_traffic(&traced.server, &big);
