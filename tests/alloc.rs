@@ -121,7 +121,10 @@ fn fetch_many(
         // Each file is one repeated byte: a stray head byte would show.
         let body_start = got - body_len(&buf[..got]);
         let body = &buf[body_start..got];
-        assert!(encoded || body.iter().all(|&b| b == body[0]), "corrupt body");
+        assert!(
+            encoded || body.iter().all(|&b| b == body[0]),
+            "corrupt body"
+        );
     }
 }
 
@@ -129,9 +132,8 @@ fn fetch_many(
 /// wharf compressed (the compression job runs on the pool after the first
 /// request).
 fn wait_for_compressed(addr: std::net::SocketAddr, path: &str, extra_headers: &str) {
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{extra_headers}\r\n"
-    );
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{extra_headers}\r\n");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let mut stream = TcpStream::connect(addr).unwrap();

@@ -24,7 +24,10 @@
 //!   the path that changed, and for those files that path is the one the
 //!   entry is kept by. A file's precompressed sidecars (`name.br`, ...) live
 //!   in its entry; an event for one drops the whole entry, so that a
-//!   sidecar appearing, changing or going away is seen at once.
+//!   sidecar appearing, changing or going away is seen at once. The
+//!   variants wharf compresses itself (`[http] compress`) live there too
+//!   ([`entry::Computed`], attached by [`FileCache::attach_compressed`]),
+//!   so they go with it.
 //!
 //! Eviction: when an insert would exceed the memory budget, entries go
 //! least recently used first; approximately so in a large cache. A lookup
