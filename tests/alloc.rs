@@ -47,6 +47,7 @@ static COUNTING: Counting = Counting;
 /// `app.js` with precompressed sidecars.
 fn start(
     access: &str,
+    extra_toml: &str,
 ) -> (
     tempfile::TempDir,
     std::net::SocketAddr,
@@ -62,14 +63,9 @@ fn start(
     std::fs::write(root.join("app.js.gz"), vec![b'g'; 1000]).unwrap();
     std::fs::write(root.join("style.css"), vec![b'c'; 8192]).unwrap();
     let config_file = dir.path().join("wharf.toml");
-    // Only CSS is compressed by wharf itself, so that the other cases'
-    // answers stay what they are (their bodies one repeated byte).
     std::fs::write(
         &config_file,
-        format!(
-            "[server]\nworkers = 1\n[log]\naccess = {access:?}\n\
-             [http]\ncompress_types = [\"text/css\"]\n"
-        ),
+        format!("[server]\nworkers = 1\n[log]\naccess = {access:?}\n{extra_toml}"),
     )
     .unwrap();
     let overrides = Overrides {
@@ -86,15 +82,27 @@ fn start(
 }
 
 /// Sends `count` requests for `path` (with `extra_headers`) on one keep-alive connection and reads
-/// each whole response, allocating nothing after the first response. Each response must be as
-/// long as the first, and, unless `encoded` (a variant wharf compressed), its body one repeated
-/// byte.
-fn fetch_many(
+/// each whole response, allocating nothing after the first response; each must start with
+/// `status_line`.
+fn fetch_many_expecting(
     stream: &mut TcpStream,
     path: &str,
     extra_headers: &str,
     count: usize,
-    encoded: bool,
+    status_line: &[u8],
+) {
+    fetch_many_checking(stream, path, extra_headers, count, status_line, true);
+}
+
+/// [`fetch_many_expecting`]; the body is checked to be one repeated byte
+/// unless it is a variant wharf compressed (`uniform_body` false).
+fn fetch_many_checking(
+    stream: &mut TcpStream,
+    path: &str,
+    extra_headers: &str,
+    count: usize,
+    status_line: &[u8],
+    uniform_body: bool,
 ) {
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: test\r\nUser-Agent: alloc-test\r\n{extra_headers}\r\n"
@@ -117,12 +125,16 @@ fn fetch_many(
                 _ => response_len = None,
             }
         }
-        assert!(buf.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(
+            buf.starts_with(status_line),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..got.min(200)])
+        );
         // Each file is one repeated byte: a stray head byte would show.
         let body_start = got - body_len(&buf[..got]);
         let body = &buf[body_start..got];
         assert!(
-            encoded || body.iter().all(|&b| b == body[0]),
+            !uniform_body || body.iter().all(|&b| b == body[0]),
             "corrupt body"
         );
     }
@@ -161,6 +173,9 @@ fn body_len(bytes: &[u8]) -> usize {
 fn whole_response_len(bytes: &[u8]) -> Option<usize> {
     let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = std::str::from_utf8(&bytes[..head_end]).ok()?;
+    if head.starts_with("HTTP/1.1 304") {
+        return Some(head_end);
+    }
     let length = head
         .lines()
         .find_map(|line| line.strip_prefix("Content-Length: "))?
@@ -176,8 +191,10 @@ const PER_RUN_ALLOWANCE: u64 = 20;
 
 /// One test, so that no other test's server allocates during the count.
 #[test]
-fn cache_hits_allocate_nothing() {
-    let (dir, addr, handle) = start("off");
+fn cache_hits_allocate_nothing_and_misses_little() {
+    // Only CSS is compressed by wharf itself, so that the other cases'
+    // answers stay what they are (their bodies one repeated byte).
+    let (dir, addr, handle) = start("off", "[http]\ncompress_types = [\"text/css\"]\n");
     let hits = 20_000;
     let cases = [
         ("plain 1 KiB hit", "/small.txt", ""),
@@ -211,16 +228,75 @@ fn cache_hits_allocate_nothing() {
         if encoded {
             wait_for_compressed(addr, path, extra);
         }
+        let ok = b"HTTP/1.1 200 OK\r\n";
         let mut stream = TcpStream::connect(addr).unwrap();
         // Warm up: the first request fills the cache, the next ones fill
         // the loop's free lists and grow buffers to their working sizes.
-        fetch_many(&mut stream, path, extra, 2_000, encoded);
+        fetch_many_checking(&mut stream, path, extra, 2_000, ok, !encoded);
         let before = ALLOCATIONS.load(Ordering::Relaxed);
-        fetch_many(&mut stream, path, extra, hits, encoded);
+        fetch_many_checking(&mut stream, path, extra, hits, ok, !encoded);
         let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
         report.push(format!("{name}: {allocations} allocations for {hits} hits"));
         assert!(allocations <= PER_RUN_ALLOWANCE, "{report:?}");
     }
     handle.shutdown();
     drop(dir);
+
+    // Misses: the cache is off, so every request goes to the pool and
+    // back. They allocate (the job, its completion, the metadata); this
+    // bounds how much, per request, so that a regression shows.
+    let (dir, addr, handle) = start("off", "[cache]\nenabled = false\n");
+    let etag = {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"HEAD /small.txt HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
+        let mut head = [0u8; 1024];
+        let n = stream.read(&mut head).unwrap();
+        let head = String::from_utf8_lossy(&head[..n]).to_string();
+        head.lines()
+            .find_map(|line| line.strip_prefix("ETag: "))
+            .unwrap()
+            .to_string()
+    };
+    let misses = 2_000;
+    let if_none_match = format!("If-None-Match: {etag}\r\n");
+    let miss_cases: [(&str, &str, &str, &[u8]); 4] = [
+        ("plain 1 KiB miss", "/small.txt", "", b"HTTP/1.1 200 OK\r\n"),
+        (
+            "304 miss",
+            "/small.txt",
+            &if_none_match,
+            b"HTTP/1.1 304 Not Modified\r\n",
+        ),
+        (
+            "206 miss",
+            "/medium.bin",
+            "Range: bytes=100-1123\r\n",
+            b"HTTP/1.1 206 Partial Content\r\n",
+        ),
+        (
+            "precompressed miss",
+            "/app.js",
+            "Accept-Encoding: gzip, br\r\n",
+            b"HTTP/1.1 200 OK\r\n",
+        ),
+    ];
+    for (name, path, extra, status) in miss_cases {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        fetch_many_expecting(&mut stream, path, extra, 500, status);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        fetch_many_expecting(&mut stream, path, extra, misses, status);
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let per_miss = allocations as f64 / misses as f64;
+        report.push(format!("{name}: {per_miss:.1} allocations per request"));
+        assert!(per_miss <= MISS_ALLOWANCE, "{report:?}");
+    }
+    eprintln!("{}", report.join("\n"));
+    handle.shutdown();
+    drop(dir);
 }
+
+/// The most allocations a request answered by the pool may make (see the
+/// misses above; docs/performance.md has the count per kind).
+const MISS_ALLOWANCE: f64 = 30.0;

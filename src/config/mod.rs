@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::compressible::CompressOptions;
+use crate::site::archive::ArchiveKinds;
 use crate::site::rules::HeaderRule;
 
 mod file;
@@ -96,6 +97,9 @@ pub struct HttpOptions {
     /// What wharf compresses itself, for files in the hot-file cache
     /// (`[http] compress`, `compress_*`).
     pub compress: CompressOptions,
+    /// Archive kinds a listing can be downloaded as (`?download=tar`);
+    /// none by default.
+    pub archive: ArchiveKinds,
 }
 
 /// The validated configuration wharf runs with.

@@ -8,6 +8,7 @@ pub mod body_strategy;
 pub mod compressible;
 pub mod conditional;
 pub mod date;
+pub mod disposition;
 pub mod encoding;
 pub mod mime;
 pub mod multipart;

@@ -10,7 +10,6 @@
 
 use std::path::Path;
 
-use super::part_compress;
 use crate::harness::TestServer;
 
 /// One feature's share of the scenario.
@@ -27,4 +26,4 @@ pub struct Part {
 }
 
 /// Every part, run in order after the base traffic.
-pub const PARTS: &[Part] = &[part_compress::PART];
+pub const PARTS: &[Part] = &[super::part_archive::PART, super::part_compress::PART];
