@@ -372,11 +372,14 @@ impl EventLoop {
                 }
                 Completion::Job { conn, outcome } => (conn, outcome),
                 Completion::Compressed(done) => {
+                    // No connection waits for it: a panic costs only the variant.
                     let ctx = &self.ctx;
-                    contained("compression", || {
+                    let attached = catch_unwind(AssertUnwindSafe(|| {
                         Conn::attach_compressed(ctx, *done);
-                        Next::Keep
-                    });
+                    }));
+                    if attached.is_err() {
+                        log::error!("attaching a compressed variant panicked; it is dropped");
+                    }
                     continue;
                 }
             };
