@@ -26,6 +26,7 @@ mod compress;
 mod conformance;
 mod curl;
 mod differential;
+mod features;
 mod hostile;
 mod http;
 mod httplint;
