@@ -29,6 +29,8 @@ pub(super) struct Raw {
     pub(super) cache: CacheConfig,
     pub(super) metrics_listen: Option<String>,
     pub(super) summary_on_exit: bool,
+    /// The `auth` rules, whose password files are read by validation.
+    pub(super) auth: Vec<super::auth::AuthSpec>,
 }
 
 impl Default for Raw {
@@ -57,6 +59,7 @@ impl Default for Raw {
                 rules: Arc::from(Vec::new()),
                 error_pages: Arc::from(Vec::new()),
                 compress: CompressOptions::default(),
+                auth_rules: Arc::from(Vec::new()),
                 archive: ArchiveKinds::default(),
                 redirects: Arc::from(Vec::new()),
                 fallback: None,
@@ -76,6 +79,7 @@ impl Default for Raw {
             },
             metrics_listen: None,
             summary_on_exit: false,
+            auth: Vec::new(),
         }
     }
 }
@@ -175,7 +179,7 @@ fn apply_limits(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), St
 }
 
 /// `[http]`: how files are served.
-fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), String> {
+fn apply_http(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), String> {
     section.check_keys(&[
         "index_files",
         "directory_listing",
@@ -234,6 +238,8 @@ fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), Stri
     }
     if let Some(value) = section.table.get("rules") {
         raw.http.rules = Arc::from(parse_rules(value)?);
+        // Passwords: the same tables' `auth` and `realm` keys.
+        raw.auth = super::auth::parse_specs(value, base)?;
     }
     if let Some(value) = section.table.get("error_pages") {
         raw.http.error_pages = Arc::from(parse_error_pages(value)?);
@@ -516,6 +522,10 @@ fn apply_metrics(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), S
     Ok(())
 }
 
+/// The keys of a `[[http.rules]]` table (`auth` and `realm`: see
+/// [`super::auth`]).
+const RULE_KEYS: &[&str] = &["match", "cache_control", "headers", "auth", "realm"];
+
 /// Parses `[[http.rules]]`: an array of tables with `match`, and optional
 /// `cache_control` and `headers`.
 fn parse_rules(value: &toml::Value) -> Result<Vec<HeaderRule>, String> {
@@ -530,12 +540,10 @@ fn parse_rules(value: &toml::Value) -> Result<Vec<HeaderRule>, String> {
         let Some(table) = item.as_table() else {
             return Err(format!("{name}: expected a table, got {item}"));
         };
-        if let Some(key) = table
-            .keys()
-            .find(|k| !["match", "cache_control", "headers"].contains(&k.as_str()))
-        {
+        if let Some(key) = table.keys().find(|k| !RULE_KEYS.contains(&k.as_str())) {
             return Err(format!(
-                "{name}: {key}: unknown key (expected one of: match, cache_control, headers)"
+                "{name}: {key}: unknown key (expected one of: {})",
+                RULE_KEYS.join(", ")
             ));
         }
         let pattern = match table.get("match") {

@@ -12,7 +12,9 @@
 //! - [`control`]: what the loops share with the control side (shutdown,
 //!   reload, the connection count).
 //! - [`io_errors`]: `would_block()` / `interrupted()` for every socket call.
+//! - [`auth_memo`]: each loop's memo of recent password checks.
 
+pub mod auth_memo;
 pub mod conn;
 pub mod context;
 pub mod control;

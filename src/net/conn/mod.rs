@@ -26,6 +26,8 @@
 //! request meets it:
 //! - `route.rs`: what a parsed request gets (an answer at once, a cache
 //!   hit, or an open job on the pool);
+//! - `auth.rs`: the password step of routing, for paths under an `auth`
+//!   rule (the check itself runs on the pool);
 //! - `respond.rs`: building the response head and body;
 //! - `body.rs`: the body's sub-states (in memory, streamed, `sendfile`);
 //!   `archive.rs`: a directory download's, made chunk by chunk on the pool;
@@ -64,6 +66,7 @@ use crate::site::path::{self, PathFacts};
 use crate::site::rules;
 
 mod archive;
+mod auth;
 mod body;
 mod compress;
 mod respond;
@@ -180,6 +183,14 @@ struct Exchange {
     /// `Accept-Encoding`, negotiated, for a request sent to the pool: for
     /// starting the compression of the file it puts in the cache.
     accept: crate::http::encoding::Preference,
+    /// The user name of `Basic` credentials under an `auth` rule, for the
+    /// access log (never the password).
+    user: Option<String>,
+    /// A header the answer's status needs: `WWW-Authenticate` on a `401`,
+    /// `Retry-After` on a `503` of a full password queue.
+    auth_header: Option<(&'static str, String)>,
+    /// While a password check is on the pool: what routing goes on with.
+    auth: Option<Box<auth::AuthPending>>,
 }
 
 impl Exchange {
@@ -195,6 +206,9 @@ impl Exchange {
             started,
             cache_key: None,
             accept: crate::http::encoding::preference(None),
+            user: None,
+            auth_header: None,
+            auth: None,
         }
     }
 }
@@ -432,6 +446,14 @@ impl Conn {
                 };
                 self.finish_status(ctx, exchange, page);
             }
+            Outcome::PasswordChecked(matched) => {
+                let phase = std::mem::replace(&mut self.phase, Phase::Reading);
+                let Phase::Resolving(exchange) = phase else {
+                    self.phase = phase;
+                    return Next::Keep;
+                };
+                self.password_checked(ctx, work, exchange, matched);
+            }
             Outcome::Panicked => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
                 match phase {
@@ -647,6 +669,7 @@ impl Conn {
                 bytes: exchange.body_bytes_sent,
                 referer: request.referer.as_deref(),
                 user_agent: request.user_agent.as_deref(),
+                user: exchange.user.as_deref(),
             },
             SystemTime::now(),
             elapsed,

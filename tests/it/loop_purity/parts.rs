@@ -30,4 +30,5 @@ pub const PARTS: &[Part] = &[
     super::part_archive::PART,
     super::part_site::PART,
     super::part_compress::PART,
+    super::part_auth::PART,
 ];
