@@ -24,7 +24,10 @@
 //!   the path that changed, and for those files that path is the one the
 //!   entry is kept by. A file's precompressed sidecars (`name.br`, ...) live
 //!   in its entry; an event for one drops the whole entry, so that a
-//!   sidecar appearing, changing or going away is seen at once.
+//!   sidecar appearing, changing or going away is seen at once. The
+//!   variants wharf compresses itself (`[http] compress`) live there too
+//!   ([`entry::Computed`], attached by [`FileCache::attach_compressed`]),
+//!   so they go with it.
 //!
 //! Eviction: when an insert would exceed the memory budget, entries go
 //! least recently used first; approximately so in a large cache. A lookup
@@ -56,7 +59,7 @@ pub mod sidecars;
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 pub use entry::{Cacheable, CacheableVariant, CachedFile, DESCRIPTOR_COST};
@@ -119,6 +122,12 @@ pub struct FileCache {
     admission: Admission,
     /// Which precompressed sidecars exist, kept by the watcher.
     sidecars: SidecarIndex,
+    /// A watch of the tree is being set up: the cache neither answers nor
+    /// takes in anything until it is in place ([`FileCache::begin_watch`]).
+    warming: AtomicBool,
+    /// The latest watch set up: only it may install itself (a reload may
+    /// start another before the first has finished its walk).
+    watch_ticket: Mutex<u64>,
     /// xorshift64 state for [`FileCache::admit`]'s victim sample (never
     /// zero; races between pool threads only repeat a draw).
     admission_rng: AtomicU64,
@@ -141,8 +150,48 @@ impl FileCache {
             ),
             admission_rng: AtomicU64::new(0x2545_f491_4f6c_dd1d),
             sidecars: SidecarIndex::default(),
+            warming: AtomicBool::new(false),
+            watch_ticket: Mutex::new(0),
             config,
             stats: CacheStats::default(),
+        }
+    }
+
+    /// A watch of the tree starts being set up; until it is installed
+    /// ([`FileCache::install_watch`]) or has failed
+    /// ([`FileCache::watch_failed`]), nothing is answered from or taken into
+    /// the cache. Returns the watch's ticket.
+    pub fn begin_watch(&self) -> u64 {
+        let mut ticket = self.watch_ticket.lock().unwrap_or_else(|p| p.into_inner());
+        *ticket += 1;
+        self.warming.store(true, Ordering::SeqCst);
+        *ticket
+    }
+
+    /// The watch with `ticket` watches the whole tree: its signal is
+    /// installed and the cache trusts its events from now on. `false`
+    /// (nothing done) when a later watch was begun meanwhile.
+    pub fn install_watch(&self, ticket: u64, signal: Arc<EventSignal>) -> bool {
+        let current = self.watch_ticket.lock().unwrap_or_else(|p| p.into_inner());
+        if *current != ticket {
+            return false;
+        }
+        self.set_event_signal(signal);
+        // Anything read before now was read unwatched.
+        self.bump_generation();
+        self.set_watching(true);
+        self.warming.store(false, Ordering::SeqCst);
+        true
+    }
+
+    /// The watch with `ticket` could not be set up: the cache goes on
+    /// without events, revalidating entries by age.
+    pub fn watch_failed(&self, ticket: u64) {
+        let current = self.watch_ticket.lock().unwrap_or_else(|p| p.into_inner());
+        if *current == ticket {
+            self.set_watching(false);
+            self.sidecars.reset();
+            self.warming.store(false, Ordering::SeqCst);
         }
     }
 
@@ -190,6 +239,9 @@ impl FileCache {
     /// before anything is read for the cache.
     pub fn admit(&self, key: &str, cost: usize) -> bool {
         self.admission.record_miss(key);
+        if self.warming.load(Ordering::Acquire) {
+            return false;
+        }
         let used = self.used_bytes.load(Ordering::Acquire) as u64;
         if used.saturating_add(cost as u64) <= self.config.max_total_bytes {
             return true;
@@ -285,7 +337,7 @@ impl FileCache {
         read_stamp: u64,
         now: Instant,
     ) -> Option<Arc<CachedFile>> {
-        if !self.config.enabled {
+        if !self.config.enabled || self.warming.load(Ordering::Acquire) {
             return None;
         }
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
@@ -377,6 +429,66 @@ impl FileCache {
         self.stats.inserts.fetch_add(1, Ordering::Relaxed);
         drop(entries);
         drop(evicted);
+    }
+
+    /// The entry under `key`, as it is (no freshness check, no stamp): for
+    /// the loop that just inserted it, to start its compression job.
+    pub fn entry(&self, key: &str) -> Option<Arc<CachedFile>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.by_key.get(key).map(|slot| slot.entry.clone())
+    }
+
+    /// Keeps `variant`, the `coding` variant wharf compressed from `entry`,
+    /// in `entry` (see [`entry::Computed`]) if `entry` is still the one
+    /// cached under `key` (an invalidation since, or a newer insert, would
+    /// make it stale: then it is dropped), making room for it in the
+    /// budget as an insert does. `entry` itself may be the one evicted for
+    /// it. Returns whether it was kept.
+    pub fn attach_compressed(
+        &self,
+        key: &str,
+        entry: &Arc<CachedFile>,
+        coding: Coding,
+        variant: CachedFile,
+    ) -> bool {
+        let size = cost(&variant);
+        let mut evicted = Vec::new();
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let current = entries
+            .by_key
+            .get(key)
+            .is_some_and(|slot| Arc::ptr_eq(&slot.entry, entry));
+        if !current || entry.computed.get(coding).is_some() {
+            return false;
+        }
+        // Just asked for: the most recently used.
+        entry.last_used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        let mut kept = true;
+        while self.used_bytes() as u64 + size as u64 > self.config.max_total_bytes {
+            let Some(index) = entries.victim() else {
+                break;
+            };
+            let old = entries.remove_at(index);
+            self.used_bytes.fetch_sub(cost(&old), Ordering::AcqRel);
+            self.stats.evictions.fetch_add(1, Ordering::Relaxed);
+            let itself = Arc::ptr_eq(&old, entry);
+            evicted.push(old);
+            if itself {
+                kept = false;
+                break;
+            }
+        }
+        kept = kept && self.used_bytes() as u64 + size as u64 <= self.config.max_total_bytes;
+        if kept && entry.computed.set(coding, variant) {
+            self.used_bytes.fetch_add(size, Ordering::AcqRel);
+        }
+        self.forget_descriptors(&evicted);
+        drop(entries);
+        drop(evicted);
+        kept
     }
 
     /// Drops every entry that `changed` (a path relative to the root, the

@@ -14,12 +14,15 @@
 //!   file and the root, before the loops start.
 //! - [`password`]: bcrypt checks for `auth` rules, on lanes of their own.
 //! - [`watch`]: the inotify watcher that keeps the cache fresh.
+//! - [`compress`]: compressing a cached file once (`[http] compress`), on
+//!   the pool's compression lane.
 
 // The pool side may touch the filesystem; clippy.toml refuses it elsewhere.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 pub mod archive;
 pub mod cacheable;
+pub mod compress;
 pub mod dir;
 pub mod io;
 pub mod lanes;
