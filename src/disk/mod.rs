@@ -12,6 +12,8 @@
 //! - [`log_sink`]: the access log's destination; [`startup`]: the config
 //!   file and the root, before the loops start.
 //! - [`watch`]: the inotify watcher that keeps the cache fresh.
+//! - [`socket_file`]: Unix socket files at start-up and exit (stale ones
+//!   replaced, live ones refused, the mode set, removal).
 
 // The pool side may touch the filesystem; clippy.toml refuses it elsewhere.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
@@ -25,6 +27,7 @@ pub mod pool;
 pub mod representation;
 pub mod resolve;
 pub mod root;
+pub mod socket_file;
 pub mod startup;
 pub mod watch;
 

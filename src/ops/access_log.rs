@@ -45,7 +45,9 @@ pub fn format() -> LogFormat {
 
 /// What one access-log line records.
 pub struct LogRecord<'a> {
-    pub remote: SocketAddr,
+    /// The client; `None` for a connection on a Unix socket, logged as
+    /// `unix`.
+    pub remote: Option<SocketAddr>,
     pub method: &'a str,
     pub target: &'a str,
     pub minor_version: u8,
@@ -53,6 +55,20 @@ pub struct LogRecord<'a> {
     pub bytes: u64,
     pub referer: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+}
+
+/// The client as logged: its IP address, or `unix`.
+struct Remote(Option<SocketAddr>);
+
+impl std::fmt::Display for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            // A dual-stack `[::]` listener sees IPv4 clients as
+            // `::ffff:a.b.c.d`; they are logged as plain IPv4.
+            Some(addr) => write!(f, "{}", addr.ip().to_canonical()),
+            None => f.write_str("unix"),
+        }
+    }
 }
 
 /// One loop's buffer of formatted lines.
@@ -148,7 +164,7 @@ pub fn format_line(
             let _ = write!(
                 out,
                 "{} - - [{}] \"",
-                record.remote.ip(),
+                Remote(record.remote),
                 clf_timestamp(now)
             );
             clf_escape(out, record.method);
@@ -173,7 +189,7 @@ pub fn format_line(
                 None => (record.target, None),
             };
             let _ = write!(out, "{{\"time\":\"{}\",\"remote\":\"", rfc3339_millis(now));
-            let _ = write!(out, "{}\",\"method\":", record.remote.ip());
+            let _ = write!(out, "{}\",\"method\":", Remote(record.remote));
             json_string(out, record.method.as_bytes());
             out.extend_from_slice(b",\"path\":");
             json_string(out, path.as_bytes());
@@ -289,7 +305,7 @@ mod tests {
 
     fn sample<'a>(target: &'a str, user_agent: Option<&'a str>) -> LogRecord<'a> {
         LogRecord {
-            remote: "127.0.0.1:5555".parse().unwrap(),
+            remote: Some("127.0.0.1:5555".parse().unwrap()),
             method: "GET",
             target,
             minor_version: 1,
@@ -328,7 +344,7 @@ mod tests {
     #[test]
     fn json_format_line() {
         let record = LogRecord {
-            remote: "[::1]:80".parse().unwrap(),
+            remote: Some("[::1]:80".parse().unwrap()),
             referer: Some("http://r/"),
             ..sample("/a%20b?q=\"1\"", Some("ua \u{1}\u{7f}\u{2028}é"))
         };
@@ -422,7 +438,7 @@ mod tests {
     fn disabled_log_records_nothing() {
         let mut log = AccessLog::new(false);
         let record = LogRecord {
-            remote: "[::1]:1".parse().unwrap(),
+            remote: Some("[::1]:1".parse().unwrap()),
             ..sample("/", None)
         };
         log.record(&record, UNIX_EPOCH);

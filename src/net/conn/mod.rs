@@ -36,8 +36,6 @@ use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use mio::net::TcpStream;
-
 use crate::cache::Cacheable;
 use crate::cache::CachedFile;
 use crate::config::{Config, REQUESTS_PER_TURN};
@@ -54,6 +52,7 @@ use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
 use crate::net::context::{LoopContext, Workspace};
 use crate::net::io_errors::Transient as _;
+use crate::net::listen::ClientStream;
 use crate::offloop::SharedFile;
 use crate::ops::access_log::LogRecord;
 use crate::ops::metrics::CloseReason;
@@ -105,9 +104,10 @@ enum DeadlineKind {
 
 /// A client connection.
 pub struct Conn {
-    socket: TcpStream,
+    socket: ClientStream,
     pub conn_ref: ConnRef,
-    peer: SocketAddr,
+    /// `None` on a Unix socket.
+    peer: Option<SocketAddr>,
     /// Received bytes not yet parsed (a partial head or pipelined requests).
     inbuf: Vec<u8>,
     /// The client has shut its write side.
@@ -132,7 +132,8 @@ pub struct Conn {
     pub runnable: bool,
     /// Why the connection ends, when it does (for metrics).
     pub close_reason: CloseReason,
-    /// Accepted on the `[metrics] listen` address: answers `/metrics` only.
+    /// Accepted on the `[metrics] listen` address: answers `/metrics`,
+    /// `/healthz` and `/readyz` only.
     metrics_endpoint: bool,
 }
 
@@ -186,8 +187,8 @@ impl Exchange {
 
 impl Conn {
     pub fn new(
-        socket: TcpStream,
-        peer: SocketAddr,
+        socket: ClientStream,
+        peer: Option<SocketAddr>,
         conn_ref: ConnRef,
         metrics_endpoint: bool,
         ctx: &LoopContext,
@@ -215,8 +216,13 @@ impl Conn {
         }
     }
 
-    pub fn socket(&mut self) -> &mut TcpStream {
+    pub fn socket(&mut self) -> &mut ClientStream {
         &mut self.socket
+    }
+
+    /// Accepted on the metrics listener (metrics and health probes).
+    pub fn is_metrics_endpoint(&self) -> bool {
+        self.metrics_endpoint
     }
 
     /// The current deadline, for the loop's timers.

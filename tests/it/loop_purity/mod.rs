@@ -11,6 +11,7 @@
 //! trace parser and the loop rule (with a test of the parser);
 //! [`scenario`] runs wharf under it and checks the trace.
 
+mod part_health;
 mod parts;
 mod scenario;
 
