@@ -218,10 +218,35 @@ const BACKLOG: i32 = 4096;
 /// # Errors
 /// One line naming the address and what to do.
 pub fn bind_all(listen: &[ListenAddr], workers: usize, mode: u32) -> Result<Listeners, String> {
+    let mut socket_files = Vec::new();
+    let bound = bind_each(listen, workers, mode, &mut socket_files);
+    if bound.is_err() {
+        // Start-up stops: leave no socket file behind.
+        for file in &socket_files {
+            file.remove();
+        }
+    }
+    let (per_worker, bound) = bound?;
+    Ok(Listeners {
+        per_worker,
+        bound,
+        socket_files,
+        activated: false,
+    })
+}
+
+/// The listeners of [`bind_all`], per worker, and the bound addresses;
+/// every socket file created is added to `socket_files`, even on error.
+#[allow(clippy::type_complexity)]
+fn bind_each(
+    listen: &[ListenAddr],
+    workers: usize,
+    mode: u32,
+    socket_files: &mut Vec<SocketFile>,
+) -> Result<(Vec<Vec<Listener>>, Vec<ListenAddr>), String> {
     let workers = workers.max(1);
     let mut per_worker: Vec<Vec<Listener>> = (0..workers).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
-    let mut socket_files = Vec::new();
     for addr in listen {
         match addr {
             ListenAddr::Tcp(addr) => {
@@ -250,12 +275,7 @@ pub fn bind_all(listen: &[ListenAddr], workers: usize, mode: u32) -> Result<List
             }
         }
     }
-    Ok(Listeners {
-        per_worker,
-        bound,
-        socket_files,
-        activated: false,
-    })
+    Ok((per_worker, bound))
 }
 
 /// A listener for each worker, duplicates of `socket`: `TCP` when it is a
@@ -423,6 +443,16 @@ pub fn from_activated(fds: Vec<OwnedFd>, workers: usize) -> Result<Listeners, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_sockets_are_dual_stack() {
+        let Ok(listener) = bind_tcp("[::]:0".parse().unwrap(), false, 8) else {
+            eprintln!("skipping: no IPv6 here");
+            return;
+        };
+        let socket = Socket::from(OwnedFd::from(listener));
+        assert!(!socket.only_v6().unwrap(), "IPV6_V6ONLY is on");
+    }
 
     #[test]
     fn activation_is_for_this_process_only() {

@@ -367,8 +367,11 @@ mod tests {
         assert_eq!(lines[1], "wharf also listening on http://[::1]:8081/");
         assert_eq!(lines[2], "wharf also listening on unix:/run/wharf.sock");
         let text = banner(&facts, &[], &Style { color: false });
+        // Both loopback URLs under one label.
         assert!(
-            text.contains("  Local:      http://[::1]:8081/\n"),
+            text.contains(
+                "  Local:      http://127.0.0.1:8080/\n              http://[::1]:8081/\n"
+            ),
             "{text}"
         );
         assert!(text.contains("  Unix:       /run/wharf.sock\n"), "{text}");

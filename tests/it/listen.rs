@@ -285,6 +285,29 @@ fn a_live_socket_or_a_file_that_is_no_socket_stops_start_up() {
 }
 
 #[test]
+fn a_failed_start_leaves_no_socket_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("first.sock");
+    // The second address cannot be bound: start-up stops after the first
+    // created its socket file.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut cmd = wharf_in(dir.path());
+    cmd.args([
+        "-l",
+        &format!("unix:{}", socket.display()),
+        "-l",
+        &format!("127.0.0.1:{port}"),
+        ".",
+    ]);
+    assert_one_line_error(&run_to_exit(cmd), &[&port.to_string()]);
+    assert!(
+        std::fs::symlink_metadata(&socket).is_err(),
+        "a failed start left its socket file"
+    );
+}
+
+#[test]
 fn bad_listen_values_are_one_line() {
     let dir = tempfile::tempdir().unwrap();
     for (toml, needles) in [
