@@ -17,7 +17,7 @@
 //! field, and every JSON line parses.
 
 use std::io::Write as _;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -47,7 +47,7 @@ pub fn format() -> LogFormat {
 pub struct LogRecord<'a> {
     /// The client; `None` for a connection on a Unix socket, logged as
     /// `unix`.
-    pub remote: Option<SocketAddr>,
+    pub remote: Option<IpAddr>,
     pub method: &'a str,
     pub target: &'a str,
     pub minor_version: u8,
@@ -58,14 +58,14 @@ pub struct LogRecord<'a> {
 }
 
 /// The client as logged: its IP address, or `unix`.
-struct Remote(Option<SocketAddr>);
+struct Remote(Option<IpAddr>);
 
 impl std::fmt::Display for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
             // A dual-stack `[::]` listener sees IPv4 clients as
             // `::ffff:a.b.c.d`; they are logged as plain IPv4.
-            Some(addr) => write!(f, "{}", addr.ip().to_canonical()),
+            Some(ip) => write!(f, "{}", ip.to_canonical()),
             None => f.write_str("unix"),
         }
     }
@@ -305,7 +305,7 @@ mod tests {
 
     fn sample<'a>(target: &'a str, user_agent: Option<&'a str>) -> LogRecord<'a> {
         LogRecord {
-            remote: Some("127.0.0.1:5555".parse().unwrap()),
+            remote: Some("127.0.0.1".parse().unwrap()),
             method: "GET",
             target,
             minor_version: 1,
@@ -342,9 +342,20 @@ mod tests {
     }
 
     #[test]
+    fn unix_and_mapped_clients() {
+        let mut record = sample("/", None);
+        record.remote = None;
+        assert!(line(LogFormat::Common, &record, None).starts_with("unix - - ["));
+        assert!(line(LogFormat::Json, &record, None).contains("\"remote\":\"unix\","));
+        // An IPv4 client of a dual-stack socket is logged as IPv4.
+        record.remote = Some("::ffff:192.0.2.1".parse().unwrap());
+        assert!(line(LogFormat::Common, &record, None).starts_with("192.0.2.1 - - ["));
+    }
+
+    #[test]
     fn json_format_line() {
         let record = LogRecord {
-            remote: Some("[::1]:80".parse().unwrap()),
+            remote: Some("::1".parse().unwrap()),
             referer: Some("http://r/"),
             ..sample("/a%20b?q=\"1\"", Some("ua \u{1}\u{7f}\u{2028}é"))
         };
@@ -438,7 +449,7 @@ mod tests {
     fn disabled_log_records_nothing() {
         let mut log = AccessLog::new(false);
         let record = LogRecord {
-            remote: Some("[::1]:1".parse().unwrap()),
+            remote: Some("::1".parse().unwrap()),
             ..sample("/", None)
         };
         log.record(&record, UNIX_EPOCH);

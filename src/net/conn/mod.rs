@@ -610,7 +610,7 @@ impl Conn {
             .response(exchange.status.code(), exchange.body_bytes_sent, elapsed);
         work.log.record_timed(
             &LogRecord {
-                remote: self.peer,
+                remote: self.peer.map(|peer| peer.ip()),
                 method: &request.method_text,
                 target: &request.target,
                 minor_version: request.minor_version,
