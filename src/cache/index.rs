@@ -108,23 +108,32 @@ impl Entries {
     /// used of all entries in a small cache, of a random sample in a large
     /// one (see the module docs). `None` when empty.
     pub(super) fn victim(&mut self) -> Option<usize> {
+        let mut rng = self.rng;
+        let victim = self.victim_drawn_with(&mut rng);
+        self.rng = rng;
+        victim
+    }
+
+    /// [`Entries::victim`], drawing from `rng` (so that a reader holding
+    /// only the read lock can ask which entry an eviction would take).
+    pub(super) fn victim_drawn_with(&self, rng: &mut u64) -> Option<usize> {
         let stamp = |e: &(Arc<str>, Arc<CachedFile>)| e.1.last_used.load(Ordering::Relaxed);
         let len = self.dense.len();
         if len <= EXACT_EVICTION_MAX {
             return (0..len).min_by_key(|&i| stamp(&self.dense[i]));
         }
-        let draws: [usize; EVICTION_SAMPLES] = std::array::from_fn(|_| self.random_index(len));
+        let draws: [usize; EVICTION_SAMPLES] = std::array::from_fn(|_| random_index(rng, len));
         draws.into_iter().min_by_key(|&i| stamp(&self.dense[i]))
     }
+}
 
-    /// A position below `len` (> 0), uniform enough: xorshift64, then
-    /// Lemire's multiply-shift instead of a modulo.
-    pub(super) fn random_index(&mut self, len: usize) -> usize {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        ((u128::from(x) * len as u128) >> 64) as usize
-    }
+/// A position below `len` (> 0), uniform enough: xorshift64 (`rng` never
+/// zero), then Lemire's multiply-shift instead of a modulo.
+pub(super) fn random_index(rng: &mut u64, len: usize) -> usize {
+    let mut x = *rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *rng = x;
+    ((u128::from(x) * len as u128) >> 64) as usize
 }

@@ -48,9 +48,11 @@
 //! below this directory": O(log n) plus what it drops. Dropped entries are
 //! freed after the lock is released.
 
+mod admission;
 pub mod entry;
 pub mod freshness;
 mod index;
+pub mod sidecars;
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -62,8 +64,10 @@ pub use freshness::{EventCheck, EventSignal};
 
 use crate::config::CacheConfig;
 use crate::http::encoding::Coding;
+use admission::Admission;
 use entry::cost;
 use index::Entries;
+use sidecars::{Codings, SidecarIndex};
 
 /// Counters, for diagnostics and tests.
 #[derive(Debug, Default)]
@@ -71,9 +75,15 @@ pub struct CacheStats {
     pub hits: AtomicU64,
     pub misses: AtomicU64,
     pub inserts: AtomicU64,
+    /// Missed files not taken in (see [`FileCache::admit`]).
+    pub rejections: AtomicU64,
     pub invalidations: AtomicU64,
     pub evictions: AtomicU64,
 }
+
+/// The size of a typical cached file, for sizing the admission sketch
+/// from the memory budget.
+const TYPICAL_FILE_BYTES: u64 = 4096;
 
 /// How many entries an eviction compares in a cache larger than
 /// [`EXACT_EVICTION_MAX`] (Redis's `maxmemory-samples` defaults to 5; 8
@@ -105,13 +115,19 @@ pub struct FileCache {
     /// connections; see [`FileCache::set_descriptor_limit`]).
     descriptor_entries: AtomicUsize,
     descriptor_limit: AtomicUsize,
+    /// Which missed files are worth an entry.
+    admission: Admission,
+    /// Which precompressed sidecars exist, kept by the watcher.
+    sidecars: SidecarIndex,
+    /// xorshift64 state for [`FileCache::admit`]'s victim sample (never
+    /// zero; races between pool threads only repeat a draw).
+    admission_rng: AtomicU64,
     pub stats: CacheStats,
 }
 
 impl FileCache {
     pub fn new(config: CacheConfig) -> FileCache {
         FileCache {
-            config,
             entries: RwLock::new(Entries::new()),
             used_bytes: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
@@ -120,8 +136,80 @@ impl FileCache {
             events: RwLock::new(None),
             descriptor_entries: AtomicUsize::new(0),
             descriptor_limit: AtomicUsize::new(usize::MAX),
+            admission: Admission::new(
+                usize::try_from(config.max_total_bytes / TYPICAL_FILE_BYTES).unwrap_or(usize::MAX),
+            ),
+            admission_rng: AtomicU64::new(0x2545_f491_4f6c_dd1d),
+            sidecars: SidecarIndex::default(),
+            config,
             stats: CacheStats::default(),
         }
+    }
+
+    /// The index of sidecars, for the watcher that keeps it.
+    pub fn sidecar_index(&self) -> &SidecarIndex {
+        &self.sidecars
+    }
+
+    /// The codings that may have a sidecar beside `original` (a path
+    /// relative to the root): those the watcher has seen, for a request
+    /// the loop found `settled` ([`FileCache::events_settled`]) and while
+    /// the index is complete; otherwise all (probe them).
+    pub fn sidecars_of(&self, original: &str, settled: bool) -> Codings {
+        if !settled || !self.watching.load(Ordering::Acquire) {
+            return Codings::ALL;
+        }
+        self.sidecars.codings_of(original).unwrap_or(Codings::ALL)
+    }
+
+    /// Whether every filesystem event queued before the request read by
+    /// `check`'s socket read `read_stamp` has been applied (to the cache
+    /// and to the sidecar index), with events being watched at all. One
+    /// check (a zero-timeout poll) vouches for every request read before
+    /// it, so a loop makes about one per batch.
+    pub fn events_settled(&self, check: &mut EventCheck, read_stamp: u64) -> bool {
+        self.watching.load(Ordering::Acquire) && self.no_event_pending(check, read_stamp)
+    }
+
+    /// [`FileCache::events_settled`] without the watching test.
+    fn no_event_pending(&self, check: &mut EventCheck, read_stamp: u64) -> bool {
+        check.clean_through >= read_stamp || {
+            let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+            let pending = events.as_ref().is_some_and(|signal| signal.pending());
+            if !pending {
+                check.clean_through = check.reads;
+            }
+            !pending
+        }
+    }
+
+    /// Whether the file a request for `key` missed, costing about `cost`
+    /// bytes, should be read into the cache (see [`admission`]): when it
+    /// fits without an eviction, or it has been asked for more often than
+    /// the entry an eviction would take. Counts the request. On the pool,
+    /// before anything is read for the cache.
+    pub fn admit(&self, key: &str, cost: usize) -> bool {
+        self.admission.record_miss(key);
+        let used = self.used_bytes.load(Ordering::Acquire) as u64;
+        if used.saturating_add(cost as u64) <= self.config.max_total_bytes {
+            return true;
+        }
+        let candidate = self.admission.estimate(key);
+        let victim = {
+            let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+            let mut rng = self.admission_rng.load(Ordering::Relaxed);
+            let victim = entries
+                .victim_drawn_with(&mut rng)
+                .and_then(|index| entries.dense.get(index))
+                .map(|(key, _)| self.admission.estimate(key));
+            self.admission_rng.store(rng, Ordering::Relaxed);
+            victim
+        };
+        let admitted = victim.is_none_or(|victim| candidate > victim);
+        if !admitted {
+            self.stats.rejections.fetch_add(1, Ordering::Relaxed);
+        }
+        admitted
     }
 
     /// Caps the descriptor entries at `limit` (the server passes a quarter
@@ -222,14 +310,7 @@ impl FileCache {
         // A change not yet applied could concern this entry: let the pool
         // answer from the disk this time. A check made after the request
         // was read already answered that.
-        let fresh = !watching || check.clean_through >= read_stamp || {
-            let events = self.events.read().unwrap_or_else(|p| p.into_inner());
-            let pending = events.as_ref().is_some_and(|signal| signal.pending());
-            if !pending {
-                check.clean_through = check.reads;
-            }
-            !pending
-        };
+        let fresh = !watching || self.no_event_pending(check, read_stamp);
         if !fresh {
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -239,6 +320,7 @@ impl FileCache {
             Ordering::Relaxed,
         );
         self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        self.admission.record_hit(key);
         Some(entry.clone())
     }
 

@@ -544,3 +544,64 @@ proptest! {
         }
     }
 }
+
+/// What the pool does on a miss: ask, then insert what was admitted.
+fn miss(cache: &FileCache, key: &str, len: usize) -> bool {
+    let admitted = cache.admit(key, len);
+    if admitted {
+        cache.insert(key.into(), entry(key, len), cache.generation());
+    }
+    admitted
+}
+
+#[test]
+fn a_cache_with_room_admits_every_miss() {
+    let cache = watching_cache(1000);
+    for i in 0..10 {
+        assert!(miss(&cache, &format!("f{i}"), 100), "f{i}");
+    }
+    assert_eq!(cache.len(), 10);
+    assert_eq!(cache.stats.rejections.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn a_scan_of_files_asked_for_once_does_not_displace_popular_ones() {
+    let cache = watching_cache(1000);
+    // Ten files fill the cache and are asked for again and again.
+    for i in 0..10 {
+        assert!(miss(&cache, &format!("hot{i}"), 100));
+    }
+    for _ in 0..3 {
+        for i in 0..10 {
+            assert!(get(&cache, &format!("hot{i}")).is_some());
+        }
+    }
+    // A crawler reads a thousand other files once each.
+    let admitted = (0..1000)
+        .filter(|i| miss(&cache, &format!("cold{i}"), 100))
+        .count();
+    assert_eq!(admitted, 0, "files asked for once displaced popular ones");
+    for i in 0..10 {
+        assert!(get(&cache, &format!("hot{i}")).is_some(), "hot{i} evicted");
+    }
+    assert_eq!(cache.stats.rejections.load(Ordering::Relaxed), 1000);
+    assert_eq!(cache.stats.evictions.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn a_file_asked_for_more_often_than_the_victim_gets_in() {
+    let cache = watching_cache(1000);
+    for i in 0..10 {
+        assert!(miss(&cache, &format!("old{i}"), 100));
+    }
+    // A newly popular file: refused at first, taken in once it has been
+    // asked for more often than the entries it would displace.
+    let mut attempts = 0;
+    while !miss(&cache, "new", 100) {
+        attempts += 1;
+        assert!(attempts < 5, "a popular file never got in");
+    }
+    assert!(attempts >= 1, "a tie with the victim should keep the entry");
+    assert!(get(&cache, "new").is_some());
+    assert_eq!(cache.len(), 10);
+}

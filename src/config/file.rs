@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::{
     AccessLogTarget, CacheConfig, HttpOptions, Limits, LogFormat, SymlinkPolicy, MAX_THREADS,
 };
+use crate::site::archive::ArchiveKinds;
 use crate::site::rules::{self, Glob, HeaderRule};
 
 /// The settings before validation, with the documented defaults.
@@ -53,6 +54,7 @@ impl Default for Raw {
                 cache_control: Some("no-cache".to_string()),
                 rules: Arc::from(Vec::new()),
                 error_pages: Arc::from(Vec::new()),
+                archive: ArchiveKinds::default(),
             },
             access_log: AccessLogTarget::Stdout,
             access_log_format: LogFormat::Combined,
@@ -215,6 +217,7 @@ fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), Stri
         "cache_control",
         "rules",
         "error_pages",
+        "archive",
     ])?;
     if let Some(names) = section.string_list("index_files")? {
         if let Some(bad) = names.iter().find(|n| !is_plain_file_name(n)) {
@@ -254,6 +257,11 @@ fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), Stri
     }
     if let Some(value) = section.table.get("error_pages") {
         raw.http.error_pages = Arc::from(parse_error_pages(value)?);
+    }
+    if let Some(names) = section.string_list("archive")? {
+        raw.http.archive = ArchiveKinds::parse(&names).map_err(|bad| {
+            format!("[http] archive: expected a list of \"tar\" and \"tar.gz\", got \"{bad}\"")
+        })?;
     }
     Ok(())
 }
@@ -536,6 +544,7 @@ mod tests {
             symlinks = "deny"
             precompressed = false
             cache_control = "max-age=60"
+            archive = ["tar.gz"]
             [http.error_pages]
             404 = "errors/404.html"
             [[http.rules]]
@@ -563,6 +572,8 @@ mod tests {
         assert_eq!(raw.http.symlinks, SymlinkPolicy::Deny);
         assert!(!raw.http.precompressed);
         assert_eq!(raw.http.cache_control.as_deref(), Some("max-age=60"));
+        let archive: Vec<_> = raw.http.archive.iter().map(|k| k.name()).collect();
+        assert_eq!(archive, ["tar.gz"]);
         assert_eq!(
             &*raw.http.error_pages,
             [(404, "errors/404.html".to_string())]
@@ -651,6 +662,14 @@ mod tests {
             (
                 "[http]\nsymlinks = \"sometimes\"",
                 "[http] symlinks: expected",
+            ),
+            (
+                "[http]\narchive = [\"tar\", \"zip\"]",
+                "[http] archive: expected a list of \"tar\" and \"tar.gz\", got \"zip\"",
+            ),
+            (
+                "[http]\narchive = \"tar\"",
+                "[http] archive: expected a list of strings",
             ),
             ("[cache]\nx = 1", "[cache] x: unknown key"),
             ("[cache]\nmax_file_bytes = -1", "[cache] max_file_bytes"),

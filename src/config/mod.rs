@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::site::archive::ArchiveKinds;
 use crate::site::rules::HeaderRule;
 
 mod file;
@@ -92,6 +93,9 @@ pub struct HttpOptions {
     pub rules: Arc<[HeaderRule]>,
     /// Status code to a page under the root (a sanitised relative path).
     pub error_pages: Arc<[(u16, String)]>,
+    /// Archive kinds a listing can be downloaded as (`?download=tar`);
+    /// none by default.
+    pub archive: ArchiveKinds,
 }
 
 /// One address to listen on (`[server] listen`, `--listen`).

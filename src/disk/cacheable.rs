@@ -7,10 +7,14 @@ use std::sync::Arc;
 use super::io::read_chunk;
 use super::representation::{Representation, Representations, Target};
 use super::root::{OpenError, Root};
-use crate::cache::{Cacheable, CacheableVariant, FileCache};
-use crate::config::{HttpOptions, SymlinkPolicy};
+use crate::cache::{Cacheable, CacheableVariant, FileCache, DESCRIPTOR_COST};
+use crate::config::SymlinkPolicy;
 use crate::http::serve::FileMeta;
 use crate::offloop::OffLoopFile;
+
+/// About what an entry's rendered response head costs, for the admission
+/// decision made before it is rendered.
+const HEAD_ESTIMATE: usize = 256;
 
 /// Reads a file and its sidecars whole for the hot-file cache, or
 /// duplicates its descriptor for a descriptor entry, when they may be
@@ -25,7 +29,6 @@ pub(super) fn read_for_cache(
     root: &Root,
     representations: &Representations,
     target: &Target,
-    options: &HttpOptions,
     cache: &FileCache,
     meta_of: impl Fn(&Representation) -> FileMeta,
 ) -> Result<Option<Box<Cacheable>>, OpenError> {
@@ -33,19 +36,31 @@ pub(super) fn read_for_cache(
     let plain = &representations.plain;
     let in_memory = representations.all().all(|r| cache.wants(r.len()));
     let descriptor = representations.sidecars.is_empty() && cache.wants_descriptor(plain.len());
-    // Opened under `Deny` already, a representation was reached without a
-    // symlink; otherwise it is opened again under `Deny` to find out.
-    let without_symlinks = |r: &Representation| {
-        options.symlinks == SymlinkPolicy::Deny
-            || root
-                .open_beneath(&r.path(relative), SymlinkPolicy::Deny)
-                .is_ok()
+    // Usually known from the open; otherwise it is opened again under
+    // `Deny` to find out.
+    let without_symlinks = |r: &Representation| match r.symlink_free {
+        Some(known) => known,
+        None => root
+            .open_beneath(&r.path(relative), SymlinkPolicy::Deny)
+            .is_ok(),
     };
     let eligible = (in_memory || descriptor)
         && representations
             .all()
             .all(|r| r.stat.st_nlink == 1 && without_symlinks(r));
     if !eligible {
+        return Ok(None);
+    }
+    // Decided before anything is read: a file not taken in costs no copy.
+    let cost = if in_memory {
+        representations
+            .all()
+            .map(|r| r.len() as usize + HEAD_ESTIMATE)
+            .sum()
+    } else {
+        DESCRIPTOR_COST + HEAD_ESTIMATE
+    };
+    if !cache.admit(target.cache_key, cost) {
         return Ok(None);
     }
     if !in_memory {

@@ -110,7 +110,7 @@ pub(super) fn read_entries(
 /// Whether a request can name `name`: its link in a listing passes the
 /// path rules and comes back as the same name. (`a\b` and names with
 /// control characters do not.)
-fn requestable(name: &str) -> bool {
+pub(super) fn requestable(name: &str) -> bool {
     crate::site::path::sanitize(&format!(
         "/{}",
         crate::site::path::percent_encode_path(name)
@@ -146,31 +146,19 @@ pub fn can_enter(path: &Path) -> bool {
     .is_ok()
 }
 
-/// Every directory at or below `relative` (relative to `root`, not
-/// following symlinks), as paths relative to `root`. For the file watcher:
-/// at start-up on the main thread, later on the watcher thread.
-pub fn directories_under(root: &Path, relative: &str) -> io::Result<Vec<String>> {
-    let mut found = vec![relative.to_string()];
-    let mut next = 0;
-    while next < found.len() {
-        let dir = found[next].clone();
-        next += 1;
-        let entries = match std::fs::read_dir(root.join(&dir)) {
-            Ok(entries) => entries,
-            // Gone or unreadable since it was seen: nothing to watch there.
-            Err(_) if next > 1 => continue,
-            Err(e) => return Err(e),
-        };
-        for entry in entries.flatten() {
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if let (true, Some(name)) = (is_dir, entry.file_name().to_str()) {
-                found.push(if dir.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{dir}/{name}")
-                });
-            }
+/// The names in the directory at `relative` (relative to `root`, not
+/// following symlinks), each with whether it is a directory itself. For
+/// the file watcher: at start-up on the main thread, later on the watcher
+/// thread.
+pub fn names_in(root: &Path, relative: &str) -> io::Result<Vec<(String, bool)>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root.join(relative))?.flatten() {
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        // A name that is not UTF-8 cannot be requested (nor be a sidecar
+        // wharf serves).
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push((name, is_dir));
         }
     }
-    Ok(found)
+    Ok(names)
 }

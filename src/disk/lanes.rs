@@ -1,48 +1,71 @@
 //! The pool's threads: one shared FIFO queue of jobs, drained by lanes,
-//! each a rayon pool of one thread.
+//! each a rayon pool of one thread that runs a single long-lived drain.
 //!
 //! One rayon pool of N threads would do the same work, but rayon is built
 //! for fork-join CPU work: a thread that wakes and finds a job wakes up to
 //! two sleeping siblings to help, and every thread that runs out of work
 //! yields the CPU 32 times before it sleeps. For blocking IO jobs that
-//! arrive one at a time (a `sendfile` job per writable event) that is pure
-//! cost (see docs/performance.md). A lane's lone thread has no sibling to
-//! wake.
+//! arrive one at a time (a `sendfile` job per writable event, an open per
+//! missed request) that is pure cost (see docs/performance.md). So each
+//! lane's one rayon thread never returns to rayon's idle loop: it takes
+//! jobs from the queue and, when the queue is empty, sleeps on a condition
+//! variable (a futex wait, no spinning) until a job is queued.
 
+use std::collections::VecDeque;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use crossbeam_channel::{Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// A job as the lanes queue it.
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The pool's threads: one shared FIFO queue of jobs, drained by lanes that
-/// are each a rayon pool of one thread (see the module documentation for
-/// why not one pool of N threads). A job is never stuck behind another
-/// while a lane is free: an idle lane is claimed for it at once, and a busy
-/// lane takes the next queued job as soon as its current one ends.
-pub struct Lanes {
-    queue: Sender<Job>,
-    queued: Receiver<Job>,
-    lanes: Box<[Lane]>,
-    /// Where the search for an idle lane starts, advanced on every job so
-    /// that work is spread over the lanes.
-    next: AtomicUsize,
+/// The queue the lanes share.
+struct Queue {
+    state: Mutex<QueueState>,
+    /// Signalled when a job is queued while a lane sleeps, or on shutdown.
+    work: Condvar,
 }
 
-struct Lane {
-    pool: rayon::ThreadPool,
-    /// Whether the lane runs a drain (or has been claimed for one).
-    active: AtomicBool,
+struct QueueState {
+    jobs: VecDeque<Job>,
+    /// Lanes waiting on [`Queue::work`] (including those woken that have
+    /// not run yet).
+    sleeping: usize,
+    /// Lanes woken that have not run yet. While one is on its way, nobody
+    /// wakes another: it takes the first job and, if more are queued, wakes
+    /// the next lane itself. So a burst of jobs wakes lanes one after
+    /// another as there is work for them, rather than every lane at once
+    /// to contend for the first job (as Go's scheduler wakes an idle
+    /// thread only when none is already looking for work).
+    waking: usize,
+    /// Set when the [`Lanes`] are dropped: the drains return.
+    closed: bool,
+}
+
+/// The pool's threads: one shared FIFO queue of jobs, drained by lanes
+/// that are each a rayon pool of one thread (see the module documentation
+/// for why not one pool of N threads). A job is never stuck behind another
+/// while a lane is free: every idle lane sleeps on the queue, and one is
+/// woken for each job queued.
+pub struct Lanes {
+    queue: Arc<Queue>,
+    /// Kept so the threads live as long as the lanes.
+    _pools: Box<[rayon::ThreadPool]>,
 }
 
 impl Lanes {
     /// `threads` lanes; lane `i`'s thread is named `name(i)`.
     pub fn new(threads: usize, name: fn(usize) -> String) -> io::Result<Arc<Lanes>> {
-        let lanes = (0..threads.max(1))
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::new(),
+                sleeping: 0,
+                waking: 0,
+                closed: false,
+            }),
+            work: Condvar::new(),
+        });
+        let pools = (0..threads.max(1))
             .map(|i| {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(1)
@@ -50,61 +73,85 @@ impl Lanes {
                     .start_handler(|_| lower_priority())
                     .build()
                     .map_err(io::Error::other)?;
-                Ok(Lane {
-                    pool,
-                    active: AtomicBool::new(false),
-                })
+                let queue = queue.clone();
+                pool.spawn(move || queue.drain());
+                Ok(pool)
             })
             .collect::<io::Result<_>>()?;
-        let (queue, queued) = crossbeam_channel::unbounded();
         Ok(Arc::new(Lanes {
             queue,
-            queued,
-            lanes,
-            next: AtomicUsize::new(0),
+            _pools: pools,
         }))
     }
 
-    /// Queues `job` and, if a lane is idle, claims it to run the queue.
+    /// Queues `job`, waking a sleeping lane unless one is already on its
+    /// way.
     pub fn spawn(self: &Arc<Self>, job: impl FnOnce() + Send + 'static) {
-        // The receiver lives in `self`, so the queue cannot be disconnected.
-        let _ = self.queue.send(Box::new(job));
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let count = self.lanes.len();
-        for step in 0..count {
-            let index = (start + step) % count;
-            if self.claim(index) {
-                let lanes = self.clone();
-                self.lanes[index].pool.spawn(move || lanes.drain(index));
-                return;
-            }
+        let wake = {
+            let mut state = self.queue.lock();
+            state.jobs.push_back(Box::new(job));
+            state.claim_wake()
+        };
+        if wake {
+            self.queue.work.notify_one();
         }
-        // Every lane is active: each takes from the queue again before it
-        // goes idle (see `drain`), so the job is not stranded.
+    }
+}
+
+impl Drop for Lanes {
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.work.notify_all();
+    }
+}
+
+impl QueueState {
+    /// Whether to wake a sleeping lane for the queued jobs: some lane
+    /// sleeps and none is already on its way. Counts the wake.
+    fn claim_wake(&mut self) -> bool {
+        let wake = self.waking == 0 && self.sleeping > 0 && !self.jobs.is_empty();
+        if wake {
+            self.waking += 1;
+        }
+        wake
+    }
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // Jobs run outside the lock and catch their own panics, so a
+        // poisoned lock only means a panic between two lines here.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn claim(&self, index: usize) -> bool {
-        self.lanes[index]
-            .active
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-    }
-
-    /// Runs queued jobs on lane `index` until the queue is empty. The lane
-    /// marks itself idle and then looks at the queue once more: a job
-    /// queued just before that, by a submitter that found this lane still
-    /// active, is run here rather than left waiting for the next submit.
-    fn drain(&self, index: usize) {
+    /// A lane's one long-lived task: runs queued jobs, sleeping while there
+    /// are none, until the lanes are dropped.
+    fn drain(&self) {
         loop {
-            while let Ok(job) = self.queued.try_recv() {
-                // Jobs catch their own panics (see `IoHandle::spawn`); this
-                // keeps the lane alive whatever a job does.
-                let _ = catch_unwind(AssertUnwindSafe(job));
+            let (job, wake_next) = {
+                let mut state = self.lock();
+                loop {
+                    if let Some(job) = state.jobs.pop_front() {
+                        // More work than this lane: the next one, if asleep.
+                        break (job, state.claim_wake());
+                    }
+                    if state.closed {
+                        return;
+                    }
+                    state.sleeping += 1;
+                    state = self.work.wait(state).unwrap_or_else(|p| p.into_inner());
+                    state.sleeping -= 1;
+                    // Woken (or a spurious wake-up, which may take the count
+                    // of a woken sibling: that one still wakes and runs).
+                    state.waking = state.waking.saturating_sub(1);
+                }
+            };
+            if wake_next {
+                self.work.notify_one();
             }
-            self.lanes[index].active.store(false, Ordering::SeqCst);
-            if self.queued.is_empty() || !self.claim(index) {
-                return;
-            }
+            // Jobs catch their own panics (see `IoHandle::spawn`); this
+            // keeps the lane alive whatever a job does.
+            let _ = catch_unwind(AssertUnwindSafe(job));
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`root`]: confinement, every open beneath the document root.
 //! - [`resolve`]: a request's target to an answer (file, index, redirect,
 //!   listing); [`cacheable`]: reading a file for the hot-file cache.
+//! - [`archive`]: directory downloads, a tar streamed chunk by chunk.
 //! - [`io`]: positional reads and `sendfile`; [`dir`]: directory reads.
 //! - [`log_sink`]: the access log's destination; [`startup`]: the config
 //!   file and the root, before the loops start.
@@ -18,6 +19,7 @@
 // The pool side may touch the filesystem; clippy.toml refuses it elsewhere.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod archive;
 pub mod cacheable;
 pub mod dir;
 pub mod io;

@@ -78,6 +78,13 @@ pub enum Outcome {
         sent: u64,
         stop: disk::io::SendStop,
     },
+    /// The answer to [`IoHandle::archive_chunk`]: the stream comes back
+    /// with the chunk, for the next one.
+    ArchiveChunk {
+        stream: Box<disk::archive::ArchiveStream>,
+        chunk: Vec<u8>,
+        end: disk::archive::ChunkEnd,
+    },
     /// The answer to [`IoHandle::error_page`]: the page and its type, or
     /// `None` to use the built-in page.
     ErrorPage(Option<(Vec<u8>, Cow<'static, str>)>),
@@ -96,6 +103,11 @@ impl Outcome {
                 body: disk::FileBody::Stream { file, .. },
                 ..
             }))) => Some(file),
+            Outcome::ArchiveChunk { stream, .. }
+            | Outcome::Opened(Ok(Opened::Archive {
+                stream: Some(stream),
+                ..
+            })) => stream.into_file(),
             _ => None,
         }
     }
@@ -316,6 +328,22 @@ impl IoHandle {
         self.spawn(conn, move |_| {
             let result = disk::io::read_chunk(&file, offset, len, &mut buf);
             Outcome::Chunk { file, buf, result }
+        });
+    }
+
+    /// Produces the next chunk of a directory download into `buf`
+    /// (chunk-framed when `framed`), against the current root.
+    pub fn archive_chunk(
+        &self,
+        conn: ConnRef,
+        mut stream: Box<disk::archive::ArchiveStream>,
+        buf: Vec<u8>,
+        framed: bool,
+    ) {
+        self.spawn(conn, move |pool| {
+            let site = pool.site();
+            let (chunk, end) = stream.next_chunk(&site.root, buf, framed);
+            Outcome::ArchiveChunk { stream, chunk, end }
         });
     }
 

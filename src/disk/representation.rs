@@ -9,6 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use rustix::fs::FileType;
 
 use super::root::Root;
+use crate::cache::FileCache;
 use crate::config::HttpOptions;
 use crate::http::conditional;
 use crate::http::encoding::Coding;
@@ -21,6 +22,9 @@ pub(super) struct Representation {
     pub(super) stat: rustix::fs::Stat,
     /// `None` for the file itself.
     pub(super) encoding: Option<Coding>,
+    /// Reached without any symlink (`None`: not known; see
+    /// [`Root::open_beneath_noting_symlinks`]).
+    pub(super) symlink_free: Option<bool>,
 }
 
 impl Representation {
@@ -77,18 +81,25 @@ pub(super) struct Representations {
 
 impl Representations {
     /// Opens the sidecars of the file at `relative` (none when
-    /// `[http] precompressed` is off).
+    /// `[http] precompressed` is off): only those the cache's sidecar index
+    /// has seen, when the loop found the request `settled` (see
+    /// [`FileCache::sidecars_of`]), else every coding's.
     pub(super) fn find(
         root: &Root,
         plain: Representation,
         relative: &str,
         options: &HttpOptions,
+        cache: &FileCache,
+        settled: bool,
     ) -> Representations {
         let mut sidecars = Vec::new();
         if options.precompressed {
-            for coding in Coding::ALL {
-                let Ok(fd) = root.open_beneath(&sidecar_path(relative, coding), options.symlinks)
-                else {
+            let present = cache.sidecars_of(relative, settled);
+            for coding in Coding::ALL.into_iter().filter(|c| present.contains(*c)) {
+                let Ok((fd, symlink_free)) = root.open_beneath_noting_symlinks(
+                    &sidecar_path(relative, coding),
+                    options.symlinks,
+                ) else {
                     continue;
                 };
                 let Ok(stat) = rustix::fs::fstat(&fd) else {
@@ -99,6 +110,7 @@ impl Representations {
                         file: File::from(fd),
                         stat,
                         encoding: Some(coding),
+                        symlink_free,
                     });
                 }
             }
@@ -126,6 +138,8 @@ impl Representations {
 pub(super) struct Target<'a> {
     pub(super) relative: &'a str,
     pub(super) generation: u64,
+    /// The cache key of the request (a directory's, for its index file).
+    pub(super) cache_key: &'a str,
 }
 
 /// A stat's modification time as (seconds, nanoseconds) since the epoch.

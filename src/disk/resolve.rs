@@ -2,8 +2,10 @@
 //! into an answer for the loop, in this order:
 //!
 //! 1. open the target beneath the root ([`Root`]) and `fstat` it;
-//! 2. a directory: its index file, a redirect to its slash form, or a
-//!    listing; anything but a regular file or directory is not found;
+//! 2. a directory: its index file, a redirect to its slash form, a
+//!    listing, or (`?download=tar`, `[http] archive`) the listing as an
+//!    archive ([`super::archive`]); anything but a regular file or
+//!    directory is not found;
 //! 3. a file: find its precompressed sidecars and pick the one the client
 //!    prefers ([`crate::http::encoding`]);
 //! 4. read it for the hot-file cache when it may be cached
@@ -21,6 +23,7 @@ use std::time::SystemTime;
 
 use rustix::fs::FileType;
 
+use super::archive::ArchiveStream;
 use super::cacheable::read_for_cache;
 use super::dir::read_entries;
 use super::io::read_chunk;
@@ -37,6 +40,7 @@ use crate::http::multipart::Multipart;
 use crate::http::request::FileHeaders;
 use crate::http::serve::{self, FileMeta, Plan};
 use crate::offloop::{OffLoopFile, SharedFile};
+use crate::site::archive::{archive_name, ArchiveKind, Download};
 use crate::site::listing::{self, ListingQuery};
 use crate::site::path::percent_encode_path;
 
@@ -56,6 +60,10 @@ pub struct OpenRequest {
     pub wants_json: bool,
     /// `[limits] max_ranges`.
     pub max_ranges: usize,
+    /// The loop saw no filesystem event pending after the request was
+    /// read, so the cache's sidecar index is up to date for it
+    /// ([`FileCache::events_settled`]).
+    pub sidecars_settled: bool,
 }
 
 /// How the pool answers an [`OpenRequest`].
@@ -72,6 +80,14 @@ pub enum Opened {
         json: bool,
         etag: String,
         not_modified: bool,
+    },
+    /// A listing asked for as an archive (`?download=tar`): `name` is the
+    /// download's file name without extension; `stream` produces the
+    /// archive chunk by chunk (`None` for HEAD).
+    Archive {
+        kind: ArchiveKind,
+        name: String,
+        stream: Option<Box<ArchiveStream>>,
     },
 }
 
@@ -121,7 +137,9 @@ pub fn open_target(
 ) -> Result<Opened, OpenError> {
     // Read before the open: an insert is refused if anything changed since.
     let generation = cache.generation();
-    let fd = root.open_beneath(&request.relative, options.symlinks)?;
+    let cache_key = FileCache::key(&request.relative, request.trailing_slash);
+    let (fd, symlink_free) =
+        root.open_beneath_noting_symlinks(&request.relative, options.symlinks)?;
     let stat = rustix::fs::fstat(&fd).map_err(OpenError::from_errno)?;
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile if request.trailing_slash => Err(OpenError::NotFound),
@@ -129,8 +147,17 @@ pub fn open_target(
             let target = Target {
                 relative: &request.relative,
                 generation,
+                cache_key: &cache_key,
             };
-            serve_file(root, fd, &stat, target, request, options, cache)
+            serve_file(
+                root,
+                (fd, symlink_free),
+                &stat,
+                target,
+                request,
+                options,
+                cache,
+            )
         }
         FileType::Directory if !request.trailing_slash => {
             let mut location = if request.relative.is_empty() {
@@ -147,7 +174,9 @@ pub fn open_target(
         FileType::Directory => {
             for index in options.index_files.iter() {
                 let relative = join(&request.relative, index);
-                let Ok(index_fd) = root.open_beneath(&relative, options.symlinks) else {
+                let Ok((index_fd, index_symlink_free)) =
+                    root.open_beneath_noting_symlinks(&relative, options.symlinks)
+                else {
                     continue;
                 };
                 let stat = rustix::fs::fstat(&index_fd).map_err(OpenError::from_errno)?;
@@ -155,12 +184,23 @@ pub fn open_target(
                     let target = Target {
                         relative: &relative,
                         generation,
+                        cache_key: &cache_key,
                     };
-                    return serve_file(root, index_fd, &stat, target, request, options, cache);
+                    let opened = (index_fd, index_symlink_free);
+                    return serve_file(root, opened, &stat, target, request, options, cache);
                 }
             }
             if !options.directory_listing {
                 return Err(OpenError::Forbidden);
+            }
+            match Download::parse(request.query.as_deref()) {
+                Download::None => {}
+                // Only a kind `[http] archive` enables; any other is not
+                // a resource of this site.
+                Download::Kind(kind) if options.archive.contains(kind) => {
+                    return open_archive(root, request, &fd, kind, options)
+                }
+                Download::Kind(_) | Download::Unknown => return Err(OpenError::NotFound),
             }
             let query = ListingQuery::parse(request.query.as_deref());
             let (entries, omitted) = read_entries(root, &request.relative, &fd, options, &query)?;
@@ -170,9 +210,9 @@ pub fn open_target(
                 format!("/{}/", request.relative)
             };
             let body = if request.wants_json {
-                listing::render_json(&url_path, &entries, omitted)
+                listing::render_json(&url_path, &entries, omitted, options.archive)
             } else {
-                listing::render_html(&url_path, &entries, omitted, &query)
+                listing::render_html(&url_path, &entries, omitted, &query, options.archive)
             };
             // A strong validator from the bytes themselves: a listing has
             // no single mtime (editing a file does not touch its directory).
@@ -196,6 +236,26 @@ pub fn open_target(
     }
 }
 
+/// A listing's directory as an archive: the walk starts here (its first
+/// directory read now, so an unreadable one is an error status); HEAD gets
+/// the head alone, with no walk.
+fn open_archive(
+    root: &Root,
+    request: &OpenRequest,
+    dir: &OwnedFd,
+    kind: ArchiveKind,
+    options: &HttpOptions,
+) -> Result<Opened, OpenError> {
+    let name = archive_name(&request.relative).to_string();
+    let stream = if request.is_get {
+        let stream = ArchiveStream::start(root, &request.relative, dir, &name, kind, options)?;
+        Some(Box::new(stream))
+    } else {
+        None
+    };
+    Ok(Opened::Archive { kind, name, stream })
+}
+
 /// FNV-1a, 64 bits: a stable (across runs and machines) digest for
 /// listing validators.
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -215,7 +275,7 @@ pub(super) fn join(dir: &str, name: &str) -> String {
 
 fn serve_file(
     root: &Root,
-    fd: OwnedFd,
+    (fd, symlink_free): (OwnedFd, Option<bool>),
     stat: &rustix::fs::Stat,
     target: Target,
     request: &OpenRequest,
@@ -227,8 +287,16 @@ fn serve_file(
         file: File::from(fd),
         stat: *stat,
         encoding: None,
+        symlink_free,
     };
-    let representations = Representations::find(root, plain, relative, options);
+    let representations = Representations::find(
+        root,
+        plain,
+        relative,
+        options,
+        cache,
+        request.sidecars_settled,
+    );
     let has_variants = !representations.sidecars.is_empty();
     // The sidecar the client rates best, unless its own `identity` element
     // rates the plain file higher; ties go to br, then zstd, then gzip.
@@ -236,7 +304,7 @@ fn serve_file(
         .choose(representations.sidecars.iter().filter_map(|r| r.encoding));
     let now_secs = unix_seconds(SystemTime::now());
     let content_type = content_type(relative);
-    let cacheable = read_for_cache(root, &representations, &target, options, cache, |r| {
+    let cacheable = read_for_cache(root, &representations, &target, cache, |r| {
         r.meta(has_variants, content_type.clone(), now_secs)
     })?;
     let chosen = representations.take(encoding);

@@ -58,6 +58,12 @@ impl Root {
         }
     }
 
+    /// The root directory's `(st_dev, st_ino)`: a download that spans
+    /// several jobs checks that each one walks the same root.
+    pub(super) fn identity(&self) -> Option<(u64, u64)> {
+        rustix::fs::fstat(&self.dir).ok().map(|stat| file_id(&stat))
+    }
+
     /// Opens `relative` (no leading slash, no `..`; empty means the root)
     /// for reading, following symlinks as `policy` allows.
     pub(super) fn open_beneath(
@@ -66,9 +72,7 @@ impl Root {
         policy: SymlinkPolicy,
     ) -> Result<OwnedFd, OpenError> {
         let relative = if relative.is_empty() { "." } else { relative };
-        // O_NONBLOCK: opening a FIFO must not block the pool thread; it has
-        // no effect on regular files and directories.
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        let flags = READ_FLAGS;
         if policy == SymlinkPolicy::Follow {
             // `..` was refused lexically, so only symlinks lead elsewhere,
             // and this policy allows them.
@@ -120,6 +124,44 @@ impl Root {
         }
     }
 
+    /// [`Root::open_beneath`], also telling whether no symlink was met on
+    /// the way (`Some(true)`), one was (`Some(false)`), or that is not
+    /// known (`None`: no `openat2`). The hot-file cache needs it (an
+    /// inotify event names the path that changed, not a symlink to it).
+    /// One `openat2` when the path has no symlink: it is first opened with
+    /// `RESOLVE_NO_SYMLINKS`, and again under `policy` only if that met one.
+    pub(super) fn open_beneath_noting_symlinks(
+        &self,
+        relative: &str,
+        policy: SymlinkPolicy,
+    ) -> Result<(OwnedFd, Option<bool>), OpenError> {
+        if policy == SymlinkPolicy::Deny {
+            return self
+                .open_beneath(relative, policy)
+                .map(|fd| (fd, Some(true)));
+        }
+        if self.has_openat2.load(Ordering::Relaxed) {
+            let path = if relative.is_empty() { "." } else { relative };
+            let resolve =
+                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_SYMLINKS;
+            match openat2_retrying(&self.dir, path, READ_FLAGS, resolve) {
+                Ok(fd) => return Ok((fd, Some(true))),
+                // A symlink on the way (or a walk the kernel could not
+                // vouch for): open it the way the policy says.
+                Err(
+                    rustix::io::Errno::LOOP | rustix::io::Errno::XDEV | rustix::io::Errno::AGAIN,
+                ) => {
+                    return self
+                        .open_beneath(relative, policy)
+                        .map(|fd| (fd, Some(false)));
+                }
+                Err(rustix::io::Errno::NOSYS) => {}
+                Err(e) => return Err(OpenError::from_errno(e)),
+            }
+        }
+        self.open_beneath(relative, policy).map(|fd| (fd, None))
+    }
+
     /// Opens `relative` one component at a time with `O_NOFOLLOW`, so no
     /// symlink is followed anywhere on the way (the pre-`openat2` fallback).
     fn open_no_symlinks(&self, relative: &str, flags: OFlags) -> Result<OwnedFd, OpenError> {
@@ -146,6 +188,21 @@ impl Root {
         Ok(dir)
     }
 }
+
+/// A stat's `(st_dev, st_ino)`: what tells one file or directory from
+/// another. (The casts are for platforms whose fields are narrower.)
+#[allow(clippy::unnecessary_cast)]
+pub(super) fn file_id(stat: &rustix::fs::Stat) -> (u64, u64) {
+    (stat.st_dev as u64, stat.st_ino as u64)
+}
+
+/// How every file and directory beneath the root is opened. `O_NONBLOCK`:
+/// opening a FIFO must not block the pool thread; it has no effect on
+/// regular files and directories.
+const READ_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY)
+    .union(OFlags::NONBLOCK);
 
 /// `openat2`, retried when it fails with `EAGAIN`: with `RESOLVE_BENEATH`
 /// the kernel gives up on a `..` walk if any rename happened on the system

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
 use crate::cache::freshness::{readable, EventSignal};
+use crate::cache::sidecars::SidecarIndex;
 use crate::cache::FileCache;
 use crate::disk;
 
@@ -63,7 +64,7 @@ impl Drop for RootWatch {
 /// on every change. `None` (with a warning) when that is not possible; the
 /// cache then revalidates entries by age.
 pub fn watch_root(root: &Path, cache: Arc<FileCache>) -> Option<RootWatch> {
-    let mut watcher = match Watcher::new(root) {
+    let mut watcher = match Watcher::new(root, cache.sidecar_index()) {
         Ok(watcher) => watcher,
         Err(error) => {
             // Out of watches (ENOSPC) has a remedy worth naming.
@@ -144,51 +145,75 @@ struct Watcher {
     dirs: HashMap<WatchDescriptor, String>,
     /// The same paths, to tell a watched directory from one that is not.
     watched: HashSet<String>,
+    /// Every watched directory was listed since the last rebuild: the
+    /// sidecar index may vouch for the tree.
+    listed_all: bool,
 }
 
 impl Watcher {
-    fn new(root: &Path) -> std::io::Result<Watcher> {
+    fn new(root: &Path, sidecars: &SidecarIndex) -> std::io::Result<Watcher> {
         let mut watcher = Watcher {
             inotify: Inotify::init()?,
             root: root.to_path_buf(),
             dirs: HashMap::new(),
             watched: HashSet::new(),
+            listed_all: true,
         };
-        watcher.add_tree("")?;
+        watcher.rebuild(sidecars)?;
         Ok(watcher)
     }
 
-    /// Watches `relative` and every directory below it. A directory that
+    /// Watches `relative` and every directory below it, and notes the
+    /// precompressed sidecars in them (see [`SidecarIndex`]). Each
+    /// directory is watched before it is listed, so that a name created
+    /// meanwhile is either listed or raises an event. A directory that
     /// vanished or was replaced (by a file or a symlink) since it was seen
     /// has nothing to watch, nor has one this process may not enter (below
     /// the root; its permissions changing raises an event on its parent,
     /// which tries again; see [`closed_to_us`]); any other failure (watches
     /// exhausted, a directory that may be entered but not listed) ends
-    /// watching.
-    fn add_tree(&mut self, relative: &str) -> std::io::Result<()> {
-        let dirs = match disk::dir::directories_under(&self.root, relative) {
-            Ok(dirs) => dirs,
-            Err(e) if gone(&e) && !relative.is_empty() => return Ok(()),
-            Err(e) if closed_to_us(&e, &self.root, relative) => {
-                log::debug!("not watching {relative}: {e}");
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        for dir in dirs {
+    /// watching. A watched directory that cannot be listed leaves the
+    /// sidecar index incomplete ([`Watcher::listed_all`]).
+    fn add_tree(&mut self, relative: &str, sidecars: &SidecarIndex) -> std::io::Result<()> {
+        let mut pending = vec![relative.to_string()];
+        while let Some(dir) = pending.pop() {
+            let top = dir == relative;
             match self.inotify.watches().add(self.root.join(&dir), MASK) {
                 Ok(wd) => {
                     self.watched.insert(dir.clone());
-                    self.dirs.insert(wd, dir);
+                    self.dirs.insert(wd, dir.clone());
                 }
-                Err(e) if gone(&e) => {}
+                Err(e) if gone(&e) && !(top && relative.is_empty()) => continue,
                 Err(e) if closed_to_us(&e, &self.root, &dir) => {
                     log::debug!("not watching {dir}: {e}");
+                    continue;
                 }
                 // Out of watches: about the whole tree, not this directory.
                 Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return Err(e),
                 // Which directory, for the warning.
                 Err(e) => return Err(std::io::Error::new(e.kind(), format!("{dir}/: {e}"))),
+            }
+            let names = match disk::dir::names_in(&self.root, &dir) {
+                Ok(names) => names,
+                Err(e) if gone(&e) && !(top && relative.is_empty()) => continue,
+                Err(e) if top => return Err(e),
+                Err(e) => {
+                    log::debug!("cannot list {dir}: {e}");
+                    self.listed_all = false;
+                    continue;
+                }
+            };
+            for (name, is_dir) in names {
+                let path = if dir.is_empty() {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                };
+                if is_dir {
+                    pending.push(path);
+                } else {
+                    sidecars.note_present(&path);
+                }
             }
         }
         Ok(())
@@ -201,13 +226,19 @@ impl Watcher {
     /// events, overflow the queue and trigger another rebuild. Watches on
     /// directories that left the tree stay, unmapped, and their events are
     /// ignored.
-    fn rebuild(&mut self) -> std::io::Result<()> {
+    fn rebuild(&mut self, sidecars: &SidecarIndex) -> std::io::Result<()> {
         self.dirs.clear();
         self.watched.clear();
-        self.add_tree("")
+        sidecars.reset();
+        self.listed_all = true;
+        self.add_tree("", sidecars)?;
+        if self.listed_all {
+            sidecars.set_complete();
+        }
+        Ok(())
     }
 
-    fn run(&mut self, cache: &FileCache, signal: &EventSignal, stop: &AtomicBool) {
+    fn run(&mut self, cache: &FileCache, signal: &Arc<EventSignal>, stop: &AtomicBool) {
         let mut buffer = vec![0u8; 64 * 1024];
         while !stop.load(Ordering::SeqCst) {
             // With a timeout, so that a stop request is noticed.
@@ -215,9 +246,10 @@ impl Watcher {
                 continue;
             }
             signal.set_applying(true);
-            let result = self.drain(cache, &mut buffer);
+            let result = self.drain(cache, signal, &mut buffer);
             signal.set_applying(false);
             if let Err(error) = result {
+                cache.sidecar_index().reset();
                 log::warn!("file watching failed ({error}); cached files now revalidate by age");
                 return;
             }
@@ -225,7 +257,17 @@ impl Watcher {
     }
 
     /// Reads and applies every queued event.
-    fn drain(&mut self, cache: &FileCache, buffer: &mut [u8]) -> std::io::Result<()> {
+    fn drain(
+        &mut self,
+        cache: &FileCache,
+        signal: &Arc<EventSignal>,
+        buffer: &mut [u8],
+    ) -> std::io::Result<()> {
+        // A watcher replaced by a reload (a new root) must not touch the
+        // new root's sidecar index in its last moments.
+        let sidecars = cache
+            .is_current_signal(signal)
+            .then(|| cache.sidecar_index());
         loop {
             let events = match self.inotify.read_events(buffer) {
                 Ok(events) => events,
@@ -254,6 +296,16 @@ impl Watcher {
                     }
                     None => dir.clone(),
                 };
+                if let Some(sidecars) = sidecars {
+                    if event
+                        .mask
+                        .intersects(EventMask::DELETE | EventMask::MOVED_FROM)
+                    {
+                        sidecars.note_absent(&path);
+                    } else if event.name.is_some() && !event.mask.contains(EventMask::ISDIR) {
+                        sidecars.note_present(&path);
+                    }
+                }
                 cache.invalidate(&path);
                 if event.mask.contains(EventMask::ISDIR) {
                     if event
@@ -277,11 +329,14 @@ impl Watcher {
                 }
             }
             if rebuild {
-                self.rebuild()?;
+                self.rebuild(cache.sidecar_index())?;
                 cache.clear();
             } else if !new_dirs.is_empty() {
                 for dir in new_dirs {
-                    self.add_tree(&dir)?;
+                    self.add_tree(&dir, cache.sidecar_index())?;
+                }
+                if !self.listed_all {
+                    cache.sidecar_index().reset();
                 }
                 // Files written in a new directory before its watch existed
                 // raised no event: refuse inserts read before this point.

@@ -7,6 +7,7 @@
 pub mod body_strategy;
 pub mod conditional;
 pub mod date;
+pub mod disposition;
 pub mod encoding;
 pub mod mime;
 pub mod multipart;

@@ -25,6 +25,15 @@ pub struct ResponseHead<'a> {
     pub last_modified: Option<&'a str>,
     /// Sends `Accept-Ranges: bytes` (on file responses).
     pub accept_ranges: bool,
+    /// Sends `Accept-Ranges: none` (a body whose length is not known
+    /// ahead, such as a directory download).
+    pub no_ranges: bool,
+    /// `Content-Disposition` (a download's file name).
+    pub content_disposition: Option<&'a str>,
+    /// The body's length is not known ahead: instead of `Content-Length`,
+    /// `Transfer-Encoding: chunked` to an HTTP/1.1 client, and nothing to
+    /// an HTTP/1.0 one, whose connection then must close after the body.
+    pub length_unknown: bool,
     pub vary: Option<&'a str>,
     pub cache_control: Option<&'a str>,
     pub location: Option<&'a str>,
@@ -51,6 +60,9 @@ impl<'a> ResponseHead<'a> {
             etag: None,
             last_modified: None,
             accept_ranges: false,
+            no_ranges: false,
+            content_disposition: None,
+            length_unknown: false,
             vary: None,
             cache_control: None,
             location: None,
@@ -91,6 +103,7 @@ impl<'a> ResponseHead<'a> {
             field("Content-Type", self.content_type);
             field("Content-Encoding", self.content_encoding);
             field("Content-Range", self.content_range);
+            field("Content-Disposition", self.content_disposition);
         }
         field("ETag", self.etag);
         field("Last-Modified", self.last_modified);
@@ -100,10 +113,16 @@ impl<'a> ResponseHead<'a> {
             field("Location", self.location);
         }
         if !self.status.has_no_content() {
-            let _ = write!(head, "Content-Length: {}\r\n", self.content_length);
+            if !self.length_unknown {
+                let _ = write!(head, "Content-Length: {}\r\n", self.content_length);
+            } else if self.minor_version > 0 {
+                head.push_str("Transfer-Encoding: chunked\r\n");
+            }
         }
         if self.accept_ranges && !not_modified {
             head.push_str("Accept-Ranges: bytes\r\n");
+        } else if self.no_ranges && !not_modified {
+            head.push_str("Accept-Ranges: none\r\n");
         }
         if self.allow && !not_modified {
             let _ = write!(head, "Allow: {ALLOWED_METHODS}\r\n");
@@ -297,6 +316,29 @@ mod tests {
         });
         assert!(text.contains("\r\nCache-Control: no-cache\r\n"));
         assert!(text.contains("\r\nX-Frame-Options: DENY\r\n"));
+    }
+
+    #[test]
+    fn a_download_of_unknown_length_is_chunked_for_http11_only() {
+        let head = ResponseHead {
+            content_type: Some("application/x-tar"),
+            content_disposition: Some("attachment; filename=\"a.tar\""),
+            length_unknown: true,
+            no_ranges: true,
+            keep_alive: true,
+            ..ResponseHead::new(Status::Ok)
+        };
+        let text = render(&head);
+        assert!(text.contains("\r\nContent-Disposition: attachment; filename=\"a.tar\"\r\n"));
+        assert!(text.contains("\r\nTransfer-Encoding: chunked\r\nAccept-Ranges: none\r\n"));
+        assert!(!text.contains("Content-Length"));
+        let http10 = render(&ResponseHead {
+            minor_version: 0,
+            keep_alive: false,
+            ..head
+        });
+        assert!(!http10.contains("Transfer-Encoding") && !http10.contains("Content-Length"));
+        assert!(http10.contains("\r\nConnection: close\r\n"));
     }
 
     #[test]

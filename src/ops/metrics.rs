@@ -245,6 +245,11 @@ impl Metrics {
             cache.stats.inserts.load(Ordering::Relaxed),
         );
         counter(
+            "wharf_cache_rejections_total",
+            "Missed files not put into the full hot-file cache: asked for less often than what they would displace.",
+            cache.stats.rejections.load(Ordering::Relaxed),
+        );
+        counter(
             "wharf_cache_invalidations_total",
             "Hot-file cache invalidations by filesystem events.",
             cache.stats.invalidations.load(Ordering::Relaxed),

@@ -7,7 +7,8 @@
 //!
 //! Query parameters: `sort=name|size|time` and `order=asc|desc` (default:
 //! by name, ascending; directories always first). Unknown values fall back
-//! to the defaults.
+//! to the defaults. (`download=tar` asks for the directory as an archive
+//! instead: [`crate::site::archive`].)
 //!
 //! A listing shows what a request for each entry would get: a symlink is
 //! shown as what it leads to (its kind, size and time), and an entry no
@@ -19,6 +20,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use crate::http::date::{rfc3339, utc};
+use crate::site::archive::ArchiveKinds;
 use crate::site::path::percent_encode_path;
 
 /// The most entries one listing shows; the rest are counted, not listed, so
@@ -139,12 +141,14 @@ impl ListingQuery {
 
 /// Renders the listing of `url_path` (decoded, with leading and trailing
 /// slash) as a complete HTML page. `entries` are already sorted; `omitted`
-/// says what was left out, and why.
+/// says what was left out, and why; `archives` are the kinds the directory
+/// can be downloaded as (a link for each, under the table).
 pub fn render_html(
     url_path: &str,
     entries: &[Entry],
     omitted: Omitted,
     query: &ListingQuery,
+    archives: ArchiveKinds,
 ) -> Vec<u8> {
     let title = escape_html(url_path);
     let mut html = String::with_capacity(2048 + entries.len() * 200);
@@ -189,6 +193,18 @@ pub fn render_html(
         );
     }
     html.push_str("</tbody></table>\n");
+    if !archives.is_empty() {
+        html.push_str("<p class=\"archives\">Download as");
+        for (i, kind) in archives.iter().enumerate() {
+            let name = kind.name();
+            let sep = if i == 0 { "" } else { " ·" };
+            let _ = write!(
+                html,
+                "{sep} <a href=\"?download={name}\" download>.{name}</a>"
+            );
+        }
+        html.push_str("</p>\n");
+    }
     if omitted.unservable > 0 {
         let _ = writeln!(
             html,
@@ -246,8 +262,15 @@ fn column_header(label: &str, key: SortKey, class: &str, query: &ListingQuery) -
 
 /// Renders the listing as JSON:
 /// `{"path": "/a/", "entries": [{"name", "type", "size", "modified"}], "omitted": 0}`,
-/// `omitted` counting every entry left out ([`Omitted::total`]).
-pub fn render_json(url_path: &str, entries: &[Entry], omitted: Omitted) -> Vec<u8> {
+/// `omitted` counting every entry left out ([`Omitted::total`]). With
+/// archives enabled, an `archives` member follows:
+/// `[{"type": "tar", "href": "?download=tar"}]`.
+pub fn render_json(
+    url_path: &str,
+    entries: &[Entry],
+    omitted: Omitted,
+    archives: ArchiveKinds,
+) -> Vec<u8> {
     let mut json = String::with_capacity(64 + entries.len() * 96);
     json.push_str("{\"path\":");
     push_json_string(&mut json, url_path);
@@ -269,7 +292,20 @@ pub fn render_json(url_path: &str, entries: &[Entry], omitted: Omitted) -> Vec<u
             rfc3339(entry.modified)
         );
     }
-    let _ = writeln!(json, "],\"omitted\":{}}}", omitted.total());
+    let _ = write!(json, "],\"omitted\":{}", omitted.total());
+    if !archives.is_empty() {
+        json.push_str(",\"archives\":[");
+        for (i, kind) in archives.iter().enumerate() {
+            let name = kind.name();
+            let sep = if i == 0 { "" } else { "," };
+            let _ = write!(
+                json,
+                "{sep}{{\"type\":\"{name}\",\"href\":\"?download={name}\"}}"
+            );
+        }
+        json.push(']');
+    }
+    json.push_str("}\n");
     json.into_bytes()
 }
 
@@ -352,7 +388,14 @@ mod tests {
 
     fn html(url_path: &str, mut entries: Vec<Entry>, query: &ListingQuery) -> String {
         query.sort(&mut entries);
-        String::from_utf8(render_html(url_path, &entries, Omitted::default(), query)).unwrap()
+        String::from_utf8(render_html(
+            url_path,
+            &entries,
+            Omitted::default(),
+            query,
+            ArchiveKinds::default(),
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -433,8 +476,14 @@ mod tests {
             unservable: 0,
             over_limit: 5,
         };
-        let page =
-            String::from_utf8(render_html("/", &[], omitted, &ListingQuery::default())).unwrap();
+        let page = String::from_utf8(render_html(
+            "/",
+            &[],
+            omitted,
+            &ListingQuery::default(),
+            ArchiveKinds::default(),
+        ))
+        .unwrap();
         assert!(!page.contains("href=\"../\""));
         assert!(page.contains("5 entries not shown: a listing shows at most 10000"));
         assert!(!page.contains("cannot be served"));
@@ -448,6 +497,7 @@ mod tests {
             &[entry("a", EntryKind::File, 1, 0)],
             omitted,
             &ListingQuery::default(),
+            ArchiveKinds::default(),
         ))
         .unwrap();
         assert!(page.contains("1 entry not listed: it cannot be served"));
@@ -465,12 +515,44 @@ mod tests {
             unservable: 1,
             over_limit: 1,
         };
-        let json = String::from_utf8(render_json("/p/", &entries, omitted)).unwrap();
+        let json = String::from_utf8(render_json(
+            "/p/",
+            &entries,
+            omitted,
+            ArchiveKinds::default(),
+        ))
+        .unwrap();
         assert_eq!(
             json,
             "{\"path\":\"/p/\",\"entries\":[{\"name\":\"a\\\"b\\\\c\\n\\u003cx>\",\"type\":\"file\",\"size\":7,\
              \"modified\":\"2000-02-29T00:00:00Z\"},{\"name\":\"d\",\"type\":\"directory\",\"size\":0,\
              \"modified\":\"1970-01-01T00:00:00Z\"}],\"omitted\":2}\n"
+        );
+    }
+
+    #[test]
+    fn archive_links_follow_the_enabled_kinds() {
+        let both = ArchiveKinds::parse(&["tar", "tar.gz"]).unwrap();
+        let page = String::from_utf8(render_html(
+            "/a/",
+            &[],
+            Omitted::default(),
+            &ListingQuery::default(),
+            both,
+        ))
+        .unwrap();
+        assert!(page.contains(
+            "<p class=\"archives\">Download as <a href=\"?download=tar\" download>.tar</a> · \
+             <a href=\"?download=tar.gz\" download>.tar.gz</a></p>"
+        ));
+        let none = html("/a/", vec![], &ListingQuery::default());
+        assert!(!none.contains("download"));
+        let gz = ArchiveKinds::parse(&["tar.gz"]).unwrap();
+        let json = String::from_utf8(render_json("/a/", &[], Omitted::default(), gz)).unwrap();
+        assert_eq!(
+            json,
+            "{\"path\":\"/a/\",\"entries\":[],\"omitted\":0,\
+             \"archives\":[{\"type\":\"tar.gz\",\"href\":\"?download=tar.gz\"}]}\n"
         );
     }
 

@@ -1,7 +1,10 @@
 //! The site's policy, all of it pure (no IO): which request targets name
 //! something under the root ([`path`]), which headers a path gets
-//! ([`rules`]), and how a directory listing is rendered ([`listing`]).
+//! ([`rules`]), how a directory listing is rendered ([`listing`]), and what a
+//! directory download is ([`archive`], in the [`tar`] format).
 
+pub mod archive;
 pub mod listing;
 pub mod path;
 pub mod rules;
+pub mod tar;

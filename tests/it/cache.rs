@@ -664,3 +664,110 @@ fn a_directory_that_may_be_entered_but_not_read_ends_exact_watching() {
         == b"v2"));
     set_mode(&root.join("peek"), 0o755);
 }
+
+/// A crawl (each file asked for once) through a site larger than the
+/// cache does not push out the files that are asked for again and again:
+/// once the budget is full, a missed file is taken in only if it has been
+/// asked for more often than what it would displace.
+#[test]
+fn a_crawl_larger_than_the_cache_keeps_the_popular_files_cached() {
+    let site = site();
+    let body = |name: &str| format!("{name}:{}\n", "x".repeat(4000)).into_bytes();
+    for i in 0..5 {
+        write(
+            site.path(),
+            &format!("hot{i}.txt"),
+            &body(&format!("hot{i}")),
+        );
+    }
+    for i in 0..100 {
+        write(
+            site.path(),
+            &format!("crawl/{i}.txt"),
+            &body(&format!("crawl{i}")),
+        );
+    }
+    // Room for about nine of these files.
+    let server = TestServer::start(site.path(), &format!("{CONFIG}max_total_bytes = 40000\n"));
+    for i in 0..5 {
+        let path = format!("/hot{i}.txt");
+        warm(&server, &path, &body(&format!("hot{i}")));
+        for _ in 0..3 {
+            assert_eq!(server.get(&path).status, 200);
+        }
+    }
+    for i in 0..100 {
+        let response = server.get(&format!("/crawl/{i}.txt"));
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, body(&format!("crawl{i}")), "crawl/{i}.txt");
+    }
+    let metrics = scrape(&metrics_addr(&server), "/metrics").text();
+    let rejections = sample(&metrics, "wharf_cache_rejections_total");
+    assert!(
+        rejections >= 90,
+        "only {rejections} crawled files were refused"
+    );
+    // Every popular file is still answered from the cache.
+    for i in 0..5 {
+        let hits = cache_hits(&server);
+        let path = format!("/hot{i}.txt");
+        assert_eq!(server.get(&path).body, body(&format!("hot{i}")));
+        assert_eq!(cache_hits(&server), hits + 1, "{path} left the cache");
+    }
+}
+
+/// Which sidecars exist is known from the watcher, not asked of the disk on
+/// every miss; a sidecar that appears (written, moved in, in a directory
+/// made meanwhile) or goes away is still seen by the very next request.
+/// Files here are never cached (`max_file_bytes = 1`), so each answer comes
+/// from the pool and what it knows of the sidecars.
+#[test]
+fn sidecars_appearing_and_going_are_seen_at_once_without_the_cache() {
+    let site = site();
+    write(site.path(), "a.js", b"plain a\n");
+    let server = TestServer::start(
+        site.path(),
+        &format!("{CONFIG}max_file_bytes = 1\ndescriptors = false\n"),
+    );
+    let plain = get_encoded(&server, "/a.js", "br, gzip");
+    assert_eq!(
+        (plain.body.as_slice(), plain.header("Vary")),
+        (&b"plain a\n"[..], None)
+    );
+
+    write(site.path(), "a.js.br", b"BR a");
+    let response = get_encoded(&server, "/a.js", "br, gzip");
+    assert_eq!(response.body, b"BR a", "a new sidecar was not seen");
+    assert_eq!(response.header("Content-Encoding"), Some("br"));
+
+    std::fs::create_dir(site.path().join("new")).unwrap();
+    write(site.path(), "new/b.js", b"plain b\n");
+    write(site.path(), "new/b.js.gz", b"GZ b");
+    let response = get_encoded(&server, "/new/b.js", "gzip");
+    assert_eq!(
+        response.body, b"GZ b",
+        "a sidecar in a new directory was not seen"
+    );
+
+    write(site.path(), "new/c.js", b"plain c\n");
+    assert_eq!(get_encoded(&server, "/new/c.js", "br").body, b"plain c\n");
+    let staged = write(site.path(), ".staged", b"BR c");
+    std::fs::rename(&staged, site.path().join("new/c.js.br")).unwrap();
+    let response = get_encoded(&server, "/new/c.js", "br");
+    assert_eq!(response.body, b"BR c", "a sidecar moved in was not seen");
+
+    std::fs::remove_file(site.path().join("a.js.br")).unwrap();
+    let response = get_encoded(&server, "/a.js", "br, gzip");
+    assert_eq!(
+        response.body, b"plain a\n",
+        "a deleted sidecar was still served"
+    );
+    assert_eq!(response.header("Content-Encoding"), None);
+    assert_eq!(
+        sample(
+            &scrape(&metrics_addr(&server), "/metrics").text(),
+            "wharf_cache_hits_total"
+        ),
+        0
+    );
+}

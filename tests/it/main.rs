@@ -17,6 +17,7 @@
 
 mod harness;
 
+mod archive;
 mod browser;
 mod cache;
 mod cli;

@@ -24,6 +24,8 @@ pub(super) enum Body {
     Stream(Stream),
     /// A file sent by the pool straight to the socket with `sendfile`.
     Sendfile(Sendfile),
+    /// A directory download, made chunk by chunk by the pool.
+    Archive(super::archive::ArchiveBody),
 }
 
 impl Body {
@@ -40,6 +42,7 @@ impl Body {
                 SendState::Ready(file) | SendState::Blocked(file) => Some(file),
                 SendState::InFlight { .. } | SendState::Truncated => None,
             },
+            Body::Archive(archive) => archive.into_file(),
         }
     }
 }

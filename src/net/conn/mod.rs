@@ -28,6 +28,7 @@
 //!   hit, or an open job on the pool);
 //! - `respond.rs`: building the response head and body;
 //! - `body.rs`: the body's sub-states (in memory, streamed, `sendfile`);
+//!   `archive.rs`: a directory download's, made chunk by chunk on the pool;
 //! - `send.rs`: writing it all to the socket.
 
 use std::borrow::Cow;
@@ -43,6 +44,7 @@ use crate::disk::pool::{ConnRef, Outcome};
 use crate::disk::{FileBody, FileResponse, OpenError, OpenRequest, Opened};
 use crate::http::body_strategy::{body_strategy, BodyStrategy};
 use crate::http::date::http_date;
+use crate::http::disposition::attachment;
 use crate::http::encoding::Coding;
 use crate::http::range;
 use crate::http::request::BodyFraming;
@@ -56,14 +58,17 @@ use crate::net::listen::ClientStream;
 use crate::offloop::SharedFile;
 use crate::ops::access_log::LogRecord;
 use crate::ops::metrics::CloseReason;
+use crate::site::archive::ArchiveKind;
 use crate::site::path::{self, PathFacts};
 use crate::site::rules;
 
+mod archive;
 mod body;
 mod respond;
 mod route;
 mod send;
 
+use archive::ArchiveStep;
 use body::{Body, BodyBytes, OutBuf, Sendfile, SendfileStep, Stream, StreamStep};
 
 /// Longest request-target accepted (414 beyond).
@@ -383,6 +388,20 @@ impl Conn {
                     return Next::Keep;
                 };
                 if let Some(file) = stream.chunk_read(file, buf, result) {
+                    ctx.io.release(file);
+                }
+            }
+            Outcome::ArchiveChunk { stream, chunk, end } => {
+                let Phase::Sending(_, Body::Archive(archive)) = &mut self.phase else {
+                    if let Some(file) = stream.into_file() {
+                        ctx.io.release(file);
+                    }
+                    return Next::Keep;
+                };
+                if let Some(file) = archive
+                    .chunk_made(stream, chunk, end)
+                    .and_then(|s| s.into_file())
+                {
                     ctx.io.release(file);
                 }
             }

@@ -147,6 +147,9 @@ impl Conn {
                 self.queue(ctx, &head, body, head_only);
                 self.enter_sending(ctx, exchange, Body::Complete);
             }
+            Ok(Opened::Archive { kind, name, stream }) => {
+                self.start_archive(ctx, exchange, kind, &name, stream, &applied)
+            }
             Err(error) => {
                 let status = match error {
                     OpenError::NotFound => Status::NotFound,

@@ -77,6 +77,11 @@ impl Conn {
             }
         }
         exchange.cache_key = Some(key.to_string());
+        // Asked here, not by the pool: one check vouches for a whole batch.
+        let sidecars_settled = ctx.config.http.precompressed
+            && ctx
+                .cache
+                .events_settled(&mut work.event_check, self.last_read);
         let query = path::split_query(&exchange.request.target)
             .1
             .map(String::from);
@@ -90,6 +95,7 @@ impl Conn {
                 headers: file_headers,
                 wants_json,
                 max_ranges: ctx.config.limits.max_ranges,
+                sidecars_settled,
             },
         );
         self.wait_for_pool(ctx, exchange);

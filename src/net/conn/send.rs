@@ -1,5 +1,6 @@
 //! Writing a response: the head and in-memory body in vectored writes,
-//! streamed chunks read by the pool, and `sendfile` jobs that the loop
+//! streamed chunks read (or, for a directory download, made) by the pool,
+//! and `sendfile` jobs that the loop
 //! dispatches as the socket becomes writable.
 
 use super::*;
@@ -63,6 +64,24 @@ impl Conn {
                         StreamStep::Wait => return Some(Next::Keep),
                         StreamStep::Truncated => return Some(self.close_truncated(ctx, work)),
                         StreamStep::Done => return self.finish_response(ctx, work),
+                    }
+                }
+                Body::Archive(archive) => {
+                    let spare = std::mem::take(&mut self.out.body).into_spare();
+                    self.out.clear();
+                    match archive.next_step() {
+                        ArchiveStep::Write(chunk) => {
+                            self.out.body = BodyBytes::Owned(chunk);
+                            Self::request_archive_chunk(conn_ref, ctx, archive, spare);
+                            continue;
+                        }
+                        ArchiveStep::Make => {
+                            Self::request_archive_chunk(conn_ref, ctx, archive, spare);
+                            return Some(Next::Keep);
+                        }
+                        ArchiveStep::Wait => return Some(Next::Keep),
+                        ArchiveStep::Truncated => return Some(self.close_truncated(ctx, work)),
+                        ArchiveStep::Done => return self.finish_response(ctx, work),
                     }
                 }
                 Body::Sendfile(send) => match send.next_step() {

@@ -11,6 +11,8 @@
 //! trace parser and the loop rule (with a test of the parser);
 //! [`scenario`] runs wharf under it and checks the trace.
 
+mod miss_syscalls;
+mod part_archive;
 mod part_health;
 mod parts;
 mod scenario;
