@@ -416,7 +416,10 @@ impl FileCache {
             // A key found twice is simply gone the second time.
             keys.iter()
                 .map(|key| &**key)
-                .chain([parent_index.as_str(), changed_index.as_str()])
+                // `changed` as a key too: a clean URL (`about`, served
+                // from `about.html`) is kept by another file's path, and
+                // `about` or `about/` appearing must end it.
+                .chain([parent_index.as_str(), changed_index.as_str(), changed])
                 .filter_map(|key| entries.remove(key))
                 .collect()
         };

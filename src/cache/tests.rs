@@ -58,6 +58,22 @@ fn insert_get_and_invalidate() {
 }
 
 #[test]
+fn a_clean_url_entry_goes_with_either_name() {
+    let cache = watching_cache(10_000);
+    // `/about` answered from about.html: kept by the key `about`.
+    cache.insert("about".into(), entry("about.html", 10), cache.generation());
+    cache.insert("x/y".into(), entry("x/y.html", 10), cache.generation());
+    cache.invalidate("about");
+    assert!(get(&cache, "about").is_none(), "an `about` appeared");
+    assert!(get(&cache, "x/y").is_some());
+    cache.invalidate("x/y.html");
+    assert!(
+        get(&cache, "x/y").is_none(),
+        "the file it came from changed"
+    );
+}
+
+#[test]
 fn a_changed_directory_drops_everything_below_it() {
     let cache = watching_cache(10_000);
     for path in ["d/x", "d/e/y", "dd/z"] {
@@ -391,6 +407,7 @@ impl Scanning {
         let mut freed = 0;
         self.entries.retain(|key, (path, size, _)| {
             let affected = path == changed
+                || key == changed
                 || original == Some(path.as_str())
                 || path
                     .strip_prefix(changed)

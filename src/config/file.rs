@@ -10,6 +10,8 @@ use super::{
     AccessLogTarget, CacheConfig, HttpOptions, Limits, LogFormat, SymlinkPolicy, MAX_THREADS,
 };
 use crate::site::archive::ArchiveKinds;
+use crate::site::cors::Cors;
+use crate::site::redirects::Redirect;
 use crate::site::rules::{self, Glob, HeaderRule};
 
 /// The settings before validation, with the documented defaults.
@@ -55,6 +57,11 @@ impl Default for Raw {
                 rules: Arc::from(Vec::new()),
                 error_pages: Arc::from(Vec::new()),
                 archive: ArchiveKinds::default(),
+                redirects: Arc::from(Vec::new()),
+                fallback: None,
+                try_extensions: Arc::from(Vec::new()),
+                canonical: false,
+                cors: None,
             },
             access_log: AccessLogTarget::Stdout,
             access_log_format: LogFormat::Combined,
@@ -218,6 +225,11 @@ fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), Stri
         "rules",
         "error_pages",
         "archive",
+        "redirects",
+        "fallback",
+        "try_extensions",
+        "canonical",
+        "cors",
     ])?;
     if let Some(names) = section.string_list("index_files")? {
         if let Some(bad) = names.iter().find(|n| !is_plain_file_name(n)) {
@@ -263,7 +275,146 @@ fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), Stri
             format!("[http] archive: expected a list of \"tar\" and \"tar.gz\", got \"{bad}\"")
         })?;
     }
+    apply_site_routing(raw, section)
+}
+
+/// The `[http]` keys of redirects, the app fallback, clean URLs and CORS.
+fn apply_site_routing(raw: &mut Raw, section: &Section) -> Result<(), String> {
+    if let Some(value) = section.table.get("redirects") {
+        raw.http.redirects = Arc::from(parse_redirects(value)?);
+    }
+    if let Some(path) = section.string("fallback")? {
+        raw.http.fallback = if path.is_empty() {
+            None
+        } else {
+            Some(parse_site_file("[http] fallback", &path)?)
+        };
+    }
+    if let Some(extensions) = section.string_list("try_extensions")? {
+        if let Some(bad) = extensions.iter().find(|e| {
+            e.is_empty() || e.starts_with('.') || !is_plain_file_name(e) || e.contains('.')
+        }) {
+            return Err(format!(
+                "[http] try_extensions: '{bad}' must be an extension without its dot (\"html\", not \".html\")"
+            ));
+        }
+        raw.http.try_extensions = Arc::from(extensions);
+    }
+    if let Some(b) = section.boolean("canonical")? {
+        raw.http.canonical = b;
+    }
+    if raw.http.canonical && raw.http.try_extensions.is_empty() {
+        return Err(
+            "[http] canonical: true needs try_extensions (e.g. try_extensions = [\"html\"])"
+                .to_string(),
+        );
+    }
+    if let Some(value) = section.table.get("cors") {
+        raw.http.cors = parse_cors(value)?.map(Arc::new);
+    }
+    if raw.http.cors.is_some() {
+        // Two Access-Control-Allow-Origin fields make browsers refuse both.
+        let set_by_rule = raw.http.rules.iter().enumerate().find_map(|(i, rule)| {
+            rule.headers
+                .iter()
+                .find(|(name, _)| name.to_ascii_lowercase().starts_with("access-control-"))
+                .map(|(name, _)| (i, name))
+        });
+        if let Some((i, name)) = set_by_rule {
+            return Err(format!(
+                "[http.cors]: [[http.rules]] #{} sets {name} too; use one or the other",
+                i + 1
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Parses `[[http.redirects]]`: tables with `from`, `to` and an optional
+/// `status`. Errors name the key as `http.redirects[N].KEY`, counting from 0.
+fn parse_redirects(value: &toml::Value) -> Result<Vec<Redirect>, String> {
+    let Some(items) = value.as_array() else {
+        return Err(format!(
+            "http.redirects: expected [[http.redirects]] tables, got {value}"
+        ));
+    };
+    let mut redirects = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let name = format!("http.redirects[{i}]");
+        let Some(table) = item.as_table() else {
+            return Err(format!("{name}: expected a table, got {item}"));
+        };
+        if let Some(key) = table
+            .keys()
+            .find(|k| !["from", "to", "status"].contains(&k.as_str()))
+        {
+            return Err(format!(
+                "{name}.{key}: unknown key (expected one of: from, to, status)"
+            ));
+        }
+        let text = |key: &str| match table.get(key) {
+            Some(toml::Value::String(s)) => Ok(s.as_str()),
+            Some(v) => Err(format!("{name}.{key}: expected a string, got {v}")),
+            None => Err(format!("{name}.{key}: missing")),
+        };
+        let (from, to) = (text("from")?, text("to")?);
+        let status = match table.get("status") {
+            None => 301,
+            Some(toml::Value::Integer(n)) => u16::try_from(*n).unwrap_or(0),
+            Some(v) => {
+                return Err(format!(
+                    "{name}.status: expected 301, 302, 307 or 308, got {v}"
+                ))
+            }
+        };
+        let redirect = Redirect::new(from, to, status)
+            .map_err(|e| format!("{name}.{}: {}", e.key, e.message))?;
+        redirects.push(redirect);
+    }
+    Ok(redirects)
+}
+
+/// Parses `[http.cors]`. `None` when no origin is allowed.
+fn parse_cors(value: &toml::Value) -> Result<Option<Cors>, String> {
+    let section = Section::new("http.cors", value)?;
+    section.check_keys(&[
+        "allow_origins",
+        "allow_methods",
+        "allow_headers",
+        "expose_headers",
+        "max_age_secs",
+    ])?;
+    let list = |key: &str, default: &[&str]| -> Result<Vec<String>, String> {
+        Ok(section
+            .string_list(key)?
+            .unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect()))
+    };
+    let origins = list("allow_origins", &[])?;
+    let methods = list("allow_methods", &["GET", "HEAD", "OPTIONS"])?;
+    let headers = list("allow_headers", &[])?;
+    let expose = list("expose_headers", &[])?;
+    let max_age = section.integer("max_age_secs", 0, 86_400)?.unwrap_or(600);
+    Cors::new(&origins, &methods, &headers, &expose, max_age)
+        .map_err(|(key, message)| format!("[http.cors] {key}: {message}"))
+}
+
+/// A file under the root named by a config value (`/index.html` or
+/// `index.html`), as its sanitised relative path.
+fn parse_site_file(key: &str, path: &str) -> Result<String, String> {
+    let absolute = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    let safe =
+        crate::site::path::sanitize(&absolute).map_err(|e| format!("{key}: '{path}': {e}"))?;
+    if safe.relative.is_empty() || safe.trailing_slash {
+        return Err(format!("{key}: '{path}' must name a file"));
+    }
+    if safe.hidden {
+        return Err(format!("{key}: '{path}' names a hidden file"));
+    }
+    Ok(safe.relative)
 }
 
 /// `[log]`: the access log.
@@ -605,6 +756,111 @@ mod tests {
         assert_eq!(parse_mode("0777"), Some(0o777));
         for bad in ["", "1777", "0o660", "8", "06600", "-1"] {
             assert_eq!(parse_mode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn site_routing_keys_apply() {
+        let raw = apply(
+            r#"
+            [http]
+            fallback = "/app.html"
+            try_extensions = ["html", "htm"]
+            canonical = true
+            [[http.redirects]]
+            from = "/old/**"
+            to = "/new/{rest}"
+            [[http.redirects]]
+            from = "/blog"
+            to = "https://blog.example.com/"
+            status = 308
+            [http.cors]
+            allow_origins = ["https://app.example"]
+            allow_headers = ["Content-Type"]
+            max_age_secs = 60
+            "#,
+        )
+        .unwrap();
+        assert_eq!(raw.http.fallback.as_deref(), Some("app.html"));
+        assert_eq!(&*raw.http.try_extensions, ["html", "htm"]);
+        assert!(raw.http.canonical);
+        assert_eq!(raw.http.redirects.len(), 2);
+        assert_eq!(raw.http.redirects[0].status, 301);
+        assert_eq!(raw.http.redirects[1].status, 308);
+        let cors = raw.http.cors.as_ref().unwrap();
+        assert_eq!(
+            cors.allow_origin(Some("https://app.example")),
+            Some("https://app.example")
+        );
+        // Dotted keys, and an empty origin list (CORS off).
+        let raw = apply(
+            "http.redirects = [{from = \"/a/**\", to = \"/b/{rest}\"}]\nhttp.cors.allow_origins = []\n",
+        )
+        .unwrap();
+        assert_eq!(raw.http.redirects.len(), 1);
+        assert!(raw.http.cors.is_none());
+        assert!(apply("").unwrap().http.fallback.is_none());
+    }
+
+    #[test]
+    fn site_routing_errors_name_the_key() {
+        let table = [
+            ("[http]\nfallback = \"/\"", "[http] fallback: '/' must name a file"),
+            ("[http]\nfallback = \"/../x\"", "[http] fallback:"),
+            ("[http]\nfallback = \"/.app.html\"", "[http] fallback:"),
+            ("[http]\nfallback = true", "[http] fallback: expected a string"),
+            ("[http]\ntry_extensions = [\".html\"]", "[http] try_extensions: '.html'"),
+            ("[http]\ntry_extensions = [\"a/b\"]", "[http] try_extensions: 'a/b'"),
+            ("[http]\ncanonical = true", "[http] canonical: true needs try_extensions"),
+            (
+                "[[http.redirects]]\nfrom = \"/a\"\nto = \"//evil.com\"",
+                "http.redirects[0].to: '//evil.com'",
+            ),
+            (
+                "[[http.redirects]]\nfrom = \"/a\"\nto = \"/b\"\n[[http.redirects]]\nfrom = \"/c\"\nto = \"c\"",
+                "http.redirects[1].to:",
+            ),
+            ("[[http.redirects]]\nfrom = \"/a\"", "http.redirects[0].to: missing"),
+            ("[[http.redirects]]\nto = \"/a\"", "http.redirects[0].from: missing"),
+            (
+                "[[http.redirects]]\nfrom = \"/a\"\nto = \"/b\"\nstatus = 303",
+                "http.redirects[0].status: 303",
+            ),
+            (
+                "[[http.redirects]]\nfrom = \"/a\"\nto = \"/b\"\nstatus = \"301\"",
+                "http.redirects[0].status: expected",
+            ),
+            (
+                "[[http.redirects]]\nfrom = \"/a\"\nto = \"/b\"\ncode = 301",
+                "http.redirects[0].code: unknown key",
+            ),
+            ("[http]\nredirects = 1", "http.redirects: expected"),
+            (
+                "[http.cors]\nallow_origins = [\"https://a.example/\"]",
+                "[http.cors] allow_origins:",
+            ),
+            (
+                "[http.cors]\nallow_origins = [\"*\"]\nallow_methods = [\"POST\"]",
+                "[http.cors] allow_methods:",
+            ),
+            (
+                "[http.cors]\nallow_origins = \"*\"",
+                "[http.cors] allow_origins: expected a list",
+            ),
+            ("[http.cors]\nmax_age_secs = -1", "[http.cors] max_age_secs:"),
+            ("[http.cors]\norigins = [\"*\"]", "[http.cors] origins: unknown key"),
+            ("[http]\ncors = 1", "'http.cors' must be a [section]"),
+            (
+                "[[http.rules]]\nmatch = \"*\"\nheaders = { \"Access-Control-Allow-Origin\" = \"*\" }\n[http.cors]\nallow_origins = [\"*\"]",
+                "[http.cors]: [[http.rules]] #1 sets Access-Control-Allow-Origin",
+            ),
+        ];
+        for (text, expected) in table {
+            let error = apply(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} was accepted"));
+            assert!(error.contains(expected), "{text:?} gave {error:?}");
+            assert!(!error.contains('\n'), "{error:?} is not one line");
         }
     }
 

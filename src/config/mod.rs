@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::site::archive::ArchiveKinds;
+use crate::site::cors::Cors;
+use crate::site::redirects::Redirect;
 use crate::site::rules::HeaderRule;
 
 mod file;
@@ -96,6 +98,19 @@ pub struct HttpOptions {
     /// Archive kinds a listing can be downloaded as (`?download=tar`);
     /// none by default.
     pub archive: ArchiveKinds,
+    /// `[[http.redirects]]`, in file order: the first match answers.
+    pub redirects: Arc<[Redirect]>,
+    /// `[http] fallback`: the file (a sanitised relative path) served for
+    /// a GET or HEAD of a path that names nothing (single-page apps).
+    pub fallback: Option<String>,
+    /// `[http] try_extensions`: `name.EXT` is served for a missing `name`,
+    /// extensions tried in order (clean URLs).
+    pub try_extensions: Arc<[String]>,
+    /// `[http] canonical`: `/name.EXT` redirects to `/name` for the
+    /// extensions of `try_extensions`.
+    pub canonical: bool,
+    /// `[http.cors]`, when some origin is allowed.
+    pub cors: Option<Arc<Cors>>,
 }
 
 /// One address to listen on (`[server] listen`, `--listen`).

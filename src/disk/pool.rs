@@ -99,10 +99,16 @@ impl Outcome {
     pub fn into_file(self) -> Option<SharedFile> {
         match self {
             Outcome::Chunk { file, .. } | Outcome::Sent { file, .. } => Some(file),
-            Outcome::Opened(Ok(Opened::File(FileResponse {
-                body: disk::FileBody::Stream { file, .. },
-                ..
-            }))) => Some(file),
+            Outcome::Opened(Ok(
+                Opened::File(FileResponse {
+                    body: disk::FileBody::Stream { file, .. },
+                    ..
+                })
+                | Opened::Fallback(FileResponse {
+                    body: disk::FileBody::Stream { file, .. },
+                    ..
+                }),
+            )) => Some(file),
             Outcome::ArchiveChunk { stream, .. }
             | Outcome::Opened(Ok(Opened::Archive {
                 stream: Some(stream),

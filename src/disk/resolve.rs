@@ -28,7 +28,7 @@ use super::cacheable::read_for_cache;
 use super::dir::read_entries;
 use super::io::read_chunk;
 use super::representation::{Representation, Representations, Target};
-use super::root::{OpenError, Root};
+use super::root::{Missing, OpenError, Root};
 use crate::cache::{Cacheable, FileCache};
 use crate::config::HttpOptions;
 use crate::http::body_strategy::{body_strategy, BodyStrategy};
@@ -64,6 +64,9 @@ pub struct OpenRequest {
     /// read, so the cache's sidecar index is up to date for it
     /// ([`FileCache::events_settled`]).
     pub sidecars_settled: bool,
+    /// `[http] fallback` may answer if the path names nothing (the loop
+    /// decided from the path and `Accept`, see `site::redirects`).
+    pub fallback: bool,
 }
 
 /// How the pool answers an [`OpenRequest`].
@@ -71,6 +74,9 @@ pub struct OpenRequest {
 pub enum Opened {
     /// A regular file (or a precompressed variant of it).
     File(FileResponse),
+    /// The `[http] fallback` file, for a path that names nothing: never
+    /// cached under the missing path (`cacheable` is `None`).
+    Fallback(FileResponse),
     /// A directory asked for without its trailing slash.
     Redirect { location: String },
     /// A rendered directory listing (HTML, or JSON when asked), with an
@@ -139,7 +145,13 @@ pub fn open_target(
     let generation = cache.generation();
     let cache_key = FileCache::key(&request.relative, request.trailing_slash);
     let (fd, symlink_free) =
-        root.open_beneath_noting_symlinks(&request.relative, options.symlinks)?;
+        match root.open_or_missing_noting_symlinks(&request.relative, options.symlinks) {
+            Ok(opened) => opened,
+            Err(Missing::Nothing) => {
+                return open_instead(root, request, options, cache, generation, &cache_key)
+            }
+            Err(Missing::Other(error)) => return Err(error),
+        };
     let stat = rustix::fs::fstat(&fd).map_err(OpenError::from_errno)?;
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile if request.trailing_slash => Err(OpenError::NotFound),
@@ -234,6 +246,72 @@ pub fn open_target(
         // FIFOs, sockets and devices are never served.
         _ => Err(OpenError::NotFound),
     }
+}
+
+/// What answers a request whose path names nothing at all (not a refused
+/// symlink, not a way out of the root: those stay 404): `name.EXT` for
+/// each of `[http] try_extensions` in turn, then the `[http] fallback`
+/// file when the request qualifies; else 404. All in the same pool job as
+/// the failed open.
+fn open_instead(
+    root: &Root,
+    request: &OpenRequest,
+    options: &HttpOptions,
+    cache: &FileCache,
+    generation: u64,
+    cache_key: &str,
+) -> Result<Opened, OpenError> {
+    if !request.trailing_slash && !request.relative.is_empty() {
+        for extension in options.try_extensions.iter() {
+            let relative = format!("{}.{extension}", request.relative);
+            if let Some((opened, stat)) = open_regular(root, &relative, options) {
+                // Cached under the request's key with `relative` as its
+                // file: an event for either name drops the entry.
+                let target = Target {
+                    relative: &relative,
+                    generation,
+                    cache_key,
+                };
+                return serve_file(root, opened, &stat, target, request, options, cache);
+            }
+        }
+    }
+    if let (true, Some(fallback)) = (request.fallback, &options.fallback) {
+        if let Some(((fd, _), stat)) = open_regular(root, fallback, options) {
+            let target = Target {
+                relative: fallback,
+                generation,
+                cache_key,
+            };
+            // Keyed by the missing path, an entry would outlive the file
+            // later created there: no event names that key's file. Passed
+            // as reached through a symlink, the fallback is not even read
+            // for the cache.
+            let opened = (fd, Some(false));
+            return match serve_file(root, opened, &stat, target, request, options, cache)? {
+                Opened::File(mut file) => {
+                    file.cacheable = None;
+                    Ok(Opened::Fallback(file))
+                }
+                other => Ok(other),
+            };
+        }
+    }
+    Err(OpenError::NotFound)
+}
+
+/// `relative` opened (noting whether a symlink was met) and `fstat`ed, if
+/// it is a regular file.
+fn open_regular(
+    root: &Root,
+    relative: &str,
+    options: &HttpOptions,
+) -> Option<((OwnedFd, Option<bool>), rustix::fs::Stat)> {
+    let opened = root
+        .open_beneath_noting_symlinks(relative, options.symlinks)
+        .ok()?;
+    let stat = rustix::fs::fstat(&opened.0).ok()?;
+    (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then_some((opened, stat))
 }
 
 /// A listing's directory as an archive: the walk starts here (its first

@@ -71,13 +71,30 @@ impl Root {
         relative: &str,
         policy: SymlinkPolicy,
     ) -> Result<OwnedFd, OpenError> {
+        self.open_or_missing(relative, policy)
+            .map_err(Missing::into_error)
+    }
+
+    /// [`Root::open_beneath`], telling apart a name that is simply not
+    /// there (`ENOENT` from the confined open itself: [`Missing::Nothing`])
+    /// from every other failure, a refused symlink or a way out of the
+    /// root included. Only the former may be answered with something else
+    /// (a clean URL, the app fallback).
+    pub(super) fn open_or_missing(
+        &self,
+        relative: &str,
+        policy: SymlinkPolicy,
+    ) -> Result<OwnedFd, Missing> {
+        let nothing = |e: rustix::io::Errno| match e {
+            rustix::io::Errno::NOENT => Missing::Nothing,
+            e => Missing::Other(OpenError::from_errno(e)),
+        };
         let relative = if relative.is_empty() { "." } else { relative };
         let flags = READ_FLAGS;
         if policy == SymlinkPolicy::Follow {
             // `..` was refused lexically, so only symlinks lead elsewhere,
             // and this policy allows them.
-            return rustix::fs::openat(&self.dir, relative, flags, Mode::empty())
-                .map_err(OpenError::from_errno);
+            return rustix::fs::openat(&self.dir, relative, flags, Mode::empty()).map_err(nothing);
         }
         let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
         if policy == SymlinkPolicy::Deny {
@@ -93,15 +110,30 @@ impl Root {
                     if policy == SymlinkPolicy::WithinRoot => {}
                 Err(rustix::io::Errno::NOSYS) => self.has_openat2.store(false, Ordering::Relaxed),
                 Err(rustix::io::Errno::XDEV | rustix::io::Errno::LOOP) => {
-                    return Err(OpenError::NotFound)
+                    return Err(Missing::Other(OpenError::NotFound))
                 }
-                Err(e) => return Err(OpenError::from_errno(e)),
+                Err(e) => return Err(nothing(e)),
             }
         }
         if policy == SymlinkPolicy::Deny {
             // No openat2: walk component by component, refusing symlinks.
             return self.open_no_symlinks(relative, flags);
         }
+        // An absolute symlink: whatever fails from here on went through a
+        // symlink, so it is never "nothing there". (Kernels without openat2
+        // get here for every path: they answer missing names with 404 only.)
+        self.open_canonical(relative, flags, resolve)
+            .map_err(Missing::Other)
+    }
+
+    /// Opens the canonical, symlink-free form of `relative` beneath the root
+    /// (absolute symlinks inside the root, kernels without openat2).
+    fn open_canonical(
+        &self,
+        relative: &str,
+        flags: OFlags,
+        resolve: ResolveFlags,
+    ) -> Result<OwnedFd, OpenError> {
         let canonical =
             std::fs::canonicalize(self.path.join(relative)).map_err(OpenError::from_io)?;
         let inside = canonical
@@ -121,6 +153,7 @@ impl Root {
             })
         } else {
             self.open_no_symlinks(&inside.to_string_lossy(), flags)
+                .map_err(Missing::into_error)
         }
     }
 
@@ -135,9 +168,20 @@ impl Root {
         relative: &str,
         policy: SymlinkPolicy,
     ) -> Result<(OwnedFd, Option<bool>), OpenError> {
+        self.open_or_missing_noting_symlinks(relative, policy)
+            .map_err(Missing::into_error)
+    }
+
+    /// [`Root::open_beneath_noting_symlinks`], telling a name that is not
+    /// there apart as [`Root::open_or_missing`] does.
+    pub(super) fn open_or_missing_noting_symlinks(
+        &self,
+        relative: &str,
+        policy: SymlinkPolicy,
+    ) -> Result<(OwnedFd, Option<bool>), Missing> {
         if policy == SymlinkPolicy::Deny {
             return self
-                .open_beneath(relative, policy)
+                .open_or_missing(relative, policy)
                 .map(|fd| (fd, Some(true)));
         }
         if self.has_openat2.load(Ordering::Relaxed) {
@@ -152,20 +196,23 @@ impl Root {
                     rustix::io::Errno::LOOP | rustix::io::Errno::XDEV | rustix::io::Errno::AGAIN,
                 ) => {
                     return self
-                        .open_beneath(relative, policy)
+                        .open_or_missing(relative, policy)
                         .map(|fd| (fd, Some(false)));
                 }
                 Err(rustix::io::Errno::NOSYS) => {}
-                Err(e) => return Err(OpenError::from_errno(e)),
+                // ENOENT with no symlink on the way: nothing is there.
+                Err(rustix::io::Errno::NOENT) => return Err(Missing::Nothing),
+                Err(e) => return Err(Missing::Other(OpenError::from_errno(e))),
             }
         }
-        self.open_beneath(relative, policy).map(|fd| (fd, None))
+        self.open_or_missing(relative, policy).map(|fd| (fd, None))
     }
 
     /// Opens `relative` one component at a time with `O_NOFOLLOW`, so no
     /// symlink is followed anywhere on the way (the pre-`openat2` fallback).
-    fn open_no_symlinks(&self, relative: &str, flags: OFlags) -> Result<OwnedFd, OpenError> {
-        let mut dir = rustix::io::dup(&self.dir).map_err(OpenError::from_errno)?;
+    fn open_no_symlinks(&self, relative: &str, flags: OFlags) -> Result<OwnedFd, Missing> {
+        let mut dir =
+            rustix::io::dup(&self.dir).map_err(|e| Missing::Other(OpenError::from_errno(e)))?;
         let components: Vec<&str> = relative.split('/').filter(|c| !c.is_empty()).collect();
         for (i, component) in components.iter().enumerate() {
             let last = i + 1 == components.len();
@@ -176,14 +223,15 @@ impl Root {
             };
             dir = rustix::fs::openat(&dir, *component, component_flags, Mode::empty()).map_err(
                 |e| match e {
-                    rustix::io::Errno::LOOP => OpenError::NotFound,
-                    e => OpenError::from_errno(e),
+                    rustix::io::Errno::LOOP => Missing::Other(OpenError::NotFound),
+                    rustix::io::Errno::NOENT => Missing::Nothing,
+                    e => Missing::Other(OpenError::from_errno(e)),
                 },
             )?;
         }
         if components.is_empty() {
             return rustix::fs::openat(&self.dir, ".", flags, Mode::empty())
-                .map_err(OpenError::from_errno);
+                .map_err(|e| Missing::Other(OpenError::from_errno(e)));
         }
         Ok(dir)
     }
@@ -219,6 +267,25 @@ fn openat2_retrying<P: rustix::path::Arg + Copy>(
         match rustix::fs::openat2(dir, path, flags, Mode::empty(), resolve) {
             Err(rustix::io::Errno::AGAIN) if attempts < 16 => attempts += 1,
             result => return result,
+        }
+    }
+}
+
+/// Why an open beneath the root failed, for [`Root::open_or_missing`].
+#[derive(Debug)]
+pub enum Missing {
+    /// No such name, reached without leaving the root or meeting a refused
+    /// symlink.
+    Nothing,
+    /// Anything else (a refused symlink is [`OpenError::NotFound`] here).
+    Other(OpenError),
+}
+
+impl Missing {
+    pub(super) fn into_error(self) -> OpenError {
+        match self {
+            Missing::Nothing => OpenError::NotFound,
+            Missing::Other(error) => error,
         }
     }
 }

@@ -14,6 +14,9 @@ use std::fmt;
 use super::negotiate;
 use super::recycle::Recycler;
 
+/// Longest `Origin` kept (a longer one is ignored: no origin is that long).
+pub const MAX_ORIGIN_BYTES: usize = 256;
+
 /// Most header lines a request may have.
 pub const MAX_HEADERS: usize = 64;
 
@@ -83,6 +86,13 @@ pub struct Request {
     pub file_headers: FileHeaders,
     /// `Accept` prefers `application/json` (for directory listings).
     pub wants_json: bool,
+    /// `Accept` lists `text/html` (a browser navigating: `[http] fallback`).
+    pub accepts_html: bool,
+    /// `Origin`, when at most [`MAX_ORIGIN_BYTES`] long (CORS).
+    pub origin: Option<String>,
+    /// `Access-Control-Request-Method` was sent: with `Origin` on an
+    /// `OPTIONS`, a CORS preflight.
+    pub cors_preflight: bool,
     /// The body the request declares (well framed: bad framing is a
     /// [`ParseError::BadFraming`]). Not read; a request with a body does
     /// not keep the connection alive.
@@ -120,6 +130,9 @@ impl Request {
             referer: None,
             file_headers: FileHeaders::default(),
             wants_json: false,
+            accepts_html: false,
+            origin: None,
+            cors_preflight: false,
             body: BodyFraming::None,
         }
     }
@@ -236,6 +249,9 @@ pub fn parse_reusing(
     let mut referer = None;
     let mut file_headers = FileHeaders::default();
     let mut wants_json = false;
+    let mut accepts_html = false;
+    let mut origin = None;
+    let mut cors_preflight = false;
     let mut host_count = 0;
     for header in req.headers.iter() {
         if header
@@ -270,6 +286,17 @@ pub fn parse_reusing(
             host_count += 1;
         } else if name.eq_ignore_ascii_case("accept") {
             wants_json |= negotiate::prefers_json(header.value);
+            accepts_html |= lists_html(header.value);
+        } else if name.eq_ignore_ascii_case("origin") {
+            // A repeated Origin is not an origin: none is kept.
+            origin = match origin {
+                None if header.value.len() <= MAX_ORIGIN_BYTES => {
+                    Some(recycled_text(recycler, header.value))
+                }
+                _ => Some(String::new()),
+            };
+        } else if name.eq_ignore_ascii_case("access-control-request-method") {
+            cors_preflight = true;
         } else if let Some(slot) = file_header_slot(&mut file_headers, name) {
             append_field(slot, header.value, recycler);
         }
@@ -311,10 +338,21 @@ pub fn parse_reusing(
             referer,
             file_headers,
             wants_json,
+            accepts_html,
+            origin: origin.filter(|o| !o.is_empty()),
+            cors_preflight,
             body,
         },
         consumed,
     )))
+}
+
+/// Whether an `Accept` value lists `text/html` (any parameters, any case).
+fn lists_html(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|range| {
+        let media = range.split(|&b| b == b';').next().unwrap_or_default();
+        media.trim_ascii().eq_ignore_ascii_case(b"text/html")
+    })
 }
 
 /// Where a header that shapes file responses is kept, if `name` is one.
@@ -636,6 +674,36 @@ mod tests {
             used,
             "GET /a?b HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n".len()
         );
+    }
+
+    #[test]
+    fn cors_and_fallback_fields() {
+        let parse = |headers: &str| {
+            parse_all(&format!("OPTIONS /a HTTP/1.1\r\nHost: x\r\n{headers}\r\n"))
+                .unwrap()
+                .unwrap()
+                .0
+        };
+        let req = parse("Origin: https://a.example\r\nAccess-Control-Request-Method: GET\r\n");
+        assert_eq!(req.origin.as_deref(), Some("https://a.example"));
+        assert!(req.cors_preflight);
+        let req = parse("");
+        assert_eq!((req.origin, req.cors_preflight), (None, false));
+        // Too long, or repeated: no origin at all.
+        let long = format!("Origin: https://{}\r\n", "a".repeat(MAX_ORIGIN_BYTES));
+        assert_eq!(parse(&long).origin, None);
+        let twice = "Origin: https://a.example\r\nOrigin: https://b.example\r\n";
+        assert_eq!(parse(twice).origin, None);
+        for (accept, html) in [
+            ("text/html,application/xhtml+xml,*/*;q=0.8", true),
+            ("TEXT/HTML; q=0.9", true),
+            ("*/*", false),
+            ("application/json", false),
+            ("text/htmlx", false),
+        ] {
+            let req = parse(&format!("Accept: {accept}\r\n"));
+            assert_eq!(req.accepts_html, html, "{accept}");
+        }
     }
 
     #[test]

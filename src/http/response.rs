@@ -171,6 +171,17 @@ pub fn render_end(keep_alive: bool, minor_version: u8, head: &mut String) {
     head.push_str("\r\n");
 }
 
+/// Inserts header `fields` (`name: value\r\n` each) into a rendered
+/// `head`, before its blank line. A head not ending in one is left alone.
+pub fn insert_fields(head: &mut Vec<u8>, fields: &str) {
+    if fields.is_empty() || !head.ends_with(b"\r\n\r\n") {
+        return;
+    }
+    head.truncate(head.len() - 2);
+    head.extend_from_slice(fields.as_bytes());
+    head.extend_from_slice(b"\r\n");
+}
+
 /// The small HTML page sent with an error status.
 pub fn error_body(status: Status) -> Vec<u8> {
     format!(
@@ -196,6 +207,16 @@ mod tests {
         let mut out = Vec::new();
         head.render("Sun, 06 Nov 1994 08:49:37 GMT", &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn fields_go_before_the_blank_line() {
+        let mut head = b"HTTP/1.1 200 OK\r\nA: 1\r\n\r\n".to_vec();
+        insert_fields(&mut head, "Vary: Origin\r\n");
+        assert_eq!(head, b"HTTP/1.1 200 OK\r\nA: 1\r\nVary: Origin\r\n\r\n");
+        let mut partial = b"HTTP/1.1 200 OK\r\n".to_vec();
+        insert_fields(&mut partial, "Vary: Origin\r\n");
+        assert_eq!(partial, b"HTTP/1.1 200 OK\r\n");
     }
 
     #[test]

@@ -7,7 +7,10 @@ pub enum Status {
     NoContent,
     PartialContent,
     MovedPermanently,
+    Found,
     NotModified,
+    TemporaryRedirect,
+    PermanentRedirect,
     BadRequest,
     Forbidden,
     NotFound,
@@ -30,6 +33,9 @@ impl Status {
             Status::NoContent => 204,
             Status::PartialContent => 206,
             Status::MovedPermanently => 301,
+            Status::Found => 302,
+            Status::TemporaryRedirect => 307,
+            Status::PermanentRedirect => 308,
             Status::NotModified => 304,
             Status::BadRequest => 400,
             Status::Forbidden => 403,
@@ -59,6 +65,9 @@ impl Status {
             Status::NoContent => "No Content",
             Status::PartialContent => "Partial Content",
             Status::MovedPermanently => "Moved Permanently",
+            Status::Found => "Found",
+            Status::TemporaryRedirect => "Temporary Redirect",
+            Status::PermanentRedirect => "Permanent Redirect",
             Status::NotModified => "Not Modified",
             Status::BadRequest => "Bad Request",
             Status::Forbidden => "Forbidden",
@@ -72,6 +81,17 @@ impl Status {
             Status::InternalServerError => "Internal Server Error",
             Status::ServiceUnavailable => "Service Unavailable",
             Status::VersionNotSupported => "HTTP Version Not Supported",
+        }
+    }
+
+    /// The redirect status for `code` (301, 302, 307 or 308).
+    pub fn redirect(code: u16) -> Option<Status> {
+        match code {
+            301 => Some(Status::MovedPermanently),
+            302 => Some(Status::Found),
+            307 => Some(Status::TemporaryRedirect),
+            308 => Some(Status::PermanentRedirect),
+            _ => None,
         }
     }
 }

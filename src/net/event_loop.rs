@@ -492,7 +492,9 @@ impl EventLoop {
         if let Some(mut conn) = self.conns.try_remove(slot) {
             conn.abandon(&self.ctx, &mut self.work);
             self.ctx.metrics.closed(conn.close_reason);
-            let _ = self.poll.registry().deregister(conn.socket());
+            if conn.socket_shared {
+                let _ = self.poll.registry().deregister(conn.socket());
+            }
             self.ctx
                 .control
                 .open_connections

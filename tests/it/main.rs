@@ -25,6 +25,7 @@ mod cli_extras;
 mod conformance;
 mod curl;
 mod differential;
+mod features;
 mod health;
 mod hostile;
 mod http;

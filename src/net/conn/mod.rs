@@ -140,6 +140,11 @@ pub struct Conn {
     /// Accepted on the `[metrics] listen` address: answers `/metrics`,
     /// `/healthz` and `/readyz` only.
     metrics_endpoint: bool,
+    /// A duplicate of the socket was handed to the pool (for `sendfile`):
+    /// closing ours then does not take the socket out of the loop's epoll
+    /// set, so the loop must deregister it. Without one, closing does that,
+    /// and the loop saves the `epoll_ctl` per connection.
+    pub socket_shared: bool,
 }
 
 enum Phase {
@@ -218,6 +223,7 @@ impl Conn {
             runnable: false,
             close_reason: CloseReason::Client,
             metrics_endpoint,
+            socket_shared: false,
         }
     }
 
@@ -581,9 +587,14 @@ impl Conn {
         }
         let request = exchange.request;
         work.recycler.give_string(request.target);
-        for text in [request.user_agent, request.referer, exchange.path]
-            .into_iter()
-            .flatten()
+        for text in [
+            request.user_agent,
+            request.referer,
+            request.origin,
+            exchange.path,
+        ]
+        .into_iter()
+        .flatten()
         {
             work.recycler.give_string(text);
         }

@@ -83,7 +83,15 @@ impl Conn {
     pub(super) fn start_options(&mut self, ctx: &LoopContext, mut exchange: Exchange) {
         exchange.status = Status::NoContent;
         // Rule headers matter here: a CORS preflight is an OPTIONS request.
-        let applied = rule_headers(&ctx.config, &exchange);
+        let mut applied = rule_headers(&ctx.config, &exchange);
+        // `[http.cors]`: a preflight from an allowed origin (the origin
+        // itself is answered for every response, in `enter_sending`).
+        if let Some(cors) = &ctx.config.http.cors {
+            let request = &exchange.request;
+            if request.cors_preflight && cors.allow_origin(request.origin.as_deref()).is_some() {
+                applied.headers.extend(cors.preflight_fields());
+            }
+        }
         let head = ResponseHead {
             allow: true,
             extra: &applied.headers,
@@ -105,20 +113,12 @@ impl Conn {
         let applied = file_rules(&ctx.config, &exchange);
         match result {
             Ok(Opened::File(file)) => self.start_file(ctx, exchange, file, &applied),
+            Ok(Opened::Fallback(file)) => {
+                let applied = fallback_rules(&ctx.config, &exchange);
+                self.start_file(ctx, exchange, file, &applied)
+            }
             Ok(Opened::Redirect { location }) => {
-                exchange.status = Status::MovedPermanently;
-                let body = error_body(Status::MovedPermanently);
-                let head = ResponseHead {
-                    content_type: Some(HTML_UTF8),
-                    content_length: body.len() as u64,
-                    location: Some(&location),
-                    extra: &applied.headers,
-                    keep_alive: exchange.keep_alive,
-                    minor_version: exchange.request.minor_version,
-                    ..ResponseHead::new(Status::MovedPermanently)
-                };
-                self.queue(ctx, &head, body, exchange.head_only);
-                self.enter_sending(ctx, exchange, Body::Complete);
+                self.start_redirect(ctx, exchange, Status::MovedPermanently, &location)
             }
             Ok(Opened::Listing {
                 body,
@@ -164,6 +164,31 @@ impl Conn {
                 self.start_status(ctx, exchange, status, keep_alive);
             }
         }
+    }
+
+    /// A redirect (a directory without its slash, `[[http.redirects]]`,
+    /// `[http] canonical`): `status` with `Location` and a small page.
+    pub(super) fn start_redirect(
+        &mut self,
+        ctx: &LoopContext,
+        mut exchange: Exchange,
+        status: Status,
+        location: &str,
+    ) {
+        let applied = file_rules(&ctx.config, &exchange);
+        exchange.status = status;
+        let body = error_body(status);
+        let head = ResponseHead {
+            content_type: Some(HTML_UTF8),
+            content_length: body.len() as u64,
+            location: Some(location),
+            extra: &applied.headers,
+            keep_alive: exchange.keep_alive,
+            minor_version: exchange.request.minor_version,
+            ..ResponseHead::new(status)
+        };
+        self.queue(ctx, &head, body, exchange.head_only);
+        self.enter_sending(ctx, exchange, Body::Complete);
     }
 
     /// Answers with a file: 200, 206, 304, or (through the error path) 412
@@ -228,7 +253,10 @@ impl Conn {
             }
             FileBody::Stream { file, offset, len } => match body_strategy(len) {
                 BodyStrategy::Sendfile(class) => match rustix::io::dup(&self.socket) {
-                    Ok(socket) => Body::Sendfile(Sendfile::new(file, socket, offset, len, class)),
+                    Ok(socket) => {
+                        self.socket_shared = true;
+                        Body::Sendfile(Sendfile::new(file, socket, offset, len, class))
+                    }
                     Err(_) => Self::start_stream(self.conn_ref, ctx, file, offset, len),
                 },
                 // Also a small body left on file: a range of a cached
@@ -459,6 +487,27 @@ fn file_rules<'a>(config: &'a Config, exchange: &Exchange) -> rules::Applied<'a>
         config.http.cache_control.as_deref(),
         path,
     )
+}
+
+/// The `[[http.rules]]` headers for the `[http] fallback` file: those of
+/// its own path (an app shell under `/assets/x` must not get the assets'
+/// `immutable`), plus `Vary: Accept` when `Accept` decided that the
+/// fallback answers (the request's last segment has an extension).
+fn fallback_rules<'a>(config: &'a Config, exchange: &Exchange) -> rules::Applied<'a> {
+    let fallback = config.http.fallback.as_deref().unwrap_or_default();
+    let mut path = String::with_capacity(fallback.len() + 1);
+    path.push('/');
+    path.push_str(fallback);
+    let mut applied = rules::apply(
+        &config.http.rules,
+        config.http.cache_control.as_deref(),
+        &path,
+    );
+    let requested = exchange.path.as_deref().unwrap_or("/");
+    if !crate::site::redirects::fallback_applies(requested, false) {
+        applied.headers.push(("Vary", "Accept"));
+    }
+    applied
 }
 
 /// The `[[http.rules]]` headers for a response that carries no

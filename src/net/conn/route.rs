@@ -4,6 +4,7 @@
 //! hit) or the open job sent to the pool.
 
 use super::*;
+use crate::site::redirects;
 
 impl Conn {
     /// Whether a response to `request` may keep the connection open.
@@ -36,6 +37,7 @@ impl Conn {
         let safe = path::sanitize_into(&request.target, &mut work.decoded, &mut work.relative);
         let file_headers = std::mem::take(&mut request.file_headers);
         let wants_json = request.wants_json;
+        let accepts_html = request.accepts_html;
         let mut exchange = Exchange::new(request, keep_alive, ctx.now);
         if let Ok(facts) = &safe {
             let mut path = work.recycler.string();
@@ -56,8 +58,16 @@ impl Conn {
         else {
             return self.start_status(ctx, exchange, Status::BadRequest, false);
         };
+        // `[[http.redirects]]`: before files and the cache.
+        if let Some((status, location)) = configured_redirect(ctx, &exchange) {
+            return self.start_redirect(ctx, exchange, status, &location);
+        }
         if hidden && !ctx.config.http.hidden_files {
             return self.start_status(ctx, exchange, Status::NotFound, keep_alive);
+        }
+        // `[http] canonical`: `/about.html` to `/about`.
+        if let Some(location) = canonical_redirect(ctx, &exchange) {
+            return self.start_redirect(ctx, exchange, Status::MovedPermanently, &location);
         }
         let key = cache_key(exchange.path.as_deref().unwrap_or("/"), trailing_slash);
         let cached = ctx
@@ -96,10 +106,37 @@ impl Conn {
                 wants_json,
                 max_ranges: ctx.config.limits.max_ranges,
                 sidecars_settled,
+                fallback: ctx.config.http.fallback.is_some()
+                    && redirects::fallback_applies(&work.relative, accepts_html),
             },
         );
         self.wait_for_pool(ctx, exchange);
     }
+}
+
+/// The first `[[http.redirects]]` entry matching the request's path, as
+/// its status and `Location`.
+fn configured_redirect(ctx: &LoopContext, exchange: &Exchange) -> Option<(Status, String)> {
+    let redirects = &ctx.config.http.redirects;
+    if redirects.is_empty() {
+        return None;
+    }
+    let path = exchange.path.as_deref()?;
+    let query = path::split_query(&exchange.request.target).1;
+    let (code, location) = redirects::find(redirects, path, query)?;
+    Some((Status::redirect(code)?, location))
+}
+
+/// The canonical clean URL of the request's path, when `[http] canonical`
+/// says it should be redirected there.
+fn canonical_redirect(ctx: &LoopContext, exchange: &Exchange) -> Option<String> {
+    let http = &ctx.config.http;
+    if !http.canonical {
+        return None;
+    }
+    let path = exchange.path.as_deref()?;
+    let query = path::split_query(&exchange.request.target).1;
+    redirects::canonical_location(path, query, &http.try_extensions, &http.index_files)
 }
 
 /// Appends the decoded path with its leading `/` (and a trailing one for

@@ -14,8 +14,24 @@ pub(super) enum Flush {
 
 impl Conn {
     pub(super) fn enter_sending(&mut self, ctx: &LoopContext, exchange: Exchange, body: Body) {
+        self.add_cors_fields(ctx, &exchange);
         self.deadline = Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
         self.phase = Phase::Sending(exchange, body);
+    }
+
+    /// `[http.cors]`: the fields that depend on the request's `Origin`,
+    /// added to every response head here, per request, so that a cached
+    /// head (rendered once for all origins) never carries them.
+    fn add_cors_fields(&mut self, ctx: &LoopContext, exchange: &Exchange) {
+        let Some(cors) = &ctx.config.http.cors else {
+            return;
+        };
+        if self.metrics_endpoint {
+            return;
+        }
+        let mut fields = String::new();
+        cors.response_fields(exchange.request.origin.as_deref(), &mut fields);
+        http::response::insert_fields(&mut self.out.head, &fields);
     }
 
     /// Asks the pool for the next chunk of a stream, reusing `buf`.

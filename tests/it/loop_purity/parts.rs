@@ -26,4 +26,8 @@ pub struct Part {
 }
 
 /// Every part, run in order after the base traffic.
-pub const PARTS: &[Part] = &[super::part_archive::PART, super::part_health::PART];
+pub const PARTS: &[Part] = &[
+    super::part_archive::PART,
+    super::part_site::PART,
+    super::part_health::PART,
+];
