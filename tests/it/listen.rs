@@ -337,6 +337,11 @@ fn bad_listen_values_are_one_line() {
 /// wharf's own pid (the shell sets it to `$$` and `exec`s wharf, keeping
 /// its pid).
 fn activated(root: &Path, sockets: &[std::os::fd::RawFd], args: &str) -> TestServer {
+    TestServer::spawn(activated_command(root, sockets, args), None)
+}
+
+/// The command of [`activated`], not yet started.
+fn activated_command(root: &Path, sockets: &[std::os::fd::RawFd], args: &str) -> Command {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(format!(
@@ -345,8 +350,8 @@ fn activated(root: &Path, sockets: &[std::os::fd::RawFd], args: &str) -> TestSer
     ));
     cmd.arg(WHARF).arg(root);
     let fds = sockets.to_vec();
-    // SAFETY: dup2 is async-signal-safe; between fork and exec it only
-    // arranges the child's descriptors (dup2 clears close-on-exec).
+    // SAFETY: fcntl and dup2 are async-signal-safe; between fork and exec
+    // they only arrange the child's descriptors (dup2 clears close-on-exec).
     unsafe {
         cmd.pre_exec(move || {
             // Out of the way first, so that placing one cannot clobber another.
@@ -362,7 +367,7 @@ fn activated(root: &Path, sockets: &[std::os::fd::RawFd], args: &str) -> TestSer
             Ok(())
         });
     }
-    TestServer::spawn(cmd, None)
+    cmd
 }
 
 #[test]
@@ -403,8 +408,19 @@ fn sockets_from_systemd_replace_listen() {
 }
 
 #[test]
-fn sockets_for_another_process_are_ignored() {
+fn a_passed_socket_that_is_not_a_stream_stops_start_up() {
     use std::os::fd::AsRawFd;
+    let site = site();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cmd = activated_command(site.path(), &[udp.as_raw_fd()], "-c /dev/null");
+    assert_one_line_error(
+        &run_to_exit(cmd),
+        &["socket activation", "descriptor 3", "not a stream socket"],
+    );
+}
+
+#[test]
+fn sockets_for_another_process_are_ignored() {
     let site = site();
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut cmd = Command::new(WHARF);
@@ -413,7 +429,6 @@ fn sockets_for_another_process_are_ignored() {
         .env("LISTEN_FDS", "1")
         .args(["-c", "/dev/null", "--listen", "127.0.0.1:0"])
         .arg(site.path());
-    let _keep = tcp.as_raw_fd();
     let server = TestServer::spawn(cmd, None);
     assert_ne!(server.addr, tcp.local_addr().unwrap());
     assert_eq!(server.get("/hello.txt").status, 200);
