@@ -37,3 +37,16 @@ pub fn hold_for_fault_injection() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// Debug builds only, behind `WHARF_FAULT_INJECTION=1`: how long start-up
+/// walks the tree for the file watcher before the watcher thread takes
+/// over, from `WHARF_FAULT_WATCH_BUDGET_MS` (0: the whole walk on the
+/// thread), so a test reaches the background walk with a small tree.
+#[cfg(debug_assertions)]
+pub fn watch_budget() -> Option<std::time::Duration> {
+    if !fault_injection() {
+        return None;
+    }
+    let millis = std::env::var("WHARF_FAULT_WATCH_BUDGET_MS").ok()?;
+    millis.parse().ok().map(std::time::Duration::from_millis)
+}

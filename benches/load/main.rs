@@ -6,6 +6,7 @@
 //! cargo bench --bench load -- --modes pinned --sizes 1k,16k,1m,100m \
 //!     --connections 64,256 --duration 3 --repeat 3
 //! cargo bench --bench load -- --scenario isolation   # p99 under cold-disk downloads
+//! cargo bench --bench load -- --scenario site,cold,churn,pipelined,scale
 //! cargo bench --bench load -- --help
 //! ```
 //!
@@ -37,6 +38,19 @@
 //! connections; reports p99 idle against p99 under the cold downloads
 //! (`OUT/isolation.md`). The servers take turns round by round.
 //!
+//! The real-site scenarios (`--scenario site,cold,churn,pipelined,scale`;
+//! pinned, 64 connections and all four servers by default, nginx also with
+//! `aio threads`): `site` serves a generated tree (`tree`) warm while a wrk
+//! Lua script (`lua`) walks a Zipf(1.0) or uniform path list; `cold` does
+//! the same after evicting the tree from the page cache and restarting the
+//! server before each run (`--io-threads-sweep` adds wharf with other IO
+//! pool sizes); `churn` is `Connection: close` on every request plus an
+//! accept storm from the bench's own threads (`storm`); `pipelined` sends
+//! 16 requests per write; `scale` repeats the walk on trees of 1k to 1M
+//! files and reports start-up time and RSS. Each writes `OUT/NAME.md` and
+//! `OUT/NAME-runs.csv`. Generated trees are kept under `--trees` and
+//! reused.
+//!
 //! Every process it starts is killed at the end, also on a panic or Ctrl-C
 //! (guards with `Drop`, and `PR_SET_PDEATHSIG` in case this process itself
 //! is killed). Every wait is bounded. Nothing but 127.0.0.1 is contacted.
@@ -48,21 +62,26 @@
 //! Ctrl-C), `system` (CPUs, `/proc`, external tools), `docroot` (the files
 //! served), `servers` (wharf and its peers: configs, start, check), `wrk`
 //! (one measured run), `cells` (runs reduced to medians), `report`
-//! (Markdown), `chart` (SVG) and `scenarios` (`load`, `isolation`). This
-//! file reads the options, sets up the signals and the temp dir, and runs
-//! the scenario.
+//! (Markdown), `chart` (SVG), `tree` (generated trees and path lists),
+//! `lua` (wrk scripts), `storm` (the accept storm) and `scenarios` (one
+//! module each, and `matrix`, what the real-site ones share). This file
+//! reads the options, sets up the signals and a temp dir per scenario, and
+//! runs the scenarios in the order given.
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // tests and benches may touch files (clippy.toml)
 
 mod cells;
 mod chart;
 mod docroot;
+mod lua;
 mod options;
 mod process;
 mod report;
 mod scenarios;
 mod servers;
+mod storm;
 mod system;
+mod tree;
 mod wrk;
 
 use std::error::Error;
@@ -71,13 +90,16 @@ use std::os::unix::fs::PermissionsExt;
 
 use options::{parse_opts, Scenario};
 use process::{stop_flag, Interrupted};
-use scenarios::{isolation::run_isolation, load::run_load};
+use scenarios::{
+    churn::run_churn, cold::run_cold, isolation::run_isolation, load::run_load,
+    pipelined::run_pipelined, scale::run_scale, site::run_site,
+};
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
 fn main() {
-    let opts = match parse_opts(std::env::args().skip(1).collect()) {
-        Ok(Some(opts)) => opts,
+    let all = match parse_opts(std::env::args().skip(1).collect()) {
+        Ok(Some(all)) => all,
         Ok(None) => {
             println!(
                 "load: not run (run it with `cargo bench --bench load`; `-- --help` for options)"
@@ -94,19 +116,30 @@ fn main() {
             eprintln!("load: cannot handle signal {sig}: {e}");
         }
     }
+    // The accept storm holds 10,000 connections open at once, and the
+    // servers inherit the limit.
+    system::raise_fd_limit();
     let outcome = std::panic::catch_unwind(|| -> Result<()> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("wharf-load-");
-        let dir = match &opts.tmpdir {
-            Some(base) => builder.tempdir_in(base)?,
-            None => builder.tempdir()?,
-        };
-        // nginx's workers may run as an unprivileged user: let them read.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
-        match opts.scenario {
-            Scenario::Load => run_load(&opts, dir.path()),
-            Scenario::Isolation => run_isolation(&opts, dir.path()),
+        for opts in &all {
+            let mut builder = tempfile::Builder::new();
+            builder.prefix("wharf-load-");
+            let dir = match &opts.tmpdir {
+                Some(base) => builder.tempdir_in(base)?,
+                None => builder.tempdir()?,
+            };
+            // nginx's workers may run as an unprivileged user: let them read.
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
+            match opts.scenario {
+                Scenario::Load => run_load(opts, dir.path())?,
+                Scenario::Isolation => run_isolation(opts, dir.path())?,
+                Scenario::Site => run_site(opts, dir.path())?,
+                Scenario::Cold => run_cold(opts, dir.path())?,
+                Scenario::Churn => run_churn(opts, dir.path())?,
+                Scenario::Pipelined => run_pipelined(opts, dir.path())?,
+                Scenario::Scale => run_scale(opts, dir.path())?,
+            }
         }
+        Ok(())
     });
     match outcome {
         Ok(Ok(())) => {}

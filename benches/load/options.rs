@@ -12,14 +12,20 @@ wharf load benchmark: wrk against wharf, nginx and lighttpd on 127.0.0.1.
 
 usage: cargo bench --bench load -- [options]
 
-  --scenario load|isolation   what to run (default load)
-  --sizes LIST          file sizes, e.g. 1k,16k,1m,100m (default; suffixes k, m, g = KiB, MiB, GiB)
-  --connections LIST    wrk connections (default 1,64,256; isolation: 4,16)
-  --modes LIST          pinned,unpinned (default both; isolation: pinned)
+  --scenario LIST       what to run, in this order: load, isolation, site, cold, churn, pipelined,
+                        scale (default load); e.g. --scenario site,cold,churn,pipelined,scale
+  --sizes LIST          file sizes, e.g. 1k,16k,1m,100m (default; suffixes k, m, g = KiB, MiB, GiB;
+                        churn: 1k; pipelined: 1k,16k)
+  --connections LIST    wrk connections (default 1,64,256; isolation: 4,16; site, cold, churn,
+                        pipelined, scale: 64)
+  --modes LIST          pinned,unpinned (default both; isolation, site, cold, churn, pipelined,
+                        scale: pinned)
   --duration SECS       length of each measured wrk run (default 3)
   --warmup SECS         one unmeasured run per server and cell first (default 1; 0: none)
   --repeat N            measured rounds per cell, servers interleaved; medians reported (default 3)
-  --servers LIST        wharf,nginx,lighttpd (default all installed; isolation: wharf,nginx)
+  --servers LIST        wharf,nginx,nginx-aio,lighttpd (default wharf,nginx,lighttpd; isolation:
+                        wharf,nginx; site, cold, churn, pipelined, scale: all four). nginx-aio is
+                        nginx with `aio threads` (file IO on its thread pool)
   --workers N           event-loop workers of wharf and nginx (default 1; lighttpd always has 1)
   --no-floor            skip the nginx `return 204` cell
   --max-other CORES     before each run, wait (up to 60 s) until other processes use at most this much
@@ -30,6 +36,20 @@ usage: cargo bench --bench load -- [options]
   --cold-rate MBPS      isolation: read rate of each download in MB/s (default 16; 0: as fast as possible)
   --cold-nice N         isolation: nice value of the download clients (default 19, so they do not
                         preempt wrk on the client CPU; 0: compete with wrk as equals)
+  --files N             site, cold: files in the generated tree (default 20000)
+  --dirs N              site, cold: directories they are spread over (default 200)
+  --median SIZE         site, cold: median file size; sizes are log-normal, sigma 1.2 (default 6k)
+  --seed N              seed of the trees and path lists (default 1)
+  --paths N             length of each generated path list wrk cycles through (default 100000)
+  --io-threads-sweep LIST  cold: also run wharf with each of these --io-threads, e.g. 1,2,4,8,16
+  --max-resident PCT    cold: fail if more than this % of the tree is still in the page cache
+                        after eviction (default 5)
+  --storm N             churn: connections of the accept storm (default 10000)
+  --storm-threads N     churn: client threads opening them (default 1)
+  --depth N             pipelined: requests per write (default 16)
+  --scale-files LIST    scale: tree sizes in files of 1 KiB, e.g. 1k,10k,100k,1m (default 1k,10k,100k)
+  --trees DIR           where generated trees are kept and reused, one directory per set of
+                        parameters (default TMPDIR/wharf-bench-trees)
   --wharf PATH          the wharf binary (default: the one cargo built for this bench)
   --tmpdir DIR          where the temp document root goes (default $TMPDIR or /tmp; must not be tmpfs for isolation)
   --out DIR             results directory (default target/bench-results)
@@ -40,6 +60,37 @@ usage: cargo bench --bench load -- [options]
 pub enum Scenario {
     Load,
     Isolation,
+    Site,
+    Cold,
+    Churn,
+    Pipelined,
+    Scale,
+}
+
+impl Scenario {
+    fn parse(text: &str) -> Result<Scenario> {
+        Ok(match text {
+            "load" => Scenario::Load,
+            "isolation" => Scenario::Isolation,
+            "site" => Scenario::Site,
+            "cold" => Scenario::Cold,
+            "churn" => Scenario::Churn,
+            "pipelined" => Scenario::Pipelined,
+            "scale" => Scenario::Scale,
+            other => {
+                return Err(format!(
+                "unknown scenario {other:?} (load, isolation, site, cold, churn, pipelined, scale)"
+            )
+                .into())
+            }
+        })
+    }
+
+    /// The scenarios added for real-site figures share their defaults: 64
+    /// connections, pinned, all four servers.
+    fn is_site_like(self) -> bool {
+        !matches!(self, Scenario::Load | Scenario::Isolation)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,17 +119,27 @@ impl Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     Wharf,
+    /// wharf started with `--io-threads N` (the cold scenario's sweep).
+    WharfIo(u32),
     Nginx,
+    /// nginx with `aio threads`: file reads and `sendfile` on its thread pool.
+    NginxAio,
     Lighttpd,
 }
 
 impl Kind {
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            Kind::Wharf => "wharf",
-            Kind::Nginx => "nginx",
-            Kind::Lighttpd => "lighttpd",
+            Kind::Wharf => "wharf".into(),
+            Kind::WharfIo(n) => format!("wharf-io{n}"),
+            Kind::Nginx => "nginx".into(),
+            Kind::NginxAio => "nginx-aio".into(),
+            Kind::Lighttpd => "lighttpd".into(),
         }
+    }
+
+    pub fn is_wharf(self) -> bool {
+        matches!(self, Kind::Wharf | Kind::WharfIo(_))
     }
 }
 
@@ -113,6 +174,21 @@ pub struct Opts {
     /// Bytes per second each cold download reads; 0: unlimited.
     pub cold_rate: u64,
     pub cold_nice: i32,
+    /// site, cold: the generated tree and its path lists.
+    pub files: u64,
+    pub dirs: u64,
+    pub median: u64,
+    pub seed: u64,
+    pub paths: usize,
+    /// cold: extra wharf runs with these `--io-threads`.
+    pub io_sweep: Vec<u32>,
+    /// cold: most page-cache residency (fraction) tolerated after eviction.
+    pub max_resident: f64,
+    pub storm: usize,
+    pub storm_threads: usize,
+    pub depth: usize,
+    pub scale_files: Vec<u64>,
+    pub trees: PathBuf,
     pub wharf: PathBuf,
     pub tmpdir: Option<PathBuf>,
     pub out: PathBuf,
@@ -161,8 +237,27 @@ fn parse_secs(text: &str) -> Result<u32> {
         .map_err(|_| format!("bad number of seconds {text:?}").into())
 }
 
-/// `None`: not meant for us (run by `cargo test`, or a criterion filter).
-pub fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
+/// A count with an optional `k` (thousand) or `m` (million) suffix.
+fn parse_count(text: &str) -> Result<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let (digits, factor) = if let Some(d) = t.strip_suffix('k') {
+        (d, 1_000)
+    } else if let Some(d) = t.strip_suffix('m') {
+        (d, 1_000_000)
+    } else {
+        (t.as_str(), 1)
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(|n| n * factor)
+        .ok_or_else(|| format!("bad count {text:?} (e.g. 1000, 10k, 1m)").into())
+}
+
+/// One [`Opts`] per scenario asked for, in order; `None`: not meant for us
+/// (run by `cargo test`, or a criterion filter).
+pub fn parse_opts(raw: Vec<String>) -> Result<Option<Vec<Opts>>> {
     let mut bench = false;
     let mut given: BTreeMap<&'static str, String> = BTreeMap::new();
     let mut flags: Vec<&'static str> = Vec::new();
@@ -173,7 +268,7 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
             Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        const VALUED: [&str; 17] = [
+        const VALUED: [&str; 29] = [
             "--scenario",
             "--sizes",
             "--connections",
@@ -191,6 +286,18 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
             "--wharf",
             "--tmpdir",
             "--out",
+            "--files",
+            "--dirs",
+            "--median",
+            "--seed",
+            "--paths",
+            "--io-threads-sweep",
+            "--max-resident",
+            "--storm",
+            "--storm-threads",
+            "--depth",
+            "--scale-files",
+            "--trees",
         ];
         match name.as_str() {
             "--bench" => bench = true,
@@ -231,21 +338,54 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
         return Ok(None);
     }
 
-    let scenario = match given.get("--scenario").map(String::as_str) {
-        None | Some("load") => Scenario::Load,
-        Some("isolation") => Scenario::Isolation,
-        Some(other) => return Err(format!("unknown scenario {other:?}").into()),
-    };
+    let scenarios = parse_list(
+        given.get("--scenario").map_or("load", String::as_str),
+        Scenario::parse,
+    )?;
+    scenarios
+        .into_iter()
+        .map(|s| build(s, &given, &flags, &args))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// The options of one scenario: what was given, else its defaults.
+fn build(
+    scenario: Scenario,
+    given: &BTreeMap<&'static str, String>,
+    flags: &[&'static str],
+    args: &[String],
+) -> Result<Opts> {
     let iso = scenario == Scenario::Isolation;
+    let site_like = scenario.is_site_like();
     let get = |k: &str, default: &str| given.get(k).cloned().unwrap_or_else(|| default.into());
 
-    let sizes = parse_list(&get("--sizes", "1k,16k,1m,100m"), parse_size)?;
+    let sizes = parse_list(
+        &get(
+            "--sizes",
+            match scenario {
+                Scenario::Churn => "1k",
+                Scenario::Pipelined => "1k,16k",
+                _ => "1k,16k,1m,100m",
+            },
+        ),
+        parse_size,
+    )?;
     let connections = parse_list(
         // Isolation also probes with 4 connections: at 16, wrk saturates
         // its core, and the CPU the download clients' network processing
         // takes from that core shows up as queueing inside wrk, for any
         // server (benches/results/journal.md, 2026-11-27).
-        &get("--connections", if iso { "4,16" } else { "1,64,256" }),
+        &get(
+            "--connections",
+            if iso {
+                "4,16"
+            } else if site_like {
+                "64"
+            } else {
+                "1,64,256"
+            },
+        ),
         |s| {
             s.parse::<u32>()
                 .ok()
@@ -254,7 +394,14 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
         },
     )?;
     let modes = parse_list(
-        &get("--modes", if iso { "pinned" } else { "pinned,unpinned" }),
+        &get(
+            "--modes",
+            if iso || site_like {
+                "pinned"
+            } else {
+                "pinned,unpinned"
+            },
+        ),
         |s| match s {
             "pinned" => Ok(Mode::Pinned),
             "unpinned" => Ok(Mode::Unpinned),
@@ -266,6 +413,8 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
             "--servers",
             if iso {
                 "wharf,nginx"
+            } else if site_like {
+                "wharf,nginx,nginx-aio,lighttpd"
             } else {
                 "wharf,nginx,lighttpd"
             },
@@ -273,8 +422,9 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
         |s| match s {
             "wharf" => Ok(Kind::Wharf),
             "nginx" => Ok(Kind::Nginx),
+            "nginx-aio" => Ok(Kind::NginxAio),
             "lighttpd" => Ok(Kind::Lighttpd),
-            _ => Err(format!("unknown server {s:?} (wharf, nginx, lighttpd)").into()),
+            _ => Err(format!("unknown server {s:?} (wharf, nginx, nginx-aio, lighttpd)").into()),
         },
     )?;
     fn dedup<T: Copy + PartialEq>(v: &mut Vec<T>) {
@@ -325,7 +475,48 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
         .get("--wharf")
         .map(PathBuf::from)
         .unwrap_or_else(default_wharf);
-    Ok(Some(Opts {
+    let files = parse_count(&get("--files", "20000"))?;
+    let dirs = parse_count(&get("--dirs", "200"))?;
+    if dirs > files || files > 10_000_000 {
+        return Err("--dirs at most --files, --files at most 10m".into());
+    }
+    let median = parse_size(&get("--median", "6k"))?.bytes;
+    let seed: u64 = get("--seed", "1").parse().map_err(|_| "bad --seed")?;
+    let paths = parse_count(&get("--paths", "100000"))? as usize;
+    let io_sweep = match given.get("--io-threads-sweep") {
+        None => Vec::new(),
+        Some(list) => parse_list(list, |s| {
+            s.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .ok_or_else(|| format!("bad --io-threads-sweep value {s:?} (1 to 1024)").into())
+        })?,
+    };
+    let max_resident = get("--max-resident", "5")
+        .trim_end_matches('%')
+        .parse::<f64>()
+        .ok()
+        .filter(|p| (0.0..=100.0).contains(p))
+        .ok_or("bad --max-resident (a percentage)")?
+        / 100.0;
+    let storm = parse_count(&get("--storm", "10000"))? as usize;
+    let storm_threads = parse_count(&get("--storm-threads", "1"))? as usize;
+    if storm > 100_000 || storm_threads > 64 || storm_threads > storm {
+        return Err("--storm at most 100k, --storm-threads 1..64 and at most --storm".into());
+    }
+    let depth = parse_count(&get("--depth", "16"))? as usize;
+    if depth > 1024 {
+        return Err("--depth 1..1024".into());
+    }
+    let scale_files = parse_list(&get("--scale-files", "1k,10k,100k"), parse_count)?;
+    let tmpdir = given.get("--tmpdir").map(PathBuf::from);
+    let trees = given.get("--trees").map(PathBuf::from).unwrap_or_else(|| {
+        tmpdir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("wharf-bench-trees")
+    });
+    Ok(Opts {
         scenario,
         sizes,
         connections,
@@ -341,11 +532,23 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Opts>> {
         cold_size,
         cold_rate,
         cold_nice,
+        files,
+        dirs,
+        median,
+        seed,
+        paths,
+        io_sweep,
+        max_resident,
+        storm,
+        storm_threads,
+        depth,
+        scale_files,
+        trees,
         wharf,
-        tmpdir: given.get("--tmpdir").map(PathBuf::from),
+        tmpdir,
         out: PathBuf::from(get("--out", "target/bench-results")),
-        args,
-    }))
+        args: args.to_vec(),
+    })
 }
 
 /// The wharf binary cargo built for this bench (`CARGO_BIN_EXE_*` is set

@@ -3,6 +3,7 @@
 //! and Ctrl-C turned into an unwind so that every guard's `Drop` runs.
 
 use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -51,9 +52,20 @@ pub fn nap(d: Duration) {
 pub struct Guard {
     pub name: String,
     pub child: Child,
+    /// When the child first printed a line with a URL on stdout (wharf's
+    /// start-up line), for servers started with [`spawn`].
+    pub url_line: Arc<OnceLock<Instant>>,
 }
 
 impl Guard {
+    pub fn new(name: &str, child: Child) -> Guard {
+        Guard {
+            name: name.to_string(),
+            child,
+            url_line: Arc::default(),
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -108,7 +120,8 @@ pub fn command_on(program: &Path, cpu: Option<usize>) -> Command {
 }
 
 /// Spawns `program args` (on `cpu` via taskset if given), output to `log`.
-/// The child gets SIGTERM if this process dies first.
+/// The child gets SIGTERM if this process dies first. Its stdout goes
+/// through a thread that notes when a URL line is first printed.
 pub fn spawn(
     name: &str,
     program: &Path,
@@ -118,9 +131,10 @@ pub fn spawn(
 ) -> Result<Guard> {
     let mut cmd = command_on(program, cpu);
     let out = File::create(log)?;
+    let mut copy = out.try_clone()?;
     cmd.args(args)
         .stdin(Stdio::null())
-        .stdout(out.try_clone()?)
+        .stdout(Stdio::piped())
         .stderr(out);
     // SAFETY: prctl is async-signal-safe; the closure touches no shared state.
     unsafe {
@@ -129,11 +143,22 @@ pub fn spawn(
             Ok(())
         });
     }
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
-    Ok(Guard {
-        name: name.to_string(),
-        child,
-    })
+    let guard_stdout = child.stdout.take();
+    let guard = Guard::new(name, child);
+    if let Some(stdout) = guard_stdout {
+        let seen = guard.url_line.clone();
+        // Ends when the child's stdout closes (it exited).
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if line.contains("http://") {
+                    let _ = seen.set(Instant::now());
+                }
+                let _ = writeln!(copy, "{line}");
+            }
+        });
+    }
+    Ok(guard)
 }

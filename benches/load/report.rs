@@ -122,12 +122,14 @@ pub fn machine(opts: &Opts, kinds: &[Kind]) -> Machine {
         tool_output(&opts.wharf, &["--version"]).unwrap_or_else(|| "wharf ?".into()),
         git_rev()
     )];
-    for k in kinds {
-        match k {
-            Kind::Wharf => {}
-            Kind::Nginx => tools.push(version("nginx", &["-v"])),
-            Kind::Lighttpd => tools.push(version("lighttpd", &["-v"])),
-        }
+    if kinds
+        .iter()
+        .any(|k| matches!(k, Kind::Nginx | Kind::NginxAio))
+    {
+        tools.push(version("nginx", &["-v"]));
+    }
+    if kinds.contains(&Kind::Lighttpd) {
+        tools.push(version("lighttpd", &["-v"]));
     }
     tools.push(version("wrk", &["-v"]));
     Machine {
@@ -162,7 +164,7 @@ fn command_line(opts: &Opts) -> String {
 }
 
 /// A report's title, command line and machine lines.
-fn head(title: &str, opts: &Opts, machine: &Machine) -> String {
+pub fn head(title: &str, opts: &Opts, machine: &Machine) -> String {
     let mut md = format!("# {title}\n\n");
     let _ = writeln!(md, "Command: `{}`\n", command_line(opts));
     for l in &machine.lines {
@@ -173,7 +175,7 @@ fn head(title: &str, opts: &Opts, machine: &Machine) -> String {
 
 /// One row of a load table: `lead` holds the size, connections and server
 /// columns, `ratios` the two ratio columns.
-fn load_row(md: &mut String, lead: &str, c: &Cell, cpu_per_gb: &str, ratios: &str) {
+pub fn load_row(md: &mut String, lead: &str, c: &Cell, cpu_per_gb: &str, ratios: &str) {
     let _ = writeln!(
         md,
         "| {lead} | {} | {} | {} | {} | {} | {cpu_per_gb} | {} | {} | {ratios} | {} |",
@@ -289,7 +291,11 @@ pub fn load(
                     let lead = format!(
                         "{} | {conns} | {}",
                         size.label,
-                        if is_wharf { "**wharf**" } else { kind.name() }
+                        if is_wharf {
+                            "**wharf**".to_string()
+                        } else {
+                            kind.name()
+                        }
                     );
                     let cpu_per_gb = if size.bytes >= 1 << 20 {
                         c.cpu_per_gb.map_or("–".into(), |v| format!("{v:.3} s"))

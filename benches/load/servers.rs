@@ -1,6 +1,7 @@
-//! The servers under test, wharf and its peers nginx and lighttpd: their
-//! configs (written alike), start-up and the check that each serves every
-//! file, a plain bounded GET, and which of them are installed.
+//! The servers under test, wharf and its peers nginx (also with `aio
+//! threads`) and lighttpd: their configs (written alike), start-up and the
+//! check that each serves every file, a plain bounded GET, and which of
+//! them are installed.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -28,6 +29,10 @@ pub struct Server {
     pub port: u16,
     pub log: PathBuf,
     pub guard: Guard,
+    /// When the process was spawned, and how long it took to answer its
+    /// first `GET /` with 200.
+    pub spawned: Instant,
+    pub ready: Duration,
 }
 
 impl Server {
@@ -40,6 +45,26 @@ impl Server {
     }
 }
 
+/// Most entries of nginx's `open_file_cache` for a tree of `files` files:
+/// the whole tree where that stays within the descriptor limit.
+pub fn open_file_cache_for(files: u64) -> usize {
+    files.clamp(1000, 10_000) as usize
+}
+
+/// MIME types the peers are told about (wharf knows them all): the
+/// extensions of the generated trees.
+const TYPES: [(&str, &str); 9] = [
+    ("html", "text/html"),
+    ("css", "text/css"),
+    ("js", "text/javascript"),
+    ("json", "application/json"),
+    ("svg", "image/svg+xml"),
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("woff2", "font/woff2"),
+    ("bin", "application/octet-stream"),
+];
+
 /// Writes the server's config into `dir` and returns (program, args).
 fn configure(
     kind: Kind,
@@ -47,56 +72,69 @@ fn configure(
     root: &Path,
     port: u16,
     workers: u32,
+    open_files: usize,
 ) -> Result<(PathBuf, Vec<String>)> {
     let d = dir.display();
     let r = root.display();
     match kind {
-        Kind::Wharf => {
+        Kind::Wharf | Kind::WharfIo(_) => {
             let conf = dir.join("wharf.toml");
             fs::write(
                 &conf,
                 format!(
                     "# wharf, as the load benchmark runs it\n\
                      [server]\nlisten = \"127.0.0.1:{port}\"\nroot = \"{r}\"\nworkers = {workers}\n\n\
+                     [limits]\nmax_connections = 16384\n\n\
                      [log]\naccess = \"off\"\n"
                 ),
             )?;
-            Ok((
-                PathBuf::new(),
-                vec!["-c".into(), conf.display().to_string()],
-            ))
-        }
-        Kind::Nginx => {
-            for t in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
-                fs::create_dir_all(dir.join("nginx-temp").join(t))?;
+            let mut args = vec!["-c".into(), conf.display().to_string()];
+            if let Kind::WharfIo(n) = kind {
+                args.extend(["--io-threads".into(), n.to_string()]);
             }
-            let conf = dir.join("nginx.conf");
+            Ok((PathBuf::new(), args))
+        }
+        Kind::Nginx | Kind::NginxAio => {
+            let name = kind.name();
+            let temp = format!("{name}-temp");
+            for t in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+                fs::create_dir_all(dir.join(&temp).join(t))?;
+            }
+            let conf = dir.join(format!("{name}.conf"));
+            // nginx's default thread pool (32 threads) serves `aio threads`.
+            let aio = if kind == Kind::NginxAio {
+                "    aio threads;\n"
+            } else {
+                ""
+            };
+            let types: String = TYPES.iter().map(|(e, t)| format!("{t} {e}; ")).collect();
             fs::write(
                 &conf,
                 format!(
-                    "# nginx, as the load benchmark runs it\n\
+                    "# {name}, as the load benchmark runs it\n\
 daemon off;\n\
 master_process on;\n\
 worker_processes {workers};\n\
-pid {d}/nginx.pid;\n\
-error_log {d}/nginx-error.log warn;\n\
+pid {d}/{name}.pid;\n\
+error_log {d}/{name}-error.log warn;\n\
 events {{\n    worker_connections 16384;\n}}\n\
 http {{\n\
     access_log off;\n\
     sendfile on;\n\
+{aio}\
     tcp_nopush on;\n\
-    open_file_cache max=1000 inactive=60s;\n\
+    open_file_cache max={open_files} inactive=60s;\n\
     open_file_cache_valid 60s;\n\
     open_file_cache_errors on;\n\
     keepalive_requests 10000000;\n\
     keepalive_timeout 75s;\n\
-    types {{ text/html html; }}\n\
+    types {{ {types}}}\n\
     default_type application/octet-stream;\n\
-    client_body_temp_path {d}/nginx-temp/client_body;\n\
-    proxy_temp_path {d}/nginx-temp/proxy;\n\
-    fastcgi_temp_path {d}/nginx-temp/fastcgi;\n\
-    uwsgi_temp_path {d}/nginx-temp/uwsgi;\n\
-    scgi_temp_path {d}/nginx-temp/scgi;\n\
+    client_body_temp_path {d}/{temp}/client_body;\n\
+    proxy_temp_path {d}/{temp}/proxy;\n\
+    fastcgi_temp_path {d}/{temp}/fastcgi;\n\
+    uwsgi_temp_path {d}/{temp}/uwsgi;\n\
+    scgi_temp_path {d}/{temp}/scgi;\n\
     server {{\n\
         listen 127.0.0.1:{port};\n\
         root {r};\n\
@@ -113,7 +151,7 @@ http {{\n\
                     "-p".into(),
                     format!("{d}/"),
                     "-e".into(),
-                    format!("{d}/nginx-error.log"),
+                    format!("{d}/{name}-error.log"),
                     "-c".into(),
                     conf.display().to_string(),
                 ],
@@ -121,6 +159,11 @@ http {{\n\
         }
         Kind::Lighttpd => {
             let conf = dir.join("lighttpd.conf");
+            let types: Vec<String> = TYPES
+                .iter()
+                .map(|(e, t)| format!("\".{e}\" => \"{t}\""))
+                .collect();
+            let types = types.join(", ");
             fs::write(
                 &conf,
                 format!(
@@ -134,10 +177,10 @@ server.network-backend = \"sendfile\"\n\
 server.stat-cache-engine = \"simple\"\n\
 server.max-keep-alive-requests = 10000000\n\
 server.max-keep-alive-idle = 75\n\
-server.max-connections = 4096\n\
-server.max-fds = 8192\n\
+server.max-connections = 8192\n\
+server.max-fds = 16384\n\
 index-file.names = (\"index.html\")\n\
-mimetype.assign = (\".html\" => \"text/html\", \".bin\" => \"application/octet-stream\")\n"
+mimetype.assign = ({types})\n"
                 ),
             )?;
             let lighttpd = find_tool("lighttpd").ok_or("lighttpd not found")?;
@@ -149,20 +192,32 @@ mimetype.assign = (\".html\" => \"text/html\", \".bin\" => \"application/octet-s
     }
 }
 
-fn start_server(kind: Kind, opts: &Opts, mode: Mode, dir: &Path, root: &Path) -> Result<Server> {
+/// Starts one server and waits until it answers `GET /` with 200.
+/// `open_files`: nginx's `open_file_cache` entries.
+pub fn start_server(
+    kind: Kind,
+    opts: &Opts,
+    mode: Mode,
+    dir: &Path,
+    root: &Path,
+    open_files: usize,
+) -> Result<Server> {
     let port = free_port()?;
-    let (mut program, args) = configure(kind, dir, root, port, opts.workers)?;
-    if kind == Kind::Wharf {
+    let (mut program, args) = configure(kind, dir, root, port, opts.workers, open_files)?;
+    if kind.is_wharf() {
         program = opts.wharf.clone();
     }
     let log = dir.join(format!("{}-{}.log", kind.name(), mode.name()));
     let cpu = (mode == Mode::Pinned).then_some(SERVER_CPU);
-    let guard = spawn(kind.name(), &program, &args, cpu, &log)?;
+    let spawned = Instant::now();
+    let guard = spawn(&kind.name(), &program, &args, cpu, &log)?;
     let mut server = Server {
         kind,
         port,
         log,
         guard,
+        spawned,
+        ready: Duration::ZERO,
     };
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
@@ -176,6 +231,7 @@ fn start_server(kind: Kind, opts: &Opts, mode: Mode, dir: &Path, root: &Path) ->
             .into());
         }
         if let Ok((200, _)) = http_get(port, "/", 1 << 20) {
+            server.ready = spawned.elapsed();
             return Ok(server);
         }
         if Instant::now() > deadline {
@@ -186,7 +242,8 @@ fn start_server(kind: Kind, opts: &Opts, mode: Mode, dir: &Path, root: &Path) ->
             )
             .into());
         }
-        thread::sleep(Duration::from_millis(50));
+        // Short: the scale scenario reports the time to the first answer.
+        thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -201,13 +258,26 @@ pub fn start_servers(
     root: &Path,
     sizes: &[Size],
 ) -> Result<Vec<Server>> {
+    start_servers_with(kinds, opts, mode, dir, root, 1000, sizes)
+}
+
+/// [`start_servers`] with nginx's `open_file_cache` sized `open_files`.
+pub fn start_servers_with(
+    kinds: &[Kind],
+    opts: &Opts,
+    mode: Mode,
+    dir: &Path,
+    root: &Path,
+    open_files: usize,
+    sizes: &[Size],
+) -> Result<Vec<Server>> {
     if mode == Mode::Pinned && !can_pin() {
         eprintln!("load: skipping pinned mode: needs 2 CPUs and taskset");
         return Ok(Vec::new());
     }
     let mut servers = Vec::new();
     for &kind in kinds {
-        match start_server(kind, opts, mode, dir, root) {
+        match start_server(kind, opts, mode, dir, root, open_files) {
             Ok(server) => {
                 verify(&server, sizes)?;
                 servers.push(server);
@@ -246,7 +316,7 @@ pub fn send_get(
 
 /// One GET with `Connection: close`: (status, body bytes). Bounded: 10 s
 /// overall and `max` body bytes.
-fn http_get(port: u16, path: &str, max: u64) -> Result<(u16, u64)> {
+pub fn http_get(port: u16, path: &str, max: u64) -> Result<(u16, u64)> {
     let mut s = send_get(
         port,
         path,
@@ -315,17 +385,20 @@ pub fn available(wanted: &[Kind], opts: &Opts) -> Result<Vec<Kind>> {
     let mut kinds = Vec::new();
     for &k in wanted {
         let ok = match k {
-            Kind::Wharf => {
+            Kind::Wharf | Kind::WharfIo(_) => {
                 if !opts.wharf.is_file() {
                     return Err(format!("no wharf binary at {}", opts.wharf.display()).into());
                 }
                 true
             }
             Kind::Nginx => find_tool("nginx").is_some(),
+            Kind::NginxAio => nginx_has_threads(),
             Kind::Lighttpd => find_tool("lighttpd").is_some(),
         };
         if ok {
             kinds.push(k);
+        } else if k == Kind::NginxAio {
+            eprintln!("load: skipping nginx-aio: nginx is not installed or was built without --with-threads");
         } else {
             eprintln!(
                 "load: {} is not installed; skipping it (apt-get install -y {})",
@@ -335,4 +408,16 @@ pub fn available(wanted: &[Kind], opts: &Opts) -> Result<Vec<Kind>> {
         }
     }
     Ok(kinds)
+}
+
+/// Whether the installed nginx was built with thread pools (`aio threads`).
+fn nginx_has_threads() -> bool {
+    let Some(nginx) = find_tool("nginx") else {
+        return false;
+    };
+    // `nginx -V` prints its configure arguments on stderr.
+    std::process::Command::new(nginx)
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stderr).contains("--with-threads"))
 }

@@ -174,3 +174,30 @@ pub fn proc_alive(pid: u32) -> bool {
 pub fn can_pin() -> bool {
     thread::available_parallelism().is_ok_and(|n| n.get() >= 2) && find_tool("taskset").is_some()
 }
+
+/// Raises this process's soft limit on open files to its hard limit (best
+/// effort); the servers it starts inherit it.
+pub fn raise_fd_limit() {
+    // SAFETY: getrlimit and setrlimit read and write the struct we pass.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// Resident memory of `pid` and its descendants (`VmRSS` from
+/// `/proc/PID/status`), in bytes; 0 if gone.
+pub fn tree_rss(pid: u32) -> u64 {
+    std::iter::once(pid)
+        .chain(descendants(pid))
+        .filter_map(|p| {
+            let status = fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum::<u64>()
+        * 1024
+}

@@ -126,11 +126,39 @@ fn parse_wrk(out: &str) -> Result<WrkRun> {
         r.p50 = None;
         r.p99 = None;
     }
+    // wrk prints 0.00us for a percentile its histogram could not hold (seen
+    // with pipelined batches): not a measurement.
+    for p in [&mut r.p50, &mut r.p99] {
+        if *p == Some(0.0) {
+            *p = None;
+        }
+    }
     Ok(r)
+}
+
+/// What a run adds to the plain `wrk -t1 -cN -dD --latency URL`: options
+/// before the URL (`-s script`, `-H header`) and the script's arguments
+/// (after `--`).
+#[derive(Debug, Clone, Default)]
+pub struct WrkExtra {
+    pub options: Vec<String>,
+    pub script_args: Vec<String>,
 }
 
 /// Runs wrk once against `url`, measuring the server's CPU over the run.
 pub fn run_wrk(server_pid: u32, url: &str, conns: u32, secs: u32, mode: Mode) -> Result<Run> {
+    run_wrk_with(server_pid, url, conns, secs, mode, &WrkExtra::default())
+}
+
+/// [`run_wrk`] with a script or extra headers.
+pub fn run_wrk_with(
+    server_pid: u32,
+    url: &str,
+    conns: u32,
+    secs: u32,
+    mode: Mode,
+    extra: &WrkExtra,
+) -> Result<Run> {
     let wrk = find_tool("wrk").ok_or("wrk not found (apt-get install -y wrk)")?;
     let mut cmd = command_on(&wrk, (mode == Mode::Pinned).then_some(CLIENT_CPU));
     cmd.args([
@@ -140,10 +168,14 @@ pub fn run_wrk(server_pid: u32, url: &str, conns: u32, secs: u32, mode: Mode) ->
         "--latency",
     ])
     .arg(format!("--timeout={WRK_TIMEOUT_SECS}s"))
-    .arg(url)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    .args(&extra.options)
+    .arg(url);
+    if !extra.script_args.is_empty() {
+        cmd.arg("--").args(&extra.script_args);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     forget_tcp_metrics();
     let server_before = tree_cpu(server_pid);
     let busy_before = machine_busy();
@@ -151,10 +183,7 @@ pub fn run_wrk(server_pid: u32, url: &str, conns: u32, secs: u32, mode: Mode) ->
     let self_before = rusage_secs(libc::RUSAGE_SELF);
     let start = Instant::now();
     let child = cmd.spawn().map_err(|e| format!("cannot run wrk: {e}"))?;
-    let mut guard = Guard {
-        name: "wrk".into(),
-        child,
-    };
+    let mut guard = Guard::new("wrk", child);
     let deadline = start + Duration::from_secs(u64::from(secs) + 30);
     let status = loop {
         check_interrupt();
@@ -268,10 +297,22 @@ pub fn wait_quiet(max_other: Option<f64>) {
 /// again (up to [`RETRIES`] times) when other processes used more than
 /// `--max-other` during the run.
 pub fn measured_run(opts: &Opts, pid: u32, url: &str, conns: u32, mode: Mode) -> Result<Run> {
+    measured_run_with(opts, pid, url, conns, mode, &WrkExtra::default())
+}
+
+/// [`measured_run`] with a script or extra headers.
+pub fn measured_run_with(
+    opts: &Opts,
+    pid: u32,
+    url: &str,
+    conns: u32,
+    mode: Mode,
+    extra: &WrkExtra,
+) -> Result<Run> {
     let mut attempt = 0;
     loop {
         wait_quiet(opts.max_other);
-        let run = run_wrk(pid, url, conns, opts.duration, mode)?;
+        let run = run_wrk_with(pid, url, conns, opts.duration, mode, extra)?;
         let other = run.other_cpu / run.wall.max(1e-9);
         match opts.max_other {
             Some(max) if other > max => {

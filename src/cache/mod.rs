@@ -56,7 +56,7 @@ pub mod sidecars;
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 pub use entry::{Cacheable, CacheableVariant, CachedFile, DESCRIPTOR_COST};
@@ -119,6 +119,12 @@ pub struct FileCache {
     admission: Admission,
     /// Which precompressed sidecars exist, kept by the watcher.
     sidecars: SidecarIndex,
+    /// A watch of the tree is being set up: the cache neither answers nor
+    /// takes in anything until it is in place ([`FileCache::begin_watch`]).
+    warming: AtomicBool,
+    /// The latest watch set up: only it may install itself (a reload may
+    /// start another before the first has finished its walk).
+    watch_ticket: Mutex<u64>,
     /// xorshift64 state for [`FileCache::admit`]'s victim sample (never
     /// zero; races between pool threads only repeat a draw).
     admission_rng: AtomicU64,
@@ -141,8 +147,48 @@ impl FileCache {
             ),
             admission_rng: AtomicU64::new(0x2545_f491_4f6c_dd1d),
             sidecars: SidecarIndex::default(),
+            warming: AtomicBool::new(false),
+            watch_ticket: Mutex::new(0),
             config,
             stats: CacheStats::default(),
+        }
+    }
+
+    /// A watch of the tree starts being set up; until it is installed
+    /// ([`FileCache::install_watch`]) or has failed
+    /// ([`FileCache::watch_failed`]), nothing is answered from or taken into
+    /// the cache. Returns the watch's ticket.
+    pub fn begin_watch(&self) -> u64 {
+        let mut ticket = self.watch_ticket.lock().unwrap_or_else(|p| p.into_inner());
+        *ticket += 1;
+        self.warming.store(true, Ordering::SeqCst);
+        *ticket
+    }
+
+    /// The watch with `ticket` watches the whole tree: its signal is
+    /// installed and the cache trusts its events from now on. `false`
+    /// (nothing done) when a later watch was begun meanwhile.
+    pub fn install_watch(&self, ticket: u64, signal: Arc<EventSignal>) -> bool {
+        let current = self.watch_ticket.lock().unwrap_or_else(|p| p.into_inner());
+        if *current != ticket {
+            return false;
+        }
+        self.set_event_signal(signal);
+        // Anything read before now was read unwatched.
+        self.bump_generation();
+        self.set_watching(true);
+        self.warming.store(false, Ordering::SeqCst);
+        true
+    }
+
+    /// The watch with `ticket` could not be set up: the cache goes on
+    /// without events, revalidating entries by age.
+    pub fn watch_failed(&self, ticket: u64) {
+        let current = self.watch_ticket.lock().unwrap_or_else(|p| p.into_inner());
+        if *current == ticket {
+            self.set_watching(false);
+            self.sidecars.reset();
+            self.warming.store(false, Ordering::SeqCst);
         }
     }
 
@@ -190,6 +236,9 @@ impl FileCache {
     /// before anything is read for the cache.
     pub fn admit(&self, key: &str, cost: usize) -> bool {
         self.admission.record_miss(key);
+        if self.warming.load(Ordering::Acquire) {
+            return false;
+        }
         let used = self.used_bytes.load(Ordering::Acquire) as u64;
         if used.saturating_add(cost as u64) <= self.config.max_total_bytes {
             return true;
@@ -285,7 +334,7 @@ impl FileCache {
         read_stamp: u64,
         now: Instant,
     ) -> Option<Arc<CachedFile>> {
-        if !self.config.enabled {
+        if !self.config.enabled || self.warming.load(Ordering::Acquire) {
             return None;
         }
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());

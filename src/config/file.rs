@@ -28,6 +28,8 @@ pub(super) struct Raw {
     pub(super) cache: CacheConfig,
     pub(super) metrics_listen: Option<String>,
     pub(super) summary_on_exit: bool,
+    /// The `auth` rules, whose password files are read by validation.
+    pub(super) auth: Vec<super::auth::AuthSpec>,
 }
 
 impl Default for Raw {
@@ -56,6 +58,7 @@ impl Default for Raw {
                 cache_control: Some("no-cache".to_string()),
                 rules: Arc::from(Vec::new()),
                 error_pages: Arc::from(Vec::new()),
+                auth_rules: Arc::from(Vec::new()),
                 archive: ArchiveKinds::default(),
                 redirects: Arc::from(Vec::new()),
                 fallback: None,
@@ -75,6 +78,7 @@ impl Default for Raw {
             },
             metrics_listen: None,
             summary_on_exit: false,
+            auth: Vec::new(),
         }
     }
 }
@@ -214,7 +218,7 @@ fn apply_limits(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), St
 }
 
 /// `[http]`: how files are served.
-fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), String> {
+fn apply_http(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), String> {
     section.check_keys(&[
         "index_files",
         "directory_listing",
@@ -266,6 +270,8 @@ fn apply_http(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), Stri
     }
     if let Some(value) = section.table.get("rules") {
         raw.http.rules = Arc::from(parse_rules(value)?);
+        // Passwords: the same tables' `auth` and `realm` keys.
+        raw.auth = super::auth::parse_specs(value, base)?;
     }
     if let Some(value) = section.table.get("error_pages") {
         raw.http.error_pages = Arc::from(parse_error_pages(value)?);
@@ -484,6 +490,10 @@ fn apply_metrics(raw: &mut Raw, section: &Section, _base: &Path) -> Result<(), S
     Ok(())
 }
 
+/// The keys of a `[[http.rules]]` table (`auth` and `realm`: see
+/// [`super::auth`]).
+const RULE_KEYS: &[&str] = &["match", "cache_control", "headers", "auth", "realm"];
+
 /// Parses `[[http.rules]]`: an array of tables with `match`, and optional
 /// `cache_control` and `headers`.
 fn parse_rules(value: &toml::Value) -> Result<Vec<HeaderRule>, String> {
@@ -498,12 +508,10 @@ fn parse_rules(value: &toml::Value) -> Result<Vec<HeaderRule>, String> {
         let Some(table) = item.as_table() else {
             return Err(format!("{name}: expected a table, got {item}"));
         };
-        if let Some(key) = table
-            .keys()
-            .find(|k| !["match", "cache_control", "headers"].contains(&k.as_str()))
-        {
+        if let Some(key) = table.keys().find(|k| !RULE_KEYS.contains(&k.as_str())) {
             return Err(format!(
-                "{name}: {key}: unknown key (expected one of: match, cache_control, headers)"
+                "{name}: {key}: unknown key (expected one of: {})",
+                RULE_KEYS.join(", ")
             ));
         }
         let pattern = match table.get("match") {

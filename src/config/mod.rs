@@ -17,9 +17,11 @@ use std::time::Duration;
 
 use crate::site::archive::ArchiveKinds;
 use crate::site::cors::Cors;
+use crate::site::htpasswd::AuthRule;
 use crate::site::redirects::Redirect;
 use crate::site::rules::HeaderRule;
 
+mod auth;
 mod file;
 
 use file::{apply_toml, Raw};
@@ -95,6 +97,9 @@ pub struct HttpOptions {
     pub rules: Arc<[HeaderRule]>,
     /// Status code to a page under the root (a sanitised relative path).
     pub error_pages: Arc<[(u16, String)]>,
+    /// The `[[http.rules]]` with `auth`, in file order, with their
+    /// password files as read when this configuration was loaded.
+    pub auth_rules: Arc<[AuthRule]>,
     /// Archive kinds a listing can be downloaded as (`?download=tar`);
     /// none by default.
     pub archive: ArchiveKinds,
@@ -339,6 +344,12 @@ fn validate(
             ConfigError(format!("[metrics] listen: '{text}' is not an ADDR:PORT"))
         })?),
     };
+    // Password files are read here, through `files`, like the config file;
+    // their problems are the config file's.
+    let auth_rules = auth::load(&raw.auth, files).map_err(|e| match &config_file {
+        Some(path) => ConfigError(format!("{}: {e}", path.display())),
+        None => ConfigError(e),
+    })?;
     let root = files
         .canonical_dir(&raw.root)
         .map_err(|e| ConfigError(format!("root: {}: {e}", raw.root.display())))?;
@@ -358,7 +369,10 @@ fn validate(
         workers,
         io_threads,
         limits: raw.limits,
-        http: raw.http,
+        http: HttpOptions {
+            auth_rules,
+            ..raw.http
+        },
         access_log: raw.access_log,
         access_log_format: raw.access_log_format,
         cache: raw.cache,

@@ -12,6 +12,7 @@
 //! - [`io`]: positional reads and `sendfile`; [`dir`]: directory reads.
 //! - [`log_sink`]: the access log's destination; [`startup`]: the config
 //!   file and the root, before the loops start.
+//! - [`password`]: bcrypt checks for `auth` rules, on lanes of their own.
 //! - [`watch`]: the inotify watcher that keeps the cache fresh.
 //! - [`socket_file`]: Unix socket files at start-up and exit (stale ones
 //!   replaced, live ones refused, the mode set, removal).
@@ -25,6 +26,7 @@ pub mod dir;
 pub mod io;
 pub mod lanes;
 pub mod log_sink;
+pub mod password;
 pub mod pool;
 pub mod representation;
 pub mod resolve;

@@ -19,12 +19,20 @@
 //! holds only that lane, and requests keep every other. The loops bound
 //! what waits meanwhile (see [`crate::ops::access_log`]). A written batch
 //! comes back as [`Completion::LogWritten`], addressed to the loop itself.
+//!
+//! Password checks (bcrypt, tens of milliseconds of CPU each) have lanes of
+//! their own too (`wharf-io-auth-N`, half the cores, at least one) and a
+//! bound on how many may wait ([`MAX_PASSWORD_CHECKS`]): a flood of wrong
+//! passwords then costs at most those cores and that queue, and file jobs
+//! of every other client never wait behind a check. Beyond the bound a
+//! check is refused at once ([`IoHandle::check_password`] says so) and the
+//! loop answers `503`.
 
 use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -35,6 +43,7 @@ use mio::Waker;
 
 use crate::cache::FileCache;
 use crate::config::HttpOptions;
+use crate::disk::password::{self, PasswordCheck};
 use crate::disk::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root};
 use crate::offloop::SharedFile;
 use crate::ops::metrics::Metrics;
@@ -88,6 +97,9 @@ pub enum Outcome {
     /// The answer to [`IoHandle::error_page`]: the page and its type, or
     /// `None` to use the built-in page.
     ErrorPage(Option<(Vec<u8>, Cow<'static, str>)>),
+    /// The answer to [`IoHandle::check_password`]: whether the password
+    /// matched.
+    PasswordChecked(bool),
     /// The job panicked; the connection is closed.
     Panicked,
 }
@@ -131,6 +143,10 @@ pub struct IoPool {
     lanes: Arc<Lanes>,
     /// The access log's own lane.
     log_lane: Arc<Lanes>,
+    /// The password checks' own lanes.
+    auth_lanes: Arc<Lanes>,
+    /// Password checks queued or running, at most [`MAX_PASSWORD_CHECKS`].
+    auth_pending: AtomicUsize,
     site: RwLock<Arc<Site>>,
     log: Mutex<Option<LogSink>>,
     /// The hot-file cache: the pool reads files for it, the loops serve
@@ -140,8 +156,9 @@ pub struct IoPool {
 }
 
 impl IoPool {
-    /// Builds the pool with `threads` threads named `wharf-io-N`, and the
-    /// access log's lane, `wharf-io-log`.
+    /// Builds the pool with `threads` threads named `wharf-io-N`, the
+    /// access log's lane, `wharf-io-log`, and the password lanes,
+    /// `wharf-io-auth-N` ([`password_threads`]).
     pub fn new(
         threads: usize,
         site: Site,
@@ -152,6 +169,8 @@ impl IoPool {
         Ok(Arc::new(IoPool {
             lanes: Lanes::new(threads, |i| format!("wharf-io-{i}"))?,
             log_lane: Lanes::new(1, |_| "wharf-io-log".to_string())?,
+            auth_lanes: Lanes::new(password_threads(), |i| format!("wharf-io-auth-{i}"))?,
+            auth_pending: AtomicUsize::new(0),
             site: RwLock::new(Arc::new(site)),
             log: Mutex::new(log),
             cache,
@@ -197,6 +216,20 @@ impl IoPool {
             *pool.log.lock().unwrap_or_else(|p| p.into_inner()) = sink;
         });
     }
+}
+
+/// Most password checks queued or running at once, over all loops. With
+/// one password lane and bcrypt's usual cost (10: some 50 to 100 ms), the
+/// last one waits a few seconds: a legitimate log-in during a flood is
+/// slow or refused (`503`), never the files of anyone else.
+pub const MAX_PASSWORD_CHECKS: usize = 64;
+
+/// How many threads run password checks: half the cores, at least one, so
+/// a flood of checks leaves the other half to the loops and the file
+/// lanes (which also run at a higher priority, see [`super::lanes`]).
+pub fn password_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 2).max(1)
 }
 
 /// One event loop's access to the pool: jobs submitted through it report
@@ -312,6 +345,39 @@ impl IoHandle {
                 &pool.cache,
             ))
         });
+    }
+
+    /// Checks a password on the password lanes, and sends
+    /// [`Outcome::PasswordChecked`] back for `conn`. Returns `false`, and
+    /// sends nothing, when [`MAX_PASSWORD_CHECKS`] are already queued or
+    /// running.
+    pub fn check_password(&self, conn: ConnRef, check: PasswordCheck) -> bool {
+        let pool = &self.pool;
+        if pool.auth_pending.fetch_add(1, Ordering::AcqRel) >= MAX_PASSWORD_CHECKS {
+            pool.auth_pending.fetch_sub(1, Ordering::AcqRel);
+            pool.metrics
+                .auth_refused_busy
+                .fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        pool.metrics.auth_queued.fetch_add(1, Ordering::Relaxed);
+        let pool = self.pool.clone();
+        let reply = self.reply.clone();
+        self.pool.auth_lanes.spawn(move || {
+            let metrics = &pool.metrics;
+            metrics.auth_queued.fetch_sub(1, Ordering::Relaxed);
+            let outcome = match catch_unwind(AssertUnwindSafe(|| password::verify(&check))) {
+                Ok(matched) => Outcome::PasswordChecked(matched),
+                Err(_) => {
+                    log::error!("a password check panicked; closing its connection");
+                    Outcome::Panicked
+                }
+            };
+            metrics.auth_checks.fetch_add(1, Ordering::Relaxed);
+            pool.auth_pending.fetch_sub(1, Ordering::AcqRel);
+            reply.send(Completion::Job { conn, outcome });
+        });
+        true
     }
 
     /// Reads a custom error page (`[http.error_pages]`).

@@ -22,6 +22,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
@@ -60,44 +61,83 @@ impl Drop for RootWatch {
     }
 }
 
+/// How long start-up waits for the tree to be watched before it goes on
+/// and lets the watcher thread finish: a tree of a million files takes
+/// seconds, and a server should not take that long to answer. Until the
+/// walk is done the hot-file cache stays out of the way (no hits, nothing
+/// taken in), so nothing is served from it unwatched.
+const STARTUP_WALK_BUDGET: Duration = Duration::from_millis(100);
+
 /// Watches every directory under `root` (canonical) and invalidates `cache`
 /// on every change. `None` (with a warning) when that is not possible; the
-/// cache then revalidates entries by age.
+/// cache then revalidates entries by age. A large tree is watched partly
+/// here and the rest on the watcher thread (see [`STARTUP_WALK_BUDGET`]).
 pub fn watch_root(root: &Path, cache: Arc<FileCache>) -> Option<RootWatch> {
-    let mut watcher = match Watcher::new(root, cache.sidecar_index()) {
-        Ok(watcher) => watcher,
+    let inotify = match Inotify::init() {
+        Ok(inotify) => inotify,
         Err(error) => {
-            // Out of watches (ENOSPC) has a remedy worth naming.
-            let hint = if error.raw_os_error() == Some(libc::ENOSPC) {
-                " (raise fs.inotify.max_user_watches to watch large trees)"
-            } else {
-                ""
-            };
-            log::warn!(
-                "cannot watch {} for changes ({error}); cached files revalidate every {} s{hint}",
-                root.display(),
-                cache.config().revalidate.as_secs()
-            );
+            warn_cannot_watch(root, &cache, &error);
             return None;
         }
     };
-    let signal = match watcher.inotify.as_fd().try_clone_to_owned() {
+    let signal = match inotify.as_fd().try_clone_to_owned() {
         Ok(fd) => Arc::new(EventSignal::new(fd)),
         Err(error) => {
-            log::warn!(
-                "cannot watch {} for changes ({error}); cached files revalidate by age",
-                root.display()
-            );
+            warn_cannot_watch(root, &cache, &error);
             return None;
         }
     };
-    cache.set_event_signal(signal.clone());
-    cache.set_watching(true);
+    let mut watcher = Watcher {
+        inotify,
+        root: root.to_path_buf(),
+        dirs: HashMap::new(),
+        watched: HashSet::new(),
+        listed_all: true,
+        pending: Vec::new(),
+    };
+    let ticket = cache.begin_watch();
+    watcher.begin_rebuild(cache.sidecar_index());
+    #[cfg(debug_assertions)]
+    let budget = crate::fault::watch_budget().unwrap_or(STARTUP_WALK_BUDGET);
+    #[cfg(not(debug_assertions))]
+    let budget = STARTUP_WALK_BUDGET;
+    let deadline = Instant::now() + budget;
+    let finished = match watcher.walk(cache.sidecar_index(), Some(deadline)) {
+        Ok(finished) => finished,
+        Err(error) => {
+            warn_cannot_watch(root, &cache, &error);
+            cache.watch_failed(ticket);
+            return None;
+        }
+    };
+    if finished {
+        watcher.end_rebuild(cache.sidecar_index());
+        cache.install_watch(ticket, signal.clone());
+    } else {
+        log::info!(
+            "watching {} for changes; the hot-file cache starts once every directory is watched",
+            root.display()
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = stop.clone();
+    let thread_cache = cache.clone();
+    let thread_root = root.to_path_buf();
     let spawned = std::thread::Builder::new()
         .name("wharf-watch".to_string())
         .spawn(move || {
+            let cache = thread_cache;
+            if !finished {
+                if let Err(error) = watcher.walk(cache.sidecar_index(), None) {
+                    warn_cannot_watch(&thread_root, &cache, &error);
+                    cache.watch_failed(ticket);
+                    return;
+                }
+                watcher.end_rebuild(cache.sidecar_index());
+                if !cache.install_watch(ticket, signal.clone()) {
+                    return; // A reload started another watch meanwhile.
+                }
+            }
             watcher.run(&cache, &signal, &thread_stop);
             // A watcher replaced by a reload leaves the new one in charge.
             if cache.is_current_signal(&signal) {
@@ -110,9 +150,26 @@ pub fn watch_root(root: &Path, cache: Arc<FileCache>) -> Option<RootWatch> {
         Ok(_) => Some(RootWatch { stop }),
         Err(error) => {
             log::warn!("cannot start the file watcher ({error}); cached files revalidate by age");
+            cache.watch_failed(ticket);
             None
         }
     }
+}
+
+/// The warning for a tree that cannot be watched, and what the cache does
+/// instead.
+fn warn_cannot_watch(root: &Path, cache: &FileCache, error: &std::io::Error) {
+    // Out of watches (ENOSPC) has a remedy worth naming.
+    let hint = if error.raw_os_error() == Some(libc::ENOSPC) {
+        " (raise fs.inotify.max_user_watches to watch large trees)"
+    } else {
+        ""
+    };
+    log::warn!(
+        "cannot watch {} for changes ({error}); cached files revalidate every {} s{hint}",
+        root.display(),
+        cache.config().revalidate.as_secs()
+    );
 }
 
 /// Whether an error only says the directory is no longer there (or no
@@ -148,42 +205,57 @@ struct Watcher {
     /// Every watched directory was listed since the last rebuild: the
     /// sidecar index may vouch for the tree.
     listed_all: bool,
+    /// Directories still to watch and list ([`Watcher::walk`]).
+    pending: Vec<Pending>,
+}
+
+/// A directory a walk has yet to watch and list.
+struct Pending {
+    dir: String,
+    /// The directory the walk started from (its failures are the walk's).
+    top: bool,
 }
 
 impl Watcher {
-    fn new(root: &Path, sidecars: &SidecarIndex) -> std::io::Result<Watcher> {
-        let mut watcher = Watcher {
-            inotify: Inotify::init()?,
-            root: root.to_path_buf(),
-            dirs: HashMap::new(),
-            watched: HashSet::new(),
-            listed_all: true,
-        };
-        watcher.rebuild(sidecars)?;
-        Ok(watcher)
+    /// Watches `relative` and every directory below it, and notes the
+    /// precompressed sidecars in them (see [`SidecarIndex`]).
+    fn add_tree(&mut self, relative: &str, sidecars: &SidecarIndex) -> std::io::Result<()> {
+        self.pending.push(Pending {
+            dir: relative.to_string(),
+            top: true,
+        });
+        self.walk(sidecars, None).map(|_| ())
     }
 
-    /// Watches `relative` and every directory below it, and notes the
-    /// precompressed sidecars in them (see [`SidecarIndex`]). Each
-    /// directory is watched before it is listed, so that a name created
-    /// meanwhile is either listed or raises an event. A directory that
-    /// vanished or was replaced (by a file or a symlink) since it was seen
-    /// has nothing to watch, nor has one this process may not enter (below
-    /// the root; its permissions changing raises an event on its parent,
-    /// which tries again; see [`closed_to_us`]); any other failure (watches
-    /// exhausted, a directory that may be entered but not listed) ends
-    /// watching. A watched directory that cannot be listed leaves the
-    /// sidecar index incomplete ([`Watcher::listed_all`]).
-    fn add_tree(&mut self, relative: &str, sidecars: &SidecarIndex) -> std::io::Result<()> {
-        let mut pending = vec![relative.to_string()];
-        while let Some(dir) = pending.pop() {
-            let top = dir == relative;
+    /// Watches and lists the pending directories, and those found below
+    /// them, until none is left (`true`) or `deadline` has passed (`false`;
+    /// call again to go on). Each directory is watched before it is listed,
+    /// so that a name created meanwhile is either listed or raises an
+    /// event. A directory that vanished or was replaced (by a file or a
+    /// symlink) since it was seen has nothing to watch, nor has one this
+    /// process may not enter (below the root; its permissions changing
+    /// raises an event on its parent, which tries again; see
+    /// [`closed_to_us`]); any other failure (watches exhausted, a directory
+    /// that may be entered but not listed) ends watching. A watched
+    /// directory that cannot be listed leaves the sidecar index incomplete
+    /// ([`Watcher::listed_all`]).
+    fn walk(
+        &mut self,
+        sidecars: &SidecarIndex,
+        deadline: Option<Instant>,
+    ) -> std::io::Result<bool> {
+        while let Some(Pending { dir, top }) = self.pending.pop() {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                self.pending.push(Pending { dir, top });
+                return Ok(false);
+            }
+            let is_root = top && dir.is_empty();
             match self.inotify.watches().add(self.root.join(&dir), MASK) {
                 Ok(wd) => {
                     self.watched.insert(dir.clone());
                     self.dirs.insert(wd, dir.clone());
                 }
-                Err(e) if gone(&e) && !(top && relative.is_empty()) => continue,
+                Err(e) if gone(&e) && !is_root => continue,
                 Err(e) if closed_to_us(&e, &self.root, &dir) => {
                     log::debug!("not watching {dir}: {e}");
                     continue;
@@ -195,7 +267,7 @@ impl Watcher {
             }
             let names = match disk::dir::names_in(&self.root, &dir) {
                 Ok(names) => names,
-                Err(e) if gone(&e) && !(top && relative.is_empty()) => continue,
+                Err(e) if gone(&e) && !is_root => continue,
                 Err(e) if top => return Err(e),
                 Err(e) => {
                     log::debug!("cannot list {dir}: {e}");
@@ -210,31 +282,51 @@ impl Watcher {
                     format!("{dir}/{name}")
                 };
                 if is_dir {
-                    pending.push(path);
+                    self.pending.push(Pending {
+                        dir: path,
+                        top: false,
+                    });
                 } else {
                     sidecars.note_present(&path);
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Maps the whole tree again (after a directory moved, which changes
-    /// the paths below it, or after lost events). Watches are re-added, not
+    /// Starts mapping the whole tree again (after a directory moved, which
+    /// changes the paths below it, or after lost events); [`Watcher::walk`]
+    /// does it, [`Watcher::end_rebuild`] ends it. Watches are re-added, not
     /// removed: adding a watch to a watched directory returns its existing
     /// descriptor, and removing thousands would queue as many `IN_IGNORED`
     /// events, overflow the queue and trigger another rebuild. Watches on
     /// directories that left the tree stay, unmapped, and their events are
     /// ignored.
-    fn rebuild(&mut self, sidecars: &SidecarIndex) -> std::io::Result<()> {
+    fn begin_rebuild(&mut self, sidecars: &SidecarIndex) {
         self.dirs.clear();
         self.watched.clear();
+        self.pending.clear();
         sidecars.reset();
         self.listed_all = true;
-        self.add_tree("", sidecars)?;
+        self.pending.push(Pending {
+            dir: String::new(),
+            top: true,
+        });
+    }
+
+    /// Ends a rebuild whose walk is done: the sidecar index vouches for the
+    /// tree if every directory was listed.
+    fn end_rebuild(&self, sidecars: &SidecarIndex) {
         if self.listed_all {
             sidecars.set_complete();
         }
+    }
+
+    /// A whole rebuild, on the watcher thread.
+    fn rebuild(&mut self, sidecars: &SidecarIndex) -> std::io::Result<()> {
+        self.begin_rebuild(sidecars);
+        self.walk(sidecars, None)?;
+        self.end_rebuild(sidecars);
         Ok(())
     }
 

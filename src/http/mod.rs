@@ -1,9 +1,10 @@
 //! HTTP/1.1 protocol code, all of it pure: request-head parsing, response-head
 //! rendering, status codes, dates, and the RFC 9110 rules that decide a file
 //! response (validators and preconditions, ranges, content-coding
-//! negotiation, and [`serve::plan`], which combines them). Nothing here
-//! does IO.
+//! negotiation, and [`serve::plan`], which combines them), and Basic
+//! credentials ([`basic_auth`]). Nothing here does IO.
 
+pub mod basic_auth;
 pub mod body_strategy;
 pub mod conditional;
 pub mod date;

@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::basic_auth::Secret;
 use super::negotiate;
 use super::recycle::Recycler;
 
@@ -86,6 +87,9 @@ pub struct Request {
     pub file_headers: FileHeaders,
     /// `Accept` prefers `application/json` (for directory listings).
     pub wants_json: bool,
+    /// `Authorization`, for paths that need a password: never logged, and
+    /// not shown by `Debug`.
+    pub authorization: Option<Secret>,
     /// `Accept` lists `text/html` (a browser navigating: `[http] fallback`).
     pub accepts_html: bool,
     /// `Origin`, when at most [`MAX_ORIGIN_BYTES`] long (CORS).
@@ -130,6 +134,7 @@ impl Request {
             referer: None,
             file_headers: FileHeaders::default(),
             wants_json: false,
+            authorization: None,
             accepts_html: false,
             origin: None,
             cors_preflight: false,
@@ -249,6 +254,7 @@ pub fn parse_reusing(
     let mut referer = None;
     let mut file_headers = FileHeaders::default();
     let mut wants_json = false;
+    let mut authorization: Option<Secret> = None;
     let mut accepts_html = false;
     let mut origin = None;
     let mut cors_preflight = false;
@@ -287,6 +293,11 @@ pub fn parse_reusing(
         } else if name.eq_ignore_ascii_case("accept") {
             wants_json |= negotiate::prefers_json(header.value);
             accepts_html |= lists_html(header.value);
+        } else if name.eq_ignore_ascii_case("authorization") {
+            match &mut authorization {
+                Some(first) => first.append(header.value),
+                None => authorization = Some(Secret::new(header.value.to_vec())),
+            }
         } else if name.eq_ignore_ascii_case("origin") {
             // A repeated Origin is not an origin: none is kept.
             origin = match origin {
@@ -338,6 +349,7 @@ pub fn parse_reusing(
             referer,
             file_headers,
             wants_json,
+            authorization,
             accepts_html,
             origin: origin.filter(|o| !o.is_empty()),
             cors_preflight,
@@ -985,6 +997,26 @@ mod tests {
                 false => assert_eq!(parsed, Err(ParseError::BadHost), "{input:?}"),
             }
         }
+    }
+
+    #[test]
+    fn authorization_is_kept_and_a_repeat_spoils_it() {
+        let (request, _) = parse_all(&hosted(
+            "GET / HTTP/1.1\r\nAuthorization: Basic YTpi\r\n\r\n",
+        ))
+        .unwrap()
+        .unwrap();
+        let value = request.authorization.as_ref().unwrap();
+        assert_eq!(value.as_bytes(), b"Basic YTpi");
+        assert!(!format!("{request:?}").contains("YTpi"));
+        let (request, _) = parse_all(&hosted(
+            "GET / HTTP/1.1\r\nauthorization: Basic YTpi\r\nAuthorization: Basic YTpj\r\n\r\n",
+        ))
+        .unwrap()
+        .unwrap();
+        let value = request.authorization.unwrap();
+        assert_eq!(value.as_bytes(), b"Basic YTpi, Basic YTpj");
+        assert!(crate::http::basic_auth::parse_basic(value.as_bytes()).is_none());
     }
 
     #[test]

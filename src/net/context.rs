@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::disk::pool::IoHandle;
 use crate::http::date::{unix_seconds, DateCache};
 use crate::http::recycle::Recycler;
+use crate::net::auth_memo::AuthMemo;
 use crate::net::control::Control;
 use crate::ops::access_log::AccessLog;
 use crate::ops::metrics::Metrics;
@@ -46,7 +47,8 @@ pub struct LoopContext {
 
 /// What a connection may change in its loop while it handles an event.
 /// Nothing here outlives one event except the access-log batch, the free
-/// lists and the read numbering; the buffers are scratch space.
+/// lists, the read numbering and the memo of password checks; the buffers
+/// are scratch space.
 pub struct Workspace {
     /// Socket reads land here before being appended to a connection's
     /// buffer.
@@ -65,6 +67,8 @@ pub struct Workspace {
     /// This loop's numbering of socket reads against its last check for
     /// pending filesystem events (see [`EventCheck`]).
     pub event_check: EventCheck,
+    /// This loop's recent password checks (`auth` rules).
+    pub auth_memo: AuthMemo,
 }
 
 impl LoopContext {
@@ -110,6 +114,7 @@ impl Workspace {
             recycler: Recycler::default(),
             log: AccessLog::new(log_enabled),
             event_check: EventCheck::default(),
+            auth_memo: AuthMemo::default(),
         }
     }
 }

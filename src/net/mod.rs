@@ -14,7 +14,9 @@
 //! - [`listen`]: listeners and streams of every kind (TCP, dual-stack
 //!   IPv6, Unix, systemd sockets) and binding them at start-up.
 //! - [`io_errors`]: `would_block()` / `interrupted()` for every socket call.
+//! - [`auth_memo`]: each loop's memo of recent password checks.
 
+pub mod auth_memo;
 pub mod conn;
 pub mod context;
 pub mod control;

@@ -55,6 +55,10 @@ pub struct LogRecord<'a> {
     pub bytes: u64,
     pub referer: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    /// The user name of `Basic` credentials under an `auth` rule (the
+    /// third field of the text formats, `"user"` in JSON). The
+    /// `Authorization` header itself, and so the password, is never logged.
+    pub user: Option<&'a str>,
 }
 
 /// The client as logged: its IP address, or `unix`.
@@ -161,12 +165,14 @@ pub fn format_line(
     // Writes into a Vec cannot fail.
     match format {
         LogFormat::Common | LogFormat::Combined => {
-            let _ = write!(
-                out,
-                "{} - - [{}] \"",
-                Remote(record.remote),
-                clf_timestamp(now)
-            );
+            let _ = write!(out, "{} - ", Remote(record.remote));
+            match record.user {
+                // An empty user-id cannot be logged as itself: the field
+                // would vanish. (Credentials with one are refused anyway.)
+                Some(user) if !user.is_empty() => clf_escape_word(out, user),
+                _ => out.push(b'-'),
+            }
+            let _ = write!(out, " [{}] \"", clf_timestamp(now));
             clf_escape(out, record.method);
             out.push(b' ');
             clf_escape(out, record.target);
@@ -210,6 +216,8 @@ pub fn format_line(
             json_opt(out, record.referer);
             out.extend_from_slice(b",\"user_agent\":");
             json_opt(out, record.user_agent);
+            out.extend_from_slice(b",\"user\":");
+            json_opt(out, record.user);
             out.push(b'}');
         }
     }
@@ -231,6 +239,17 @@ fn clf_escape(out: &mut Vec<u8>, text: &str) {
         } else {
             out.push(b);
         }
+    }
+}
+
+/// [`clf_escape`] for a field that is not quoted (the user name): a space
+/// is escaped too, so the field stays one word for parsers.
+fn clf_escape_word(out: &mut Vec<u8>, text: &str) {
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\\x20");
+        }
+        clf_escape(out, word);
     }
 }
 
@@ -313,6 +332,7 @@ mod tests {
             bytes: 12,
             referer: None,
             user_agent,
+            user: None,
         }
     }
 
@@ -330,6 +350,27 @@ mod tests {
             line(LogFormat::Combined, &record, None),
             "127.0.0.1 - - [10/Oct/2000:12:55:36 +0000] \"GET /a \\x22b\\x22\\x0A HTTP/1.1\" 200 12 \"-\" \"curl/8\"\n"
         );
+    }
+
+    #[test]
+    fn the_user_is_logged_escaped() {
+        let record = LogRecord {
+            status: 401,
+            user: Some("zoë \"x\""),
+            ..sample("/private/", None)
+        };
+        assert_eq!(
+            line(LogFormat::Common, &record, None),
+            "127.0.0.1 - zo\\xC3\\xAB\\x20\\x22x\\x22 [10/Oct/2000:12:55:36 +0000] \"GET /private/ HTTP/1.1\" 401 12\n"
+        );
+        let json = line(LogFormat::Json, &record, None);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["user"], "zoë \"x\"");
+        let nobody = LogRecord {
+            user: Some(""),
+            ..sample("/", None)
+        };
+        assert!(line(LogFormat::Common, &nobody, None).starts_with("127.0.0.1 - - ["));
     }
 
     #[test]
@@ -365,7 +406,7 @@ mod tests {
             "{\"time\":\"2000-10-10T12:55:36.042Z\",\"remote\":\"::1\",\"method\":\"GET\",\
              \"path\":\"/a%20b\",\"query\":\"q=\\\"1\\\"\",\"version\":\"HTTP/1.1\",\"status\":200,\
              \"bytes\":12,\"duration_us\":1234,\"referer\":\"http://r/\",\
-             \"user_agent\":\"ua \\u0001\\u007f\\u2028é\"}\n"
+             \"user_agent\":\"ua \\u0001\\u007f\\u2028é\",\"user\":null}\n"
         );
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["user_agent"], "ua \u{1}\u{7f}\u{2028}é");

@@ -156,6 +156,20 @@ pub struct Metrics {
     pub pool_run: Histogram,
     /// From a complete request head to the last byte of the response.
     pub request_time: Histogram,
+    /// Requests under an `auth` rule let through: a password checked on
+    /// the pool, or a recent success remembered.
+    pub auth_successes: AtomicU64,
+    /// Requests under an `auth` rule answered `401` (no credentials,
+    /// unreadable ones, an unknown user or a wrong password).
+    pub auth_failures: AtomicU64,
+    /// bcrypt checks run on the password lanes.
+    pub auth_checks: AtomicU64,
+    /// Answers given from the memo of recent checks, without bcrypt.
+    pub auth_memo_hits: AtomicU64,
+    /// Password checks waiting for a password lane.
+    pub auth_queued: AtomicI64,
+    /// Checks refused (`503`) because the password lanes' queue was full.
+    pub auth_refused_busy: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -173,6 +187,12 @@ impl Default for Metrics {
             pool_wait: Histogram::default(),
             pool_run: Histogram::default(),
             request_time: Histogram::default(),
+            auth_successes: AtomicU64::new(0),
+            auth_failures: AtomicU64::new(0),
+            auth_checks: AtomicU64::new(0),
+            auth_memo_hits: AtomicU64::new(0),
+            auth_queued: AtomicI64::new(0),
+            auth_refused_busy: AtomicU64::new(0),
         }
     }
 }
@@ -253,6 +273,36 @@ impl Metrics {
             "wharf_cache_invalidations_total",
             "Hot-file cache invalidations by filesystem events.",
             cache.stats.invalidations.load(Ordering::Relaxed),
+        );
+        counter(
+            "wharf_auth_successes_total",
+            "Requests under an auth rule that passed (checked, or remembered).",
+            self.auth_successes.load(Ordering::Relaxed),
+        );
+        counter(
+            "wharf_auth_failures_total",
+            "Requests under an auth rule answered 401.",
+            self.auth_failures.load(Ordering::Relaxed),
+        );
+        counter(
+            "wharf_auth_checks_total",
+            "bcrypt password checks run on the password lanes.",
+            self.auth_checks.load(Ordering::Relaxed),
+        );
+        counter(
+            "wharf_auth_memo_hits_total",
+            "Auth answers taken from the memo of recent checks, without bcrypt.",
+            self.auth_memo_hits.load(Ordering::Relaxed),
+        );
+        counter(
+            "wharf_auth_refused_busy_total",
+            "Password checks refused with 503: too many were waiting.",
+            self.auth_refused_busy.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wharf_auth_checks_queued Password checks waiting for a password lane.\n# TYPE wharf_auth_checks_queued gauge\nwharf_auth_checks_queued {}",
+            self.auth_queued.load(Ordering::Relaxed).max(0)
         );
         let _ = writeln!(
             out,
@@ -361,6 +411,16 @@ impl Metrics {
             closed(CloseReason::SendTimeout),
             closed(CloseReason::Error)
         );
+        let failures = self.auth_failures.load(Ordering::Relaxed);
+        let successes = self.auth_successes.load(Ordering::Relaxed);
+        if failures + successes > 0 {
+            let _ = writeln!(
+                out,
+                "  passwords    {successes} passed, {failures} refused (401), {} bcrypt checks, {} busy (503)",
+                self.auth_checks.load(Ordering::Relaxed),
+                self.auth_refused_busy.load(Ordering::Relaxed)
+            );
+        }
         let _ = writeln!(
             out,
             "  cache        {} hits, {} files, {:.1} MB",
@@ -422,6 +482,8 @@ mod tests {
             "wharf_request_duration_seconds_bucket{le=\"+Inf\"} 2",
             "wharf_io_pool_queue_depth 0",
             "wharf_cache_hits_total 0",
+            "wharf_auth_failures_total 0",
+            "wharf_auth_checks_queued 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -447,5 +509,10 @@ mod tests {
         assert!(text.contains("requests     1"));
         assert!(text.contains("2xx 1"));
         assert!(text.contains("p99"));
+        assert!(!text.contains("passwords"), "no line without auth rules");
+        m.auth_failures.fetch_add(2, Ordering::Relaxed);
+        m.auth_checks.fetch_add(1, Ordering::Relaxed);
+        let text = m.summary(&cache());
+        assert!(text.contains("passwords    0 passed, 2 refused (401), 1 bcrypt checks"));
     }
 }

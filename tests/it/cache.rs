@@ -771,3 +771,40 @@ fn sidecars_appearing_and_going_are_seen_at_once_without_the_cache() {
         0
     );
 }
+
+/// A tree too large to watch within start-up's budget is watched partly
+/// at start-up and the rest by the watcher thread, while the server
+/// already answers; meanwhile the cache stays out of the way, and once
+/// the walk is done it is used and stays exact. (A debug hook puts the
+/// whole walk on the thread; a release build walks this small tree at
+/// start-up, which passes too.)
+#[test]
+fn a_tree_watched_in_the_background_is_cached_and_fresh_once_watched() {
+    let site = site();
+    for d in 0..20 {
+        write(
+            site.path(),
+            &format!("d{d}/f.txt"),
+            format!("file {d}\n").as_bytes(),
+        );
+    }
+    write(site.path(), "d7/app.js", b"plain\n");
+    write(site.path(), "d7/app.js.gz", b"GZ\n");
+    let server = TestServer::start_with_env(
+        site.path(),
+        CONFIG,
+        &[
+            ("WHARF_FAULT_INJECTION", "1"),
+            ("WHARF_FAULT_WATCH_BUDGET_MS", "0"),
+        ],
+    );
+    // Served at once, whether or not the walk is done.
+    assert_eq!(server.get("/d3/f.txt").text(), "file 3\n");
+    warm(&server, "/d19/f.txt", b"file 19\n");
+    let path = site.path().join("d19/f.txt");
+    edit_in_place(&path, b"FILE 19\n");
+    next_request(&server, "/d19/f.txt", |r| r.body == b"FILE 19\n");
+    // The sidecar index was built by the background walk too.
+    let gz = get_encoded(&server, "/d7/app.js", "gzip");
+    assert_eq!(gz.body, b"GZ\n");
+}

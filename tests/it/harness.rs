@@ -77,6 +77,14 @@ impl TestServer {
         Self::spawn(command, Some(config_dir))
     }
 
+    /// As [`TestServer::start`], with environment variables set for wharf
+    /// (the debug builds' fault hooks read theirs there).
+    pub fn start_with_env(root: &Path, extra_toml: &str, env: &[(&str, &str)]) -> TestServer {
+        let (mut command, config_dir) = Self::command(root, extra_toml, &[]);
+        command.envs(env.iter().copied());
+        Self::spawn(command, Some(config_dir))
+    }
+
     /// As [`TestServer::start_with_args`], with the process's descriptor
     /// limit (soft and hard, so wharf cannot raise it) set to `max_fds`.
     pub fn start_with_fd_limit(

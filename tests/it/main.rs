@@ -18,6 +18,7 @@
 mod harness;
 
 mod archive;
+mod auth;
 mod browser;
 mod cache;
 mod cli;

@@ -53,7 +53,7 @@ pub fn run_load(opts: &Opts, dir: &Path) -> Result<()> {
                 servers
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| (i, s.kind.name().into(), s.url(&opts.sizes[size].file())))
+                    .map(|(i, s)| (i, s.kind.name(), s.url(&opts.sizes[size].file())))
                     .collect()
             };
             let label = if size == FLOOR {

@@ -26,6 +26,8 @@
 //! request meets it:
 //! - `route.rs`: what a parsed request gets (an answer at once, a cache
 //!   hit, or an open job on the pool);
+//! - `auth.rs`: the password step of routing, for paths under an `auth`
+//!   rule (the check itself runs on the pool);
 //! - `respond.rs`: building the response head and body;
 //! - `body.rs`: the body's sub-states (in memory, streamed, `sendfile`);
 //!   `archive.rs`: a directory download's, made chunk by chunk on the pool;
@@ -63,6 +65,7 @@ use crate::site::path::{self, PathFacts};
 use crate::site::rules;
 
 mod archive;
+mod auth;
 mod body;
 mod respond;
 mod route;
@@ -177,6 +180,14 @@ struct Exchange {
     started: Instant,
     /// The hot-file cache key of a GET or HEAD for a file or directory.
     cache_key: Option<String>,
+    /// The user name of `Basic` credentials under an `auth` rule, for the
+    /// access log (never the password).
+    user: Option<String>,
+    /// A header the answer's status needs: `WWW-Authenticate` on a `401`,
+    /// `Retry-After` on a `503` of a full password queue.
+    auth_header: Option<(&'static str, String)>,
+    /// While a password check is on the pool: what routing goes on with.
+    auth: Option<Box<auth::AuthPending>>,
 }
 
 impl Exchange {
@@ -191,6 +202,9 @@ impl Exchange {
             body_bytes_sent: 0,
             started,
             cache_key: None,
+            user: None,
+            auth_header: None,
+            auth: None,
         }
     }
 }
@@ -433,6 +447,14 @@ impl Conn {
                 };
                 self.finish_status(ctx, exchange, page);
             }
+            Outcome::PasswordChecked(matched) => {
+                let phase = std::mem::replace(&mut self.phase, Phase::Reading);
+                let Phase::Resolving(exchange) = phase else {
+                    self.phase = phase;
+                    return Next::Keep;
+                };
+                self.password_checked(ctx, work, exchange, matched);
+            }
             Outcome::Panicked => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
                 match phase {
@@ -648,6 +670,7 @@ impl Conn {
                 bytes: exchange.body_bytes_sent,
                 referer: request.referer.as_deref(),
                 user_agent: request.user_agent.as_deref(),
+                user: exchange.user.as_deref(),
             },
             SystemTime::now(),
             elapsed,

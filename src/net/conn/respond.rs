@@ -437,7 +437,11 @@ impl Conn {
             Some((body, content_type)) => (body, content_type),
             None => (error_body(status), Cow::Borrowed(HTML_UTF8)),
         };
-        let applied = rule_headers(&ctx.config, &exchange);
+        let mut applied = rule_headers(&ctx.config, &exchange);
+        // `WWW-Authenticate` of a 401, `Retry-After` of a 503 (auth.rs).
+        if let Some((name, value)) = &exchange.auth_header {
+            applied.headers.push((name, value));
+        }
         let head = ResponseHead {
             content_type: Some(&content_type),
             content_length: body.len() as u64,

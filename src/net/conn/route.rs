@@ -1,9 +1,11 @@
 //! Routing a parsed request: the checks every request passes (the method,
-//! the path; `Host` and framing were checked by the parser), then the
-//! answer chosen at once (an error, `OPTIONS`, the metrics page, a cache
-//! hit) or the open job sent to the pool.
+//! the path; `Host` and framing were checked by the parser), the password
+//! of an `auth` rule (`auth.rs`), then the answer chosen at once (an
+//! error, `OPTIONS`, the metrics page, a cache hit) or the open job sent to
+//! the pool.
 
 use super::*;
+use crate::http::request::FileHeaders;
 use crate::site::redirects;
 
 impl Conn {
@@ -37,7 +39,6 @@ impl Conn {
         let safe = path::sanitize_into(&request.target, &mut work.decoded, &mut work.relative);
         let file_headers = std::mem::take(&mut request.file_headers);
         let wants_json = request.wants_json;
-        let accepts_html = request.accepts_html;
         let mut exchange = Exchange::new(request, keep_alive, ctx.now);
         if let Ok(facts) = &safe {
             let mut path = work.recycler.string();
@@ -51,17 +52,42 @@ impl Conn {
             Method::Options => return self.start_options(ctx, exchange),
             Method::Get | Method::Head => {}
         }
-        let Ok(PathFacts {
-            trailing_slash,
-            hidden,
-        }) = safe
-        else {
+        let Ok(facts) = safe else {
             return self.start_status(ctx, exchange, Status::BadRequest, false);
         };
         // `[[http.redirects]]`: before files and the cache.
         if let Some((status, location)) = configured_redirect(ctx, &exchange) {
             return self.start_redirect(ctx, exchange, status, &location);
         }
+        // Passwords (`auth` rules, auth.rs): before the hidden check and the
+        // cache lookup, so nothing under a protected path is answered, not
+        // even from the cache or with a 404, without the check. The check
+        // may wait for the pool; `route_file` goes on from its answer.
+        if let Some(index) = auth::rule_for(ctx, &exchange) {
+            return self.check_auth(ctx, work, exchange, index, facts, file_headers, wants_json);
+        }
+        self.route_file(ctx, work, exchange, facts, file_headers, wants_json);
+    }
+
+    /// Routes a GET or HEAD whose path passed its checks (and its password,
+    /// if it needs one): the hidden-file check, then a cache hit or an
+    /// open job. `work.relative` holds the path relative to the root.
+    pub(super) fn route_file(
+        &mut self,
+        ctx: &LoopContext,
+        work: &mut Workspace,
+        mut exchange: Exchange,
+        facts: PathFacts,
+        file_headers: FileHeaders,
+        wants_json: bool,
+    ) {
+        let PathFacts {
+            trailing_slash,
+            hidden,
+        } = facts;
+        let method = exchange.request.method;
+        let accepts_html = exchange.request.accepts_html;
+        let keep_alive = exchange.keep_alive;
         if hidden && !ctx.config.http.hidden_files {
             return self.start_status(ctx, exchange, Status::NotFound, keep_alive);
         }

@@ -13,6 +13,7 @@
 
 mod miss_syscalls;
 mod part_archive;
+mod part_auth;
 mod part_health;
 mod part_site;
 mod parts;

@@ -1,0 +1,563 @@
+//! Passwords (`auth` in `[[http.rules]]`): Basic credentials checked
+//! against an htpasswd file of bcrypt hashes, on the pool's password
+//! lanes. The files are made here with the bcrypt crate, at the lowest
+//! cost (4) unless a test needs real work (the flood: cost 10).
+
+use crate::harness::*;
+
+use std::io::Write;
+use std::net::Shutdown;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+
+/// An htpasswd file's text, as `htpasswd -B -C cost` writes it (`$2y$`).
+fn htpasswd(users: &[(&str, &str)], cost: u32) -> String {
+    let mut text = String::from("# made by the test\n\n");
+    for (user, password) in users {
+        let hash = bcrypt::hash(password, cost)
+            .unwrap()
+            .replace("$2b$", "$2y$");
+        text.push_str(&format!("{user}:{hash}\n"));
+    }
+    text
+}
+
+/// The `Authorization` value of Basic credentials.
+fn basic(user: &str, password: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+/// The root: `private/` (protected) with a file, a listing and a dotfile;
+/// `public/small.txt` (not protected).
+fn protected_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    write(root.path(), "private/secret.txt", b"the secret\n");
+    write(root.path(), "private/docs/a.txt", b"a\n");
+    write(root.path(), "private/.hidden", b"hidden\n");
+    write(root.path(), "public/small.txt", b"small and public\n");
+    root
+}
+
+/// A password file outside the root, with `alice:wonderland`.
+struct Passwords {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn passwords(users: &[(&str, &str)], cost: u32) -> Passwords {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("htpasswd");
+    std::fs::write(&path, htpasswd(users, cost)).unwrap();
+    Passwords { _dir: dir, path }
+}
+
+/// The TOML of a rule protecting `/private/**` with `file`, and metrics.
+fn auth_toml(file: &Path, extra: &str) -> String {
+    format!(
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n{extra}\n[[http.rules]]\nmatch = \"/private/**\"\nauth = {}\nrealm = \"Staff only\"\n",
+        toml_path(file)
+    )
+}
+
+/// `GET path` on a new connection, with credentials if given.
+fn get_as(server: &TestServer, path: &str, authorization: Option<&str>) -> Response {
+    let headers: Vec<(&str, &str)> = authorization
+        .map(|value| ("Authorization", value))
+        .into_iter()
+        .collect();
+    server.request(&request_text("GET", path, &headers))
+}
+
+fn metric(addr: &str, name: &str) -> u64 {
+    sample(&scrape(addr, "/metrics").text(), name)
+}
+
+const CHALLENGE: &str = "Basic realm=\"Staff only\", charset=\"UTF-8\"";
+
+#[test]
+fn no_credentials_get_401_with_the_challenge_on_a_kept_connection() {
+    let root = protected_root();
+    let file = passwords(&[("alice", "wonderland")], 4);
+    let server = TestServer::start(root.path(), &auth_toml(&file.path, ""));
+    let mut stream = server.connect();
+    stream
+        .write_all(b"GET /private/secret.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let r = read_response(&mut stream, false).unwrap();
+    assert_eq!(r.status, 401, "{}", r.head);
+    assert_eq!(r.header("www-authenticate"), Some(CHALLENGE));
+    assert!(r.text().contains("401 Unauthorized"), "{}", r.text());
+    assert!(r.body.len() < 512, "a small body: {} bytes", r.body.len());
+    assert!(!r.text().contains("the secret"));
+    // The browser asks for the password and retries on the same connection.
+    let retry = format!(
+        "GET /private/secret.txt HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\n\r\n",
+        basic("alice", "wonderland")
+    );
+    stream.write_all(retry.as_bytes()).unwrap();
+    let r = read_response(&mut stream, false).unwrap();
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(r.body, b"the secret\n");
+    // HEAD too, without a body.
+    let r =
+        server.request("HEAD /private/secret.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some(CHALLENGE));
+}
+
+#[test]
+fn wrong_passwords_unknown_users_and_garbage_get_401() {
+    let root = protected_root();
+    let file = passwords(&[("alice", "wonderland"), ("bob", "builder")], 4);
+    let server = TestServer::start(root.path(), &auth_toml(&file.path, ""));
+    let addr = metrics_addr(&server);
+    let refused = [
+        basic("alice", "Wonderland"),
+        basic("alice", "wonderland "),
+        basic("alice", "builder"),
+        basic("carol", "wonderland"),
+        basic("Alice", "wonderland"),
+        basic("", "wonderland"),
+        "Basic !!!not-base64".to_string(),
+        "Bearer wonderland".to_string(),
+        format!("Digest {}", &basic("alice", "wonderland")[6..]),
+        "Basic".to_string(),
+    ];
+    for value in &refused {
+        let r = get_as(&server, "/private/secret.txt", Some(value));
+        assert_eq!(r.status, 401, "{value:?} was let in");
+        assert_eq!(r.header("www-authenticate"), Some(CHALLENGE));
+        assert!(!r.text().contains("the secret"));
+    }
+    for (user, password) in [("alice", "wonderland"), ("bob", "builder")] {
+        let r = get_as(&server, "/private/secret.txt", Some(&basic(user, password)));
+        assert_eq!(r.status, 200, "{user}");
+    }
+    let text = scrape(&addr, "/metrics").text();
+    assert_eq!(
+        sample(&text, "wharf_auth_failures_total"),
+        refused.len() as u64
+    );
+    assert_eq!(sample(&text, "wharf_auth_successes_total"), 2);
+    // Every readable Basic credential was checked with bcrypt, those of
+    // unknown users ("carol", "Alice") too: 3 wrong passwords of a listed
+    // user, 2 unknown users and the 2 right ones. The rest (an empty
+    // user-id, bad base64, other schemes) never reach bcrypt.
+    assert_eq!(sample(&text, "wharf_auth_checks_total"), 3 + 2 + 2);
+}
+
+#[test]
+fn everything_under_the_path_says_401_first_and_nothing_else_is_protected() {
+    let root = protected_root();
+    let file = passwords(&[("alice", "wonderland")], 4);
+    let server = TestServer::start(root.path(), &auth_toml(&file.path, ""));
+    let alice = basic("alice", "wonderland");
+    let table = [
+        ("/private/secret.txt", 200),
+        ("/private/missing.txt", 404),
+        ("/private/.hidden", 404),
+        ("/private/docs/", 200),
+        ("/private/docs", 301),
+        ("/private/", 200),
+    ];
+    for (path, with_password) in table {
+        let r = get_as(&server, path, None);
+        assert_eq!(r.status, 401, "{path} without a password");
+        assert_eq!(r.header("www-authenticate"), Some(CHALLENGE), "{path}");
+        let r = get_as(&server, path, Some(&alice));
+        assert_eq!(r.status, with_password, "{path} with the password");
+    }
+    // Other spellings of the same paths are the same paths.
+    for path in [
+        "//private/secret.txt",
+        "/./private/secret.txt",
+        "/%70rivate/secret.txt",
+        "/private//secret.txt",
+        "/private/./secret.txt",
+        "http://t/private/secret.txt",
+    ] {
+        assert_eq!(get_as(&server, path, None).status, 401, "{path}");
+    }
+    // Outside the rule: no password needed, none asked for. `/private`
+    // itself is only a redirect to the protected `/private/`.
+    let r = get_as(&server, "/public/small.txt", None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("www-authenticate"), None);
+    let r = get_as(&server, "/private", None);
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("/private/"));
+    assert_eq!(
+        get_as(&server, "/public/small.txt", Some(&alice)).status,
+        200
+    );
+    // Methods that tell nothing about the files are answered as anywhere:
+    // a CORS preflight never carries credentials.
+    let options = request_text("OPTIONS", "/private/secret.txt", &[("Accept", "*/*")]);
+    assert_eq!(server.request(&options).status, 204);
+    let delete = request_text("DELETE", "/private/secret.txt", &[("Accept", "*/*")]);
+    assert_eq!(server.request(&delete).status, 405);
+}
+
+#[test]
+fn a_cached_file_is_never_served_without_the_check() {
+    let root = protected_root();
+    let file = passwords(&[("alice", "wonderland")], 4);
+    let server = TestServer::start(root.path(), &auth_toml(&file.path, ""));
+    let addr = metrics_addr(&server);
+    let alice = basic("alice", "wonderland");
+    assert_eq!(
+        get_as(&server, "/private/secret.txt", Some(&alice)).status,
+        200
+    );
+    let hits = metric(&addr, "wharf_cache_hits_total");
+    let r = get_as(&server, "/private/secret.txt", Some(&alice));
+    assert_eq!(r.status, 200);
+    assert!(
+        metric(&addr, "wharf_cache_hits_total") > hits,
+        "the second answer did not come from the cache"
+    );
+    // The file is in the cache now: still 401 without the password.
+    let hits = metric(&addr, "wharf_cache_hits_total");
+    for authorization in [None, Some(basic("alice", "nope"))] {
+        let r = get_as(&server, "/private/secret.txt", authorization.as_deref());
+        assert_eq!(r.status, 401);
+        assert!(!r.text().contains("the secret"));
+    }
+    assert_eq!(metric(&addr, "wharf_cache_hits_total"), hits);
+}
+
+#[test]
+fn a_keep_alive_page_load_pays_bcrypt_once() {
+    let root = protected_root();
+    for asset in ["app.css", "app.js", "logo.svg", "font.woff2"] {
+        write(root.path(), &format!("private/{asset}"), asset.as_bytes());
+    }
+    write(root.path(), "private/index.html", b"<p>index</p>\n");
+    let file = passwords(&[("alice", "wonderland")], 4);
+    let server = TestServer::start(root.path(), &auth_toml(&file.path, ""));
+    let addr = metrics_addr(&server);
+    let alice = basic("alice", "wonderland");
+    let mut stream = server.connect();
+    let paths = [
+        "/private/",
+        "/private/app.css",
+        "/private/app.js",
+        "/private/logo.svg",
+        "/private/font.woff2",
+        "/private/app.css",
+    ];
+    for path in paths {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: {alice}\r\n\r\n");
+        stream.write_all(raw.as_bytes()).unwrap();
+        let r = read_response(&mut stream, false).unwrap();
+        assert_eq!(r.status, 200, "{path}");
+    }
+    let text = scrape(&addr, "/metrics").text();
+    assert_eq!(sample(&text, "wharf_auth_checks_total"), 1);
+    assert_eq!(
+        sample(&text, "wharf_auth_successes_total"),
+        paths.len() as u64
+    );
+    assert_eq!(
+        sample(&text, "wharf_auth_memo_hits_total"),
+        paths.len() as u64 - 1
+    );
+    // A failure is not a success: the memo says no to a wrong password,
+    // however often it is sent, and once told, without bcrypt again.
+    for _ in 0..3 {
+        let raw = format!(
+            "GET /private/app.js HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\n\r\n",
+            basic("alice", "guess")
+        );
+        stream.write_all(raw.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut stream, false).unwrap().status, 401);
+    }
+    let text = scrape(&addr, "/metrics").text();
+    assert_eq!(sample(&text, "wharf_auth_checks_total"), 2);
+    assert_eq!(sample(&text, "wharf_auth_failures_total"), 3);
+}
+
+#[test]
+fn sighup_rereads_the_password_file() {
+    let root = protected_root();
+    let file = passwords(&[("alice", "old password")], 4);
+    let server = TestServer::start(root.path(), &auth_toml(&file.path, ""));
+    let old = basic("alice", "old password");
+    let new = basic("alice", "new password");
+    assert_eq!(
+        get_as(&server, "/private/secret.txt", Some(&old)).status,
+        200
+    );
+    assert_eq!(
+        get_as(&server, "/private/secret.txt", Some(&new)).status,
+        401
+    );
+
+    std::fs::write(&file.path, htpasswd(&[("alice", "new password")], 4)).unwrap();
+    signal(&server.child, libc::SIGHUP);
+    let switched = eventually(Duration::from_secs(10), || {
+        get_as(&server, "/private/secret.txt", Some(&new)).status == 200
+    });
+    assert!(
+        switched,
+        "the new password never worked; stderr: {}",
+        server.stderr.text()
+    );
+    // The old one, remembered as a success before, is forgotten.
+    assert_eq!(
+        get_as(&server, "/private/secret.txt", Some(&old)).status,
+        401
+    );
+
+    // A broken file on reload changes nothing, and says why in one line.
+    let broken = format!("alice:{}\nbob:$apr1$x$y\n", bcrypt::hash("x", 4).unwrap());
+    std::fs::write(&file.path, broken).unwrap();
+    signal(&server.child, libc::SIGHUP);
+    let path = file.path.display().to_string();
+    let reported = server.stderr.wait_for(Duration::from_secs(10), |t| {
+        t.lines().any(|l| {
+            l.contains("reload refused") && l.contains(&format!("{path} line 2: not a bcrypt hash"))
+        })
+    });
+    assert!(reported, "stderr: {}", server.stderr.text());
+    assert_eq!(
+        get_as(&server, "/private/secret.txt", Some(&new)).status,
+        200
+    );
+    assert_eq!(
+        get_as(&server, "/private/secret.txt", Some(&old)).status,
+        401
+    );
+}
+
+/// Runs wharf with `config` until it exits by itself (it must not start).
+fn run_to_exit(config: &Path, root: &Path) -> Finished {
+    let mut child = Command::new(WHARF)
+        .arg("-c")
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0"])
+        .arg(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("RUST_BACKTRACE", "1")
+        .spawn()
+        .unwrap();
+    let status = wait_timeout(&mut child, Duration::from_secs(10));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(status.is_some(), "wharf started: {output:?}");
+    Finished::from(output)
+}
+
+#[test]
+fn a_bad_password_file_refuses_start_up_naming_the_line() {
+    let root = protected_root();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wharf.toml");
+    // Relative to the config file's directory, like every path in it.
+    std::fs::write(
+        &config,
+        "[[http.rules]]\nmatch = \"/private/**\"\nauth = \"users/htpasswd\"\n",
+    )
+    .unwrap();
+    let file = dir.path().join("users/htpasswd");
+    let hash = bcrypt::hash("x", 4).unwrap();
+    let table = [
+        (
+            format!("# staff\nalice:{hash}\nbob:{{SHA}}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n"),
+            "line 3: not a bcrypt hash (only $2y$/$2b$/$2a$ are supported)",
+        ),
+        ("alice\n".to_string(), "line 1: expected user:hash"),
+        (
+            "\n\nalice:$2y$05$tooshort\n".to_string(),
+            "line 3: malformed bcrypt hash",
+        ),
+    ];
+    for (text, problem) in table {
+        write(dir.path(), "users/htpasswd", text.as_bytes());
+        let run = run_to_exit(&config, root.path());
+        let line = assert_one_line_error(
+            &run,
+            &[
+                &config.display().to_string(),
+                "[[http.rules]] #1: auth: ",
+                &format!("{} {problem}", file.display()),
+            ],
+        );
+        // The file's contents are not repeated.
+        for secret in [hash.as_str(), "W6ph5Mm5", "tooshort", "alice"] {
+            assert!(!line.contains(secret), "{secret:?} in the message: {line}");
+        }
+    }
+    std::fs::remove_file(&file).unwrap();
+    let run = run_to_exit(&config, root.path());
+    assert_one_line_error(&run, &["auth: cannot read", &file.display().to_string()]);
+}
+
+#[test]
+fn the_password_never_reaches_the_access_log() {
+    let root = protected_root();
+    let file = passwords(&[("alice", "wonderland")], 4);
+    let logs = tempfile::tempdir().unwrap();
+    for format in ["combined", "json"] {
+        let log = logs.path().join(format!("{format}.log"));
+        let extra = format!(
+            "[log]\naccess = {}\nformat = \"{format}\"\n",
+            toml_path(&log)
+        );
+        let server = TestServer::start(root.path(), &auth_toml(&file.path, &extra));
+        let right = basic("alice", "wonderland");
+        let wrong = basic("alice", "hunter2");
+        assert_eq!(
+            get_as(&server, "/private/secret.txt", Some(&right)).status,
+            200
+        );
+        assert_eq!(
+            get_as(&server, "/private/secret.txt", Some(&wrong)).status,
+            401
+        );
+        assert_eq!(get_as(&server, "/private/secret.txt", None).status, 401);
+        let mut text = String::new();
+        let logged = eventually(Duration::from_secs(10), || {
+            text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.lines().count() >= 3
+        });
+        assert!(logged, "{text}");
+        for secret in ["wonderland", "hunter2", &right[6..], &wrong[6..], "Basic"] {
+            assert!(
+                !text.contains(secret),
+                "{secret:?} in the {format} log:\n{text}"
+            );
+        }
+        // Each loop writes its own lines: their order is not the requests'.
+        let mut seen: Vec<(u64, Option<String>)> = match format {
+            "combined" => text
+                .lines()
+                .map(|line| {
+                    let user = line.split(' ').nth(2).unwrap();
+                    let status = line.split("\" ").nth(1).unwrap().split(' ').next().unwrap();
+                    (
+                        status.parse().unwrap(),
+                        (user != "-").then(|| user.to_string()),
+                    )
+                })
+                .collect(),
+            _ => text
+                .lines()
+                .map(|line| {
+                    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                    let user = value["user"].as_str().map(String::from);
+                    (value["status"].as_u64().unwrap(), user)
+                })
+                .collect(),
+        };
+        seen.sort();
+        let alice = Some("alice".to_string());
+        assert_eq!(
+            seen,
+            [(200, alice.clone()), (401, None), (401, alice)],
+            "{text}"
+        );
+    }
+}
+
+/// While many connections send wrong passwords at a real cost (10), and
+/// more than the password lanes' queue holds, another client's requests
+/// for an unprotected file (the cache off, so each is an open job on the
+/// pool) are all answered, and answered while checks queued before them
+/// were still waiting: file jobs never wait behind bcrypt. Checks beyond
+/// the queue's bound are refused with `503`.
+#[test]
+fn a_flood_of_wrong_passwords_does_not_hold_up_other_clients() {
+    const FLOODERS: usize = 80; // More than the 64 checks the queue holds.
+    let root = protected_root();
+    let file = passwords(&[("alice", "wonderland")], 10);
+    let server = TestServer::start(
+        root.path(),
+        &auth_toml(&file.path, "[cache]\nenabled = false\n"),
+    );
+    let addr = metrics_addr(&server);
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy: Arc<Mutex<Option<Response>>> = Arc::default();
+    let mut sockets = Vec::new();
+    let mut flooders = Vec::new();
+    for n in 0..FLOODERS {
+        let mut stream = server.connect();
+        sockets.push(stream.try_clone().unwrap());
+        let (stop, busy) = (stop.clone(), busy.clone());
+        flooders.push(std::thread::spawn(move || {
+            let mut attempt = 0;
+            while !stop.load(Ordering::Relaxed) {
+                attempt += 1;
+                // A new password every time: the memo cannot answer it.
+                let raw = format!(
+                    "GET /private/secret.txt HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\n\r\n",
+                    basic("alice", &format!("guess-{n}-{attempt}"))
+                );
+                if stream.write_all(raw.as_bytes()).is_err() {
+                    return;
+                }
+                match read_response(&mut stream, false) {
+                    Some(r) if r.status == 401 => {}
+                    Some(r) if r.status == 503 => {
+                        *busy.lock().unwrap() = Some(r);
+                        return;
+                    }
+                    Some(r) => panic!("a guess got {}", r.head),
+                    None => return,
+                }
+            }
+        }));
+    }
+    let mut text = String::new();
+    let flooded = eventually(Duration::from_secs(60), || {
+        text = scrape(&addr, "/metrics").text();
+        sample(&text, "wharf_auth_checks_queued") >= 32
+            && sample(&text, "wharf_auth_refused_busy_total") >= 1
+    });
+    assert!(flooded, "the flood did not fill the queue:\n{text}");
+    let queued_before = sample(&text, "wharf_auth_checks_queued");
+    let checked_before = sample(&text, "wharf_auth_checks_total");
+
+    let mut victim = server.connect();
+    for _ in 0..20 {
+        victim
+            .write_all(b"GET /public/small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let r = read_response(&mut victim, false).expect("an answer during the flood");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"small and public\n");
+    }
+
+    let text = scrape(&addr, "/metrics").text();
+    let checked_during = sample(&text, "wharf_auth_checks_total") - checked_before;
+    assert!(
+        checked_during < queued_before,
+        "the other client was answered only after the {queued_before} checks queued before it \
+         ({checked_during} ran meanwhile)"
+    );
+    assert!(sample(&text, "wharf_auth_checks_queued") > 0, "{text}");
+
+    let busy = busy
+        .lock()
+        .unwrap()
+        .take()
+        .expect("a 503 for a check beyond the queue");
+    assert_eq!(busy.header("retry-after"), Some("1"), "{}", busy.head);
+    stop.store(true, Ordering::Relaxed);
+    for socket in &sockets {
+        let _ = socket.shutdown(Shutdown::Both);
+    }
+    for flooder in flooders {
+        flooder.join().expect("a flooder panicked");
+    }
+}
