@@ -61,6 +61,7 @@ fn start(
     std::fs::write(root.join("app.js"), vec![b'j'; 4096]).unwrap();
     std::fs::write(root.join("app.js.br"), vec![b'b'; 900]).unwrap();
     std::fs::write(root.join("app.js.gz"), vec![b'g'; 1000]).unwrap();
+    std::fs::write(root.join("style.css"), vec![b'c'; 8192]).unwrap();
     let config_file = dir.path().join("wharf.toml");
     std::fs::write(
         &config_file,
@@ -81,18 +82,27 @@ fn start(
 }
 
 /// Sends `count` requests for `path` (with `extra_headers`) on one keep-alive connection and reads
-/// each whole response, allocating nothing after the first response.
-fn fetch_many(stream: &mut TcpStream, path: &str, extra_headers: &str, count: usize) {
-    fetch_many_expecting(stream, path, extra_headers, count, b"HTTP/1.1 200 OK\r\n");
-}
-
-/// [`fetch_many`], for responses that start with `status_line`.
+/// each whole response, allocating nothing after the first response; each must start with
+/// `status_line`.
 fn fetch_many_expecting(
     stream: &mut TcpStream,
     path: &str,
     extra_headers: &str,
     count: usize,
     status_line: &[u8],
+) {
+    fetch_many_checking(stream, path, extra_headers, count, status_line, true);
+}
+
+/// [`fetch_many_expecting`]; the body is checked to be one repeated byte
+/// unless it is a variant wharf compressed (`uniform_body` false).
+fn fetch_many_checking(
+    stream: &mut TcpStream,
+    path: &str,
+    extra_headers: &str,
+    count: usize,
+    status_line: &[u8],
+    uniform_body: bool,
 ) {
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: test\r\nUser-Agent: alloc-test\r\n{extra_headers}\r\n"
@@ -123,7 +133,33 @@ fn fetch_many_expecting(
         // Each file is one repeated byte: a stray head byte would show.
         let body_start = got - body_len(&buf[..got]);
         let body = &buf[body_start..got];
-        assert!(body.iter().all(|&b| b == body[0]), "corrupt body");
+        assert!(
+            !uniform_body || body.iter().all(|&b| b == body[0]),
+            "corrupt body"
+        );
+    }
+}
+
+/// Asks for `path` (with `extra_headers`) until the answer is a variant
+/// wharf compressed (the compression job runs on the pool after the first
+/// request).
+fn wait_for_compressed(addr: std::net::SocketAddr, path: &str, extra_headers: &str) {
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{extra_headers}\r\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        if response.windows(17).any(|w| w == b"Content-Encoding:") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} was never compressed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
@@ -156,7 +192,9 @@ const PER_RUN_ALLOWANCE: u64 = 20;
 /// One test, so that no other test's server allocates during the count.
 #[test]
 fn cache_hits_allocate_nothing_and_misses_little() {
-    let (dir, addr, handle) = start("off", "");
+    // Only CSS is compressed by wharf itself, so that the other cases'
+    // answers stay what they are (their bodies one repeated byte).
+    let (dir, addr, handle) = start("off", "[http]\ncompress_types = [\"text/css\"]\n");
     let hits = 20_000;
     let cases = [
         ("plain 1 KiB hit", "/small.txt", ""),
@@ -177,15 +215,26 @@ fn cache_hits_allocate_nothing_and_misses_little() {
             "/app.js",
             "Accept-Encoding: gzip, deflate, br, zstd\r\n",
         ),
+        // A variant wharf compressed itself, kept in the entry.
+        (
+            "computed variant hit",
+            "/style.css",
+            "Accept-Encoding: gzip\r\n",
+        ),
     ];
     let mut report = Vec::new();
     for (name, path, extra) in cases {
+        let encoded = path == "/style.css";
+        if encoded {
+            wait_for_compressed(addr, path, extra);
+        }
+        let ok = b"HTTP/1.1 200 OK\r\n";
         let mut stream = TcpStream::connect(addr).unwrap();
         // Warm up: the first request fills the cache, the next ones fill
         // the loop's free lists and grow buffers to their working sizes.
-        fetch_many(&mut stream, path, extra, 2_000);
+        fetch_many_checking(&mut stream, path, extra, 2_000, ok, !encoded);
         let before = ALLOCATIONS.load(Ordering::Relaxed);
-        fetch_many(&mut stream, path, extra, hits);
+        fetch_many_checking(&mut stream, path, extra, hits, ok, !encoded);
         let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
         report.push(format!("{name}: {allocations} allocations for {hits} hits"));
         assert!(allocations <= PER_RUN_ALLOWANCE, "{report:?}");

@@ -1,15 +1,17 @@
 //! A cache entry: a file's bytes (or its open descriptor) with the header
 //! fields of its 200 answer rendered once, what the pool read to make one
 //! ([`Cacheable`]), and the building of the one from the other
-//! ([`CachedFile::from_cacheable`]).
+//! ([`CachedFile::from_cacheable`]); and the variants wharf compresses
+//! itself ([`Computed`], `[http] compress`), kept beside the original.
 
 use std::borrow::Cow;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
+use crate::http::compressible::CodingSet;
 use crate::http::date::unix_seconds;
-use crate::http::encoding::{self, Coding};
+use crate::http::encoding::{self, Coding, Preference};
 use crate::http::request::FileHeaders;
 use crate::http::serve::{self, FileMeta, Plan};
 use crate::offloop::SharedFile;
@@ -39,12 +41,95 @@ pub struct CachedFile {
     pub len: u64,
     /// The coding of a precompressed sidecar (`None`: the file itself).
     pub encoding: Option<Coding>,
-    /// The file has precompressed sidecars: answers carry
-    /// `Vary: Accept-Encoding` (`head_200` already does).
+    /// The file has precompressed sidecars, or variants wharf may compute:
+    /// answers carry `Vary: Accept-Encoding` (`head_200` already does).
     pub has_variants: bool,
     /// The file's sidecars, in [`Coding::ALL`] order, each a whole entry
     /// of its own (kept and dropped with the file's).
     pub variants: Vec<CachedFile>,
+    /// The variants wharf compresses itself (`[http] compress`), for the
+    /// codings no sidecar provides; kept and dropped with the file's.
+    pub computed: Computed,
+}
+
+/// The variants of a cached file that wharf computes itself, one slot per
+/// coding ([`CodingSet::slot`]). Each is compressed at most once per entry,
+/// by one pool job at a time: a slot goes from untried to pending when a
+/// loop asks for the job, then to done (the variant is set, and counted in
+/// the cache's budget by [`crate::cache::FileCache::attach_compressed`]) or
+/// to useless (the result did not save enough, or the job failed: not
+/// tried again for this entry). Dropping the entry drops them all, so the
+/// inotify invalidation of the file is theirs too.
+#[derive(Debug, Default)]
+pub struct Computed {
+    /// The codings that may be computed (type and size qualify, no sidecar
+    /// provides them, the file is held in memory); empty for most entries.
+    offer: CodingSet,
+    state: [AtomicU8; 3],
+    variants: [OnceLock<Box<CachedFile>>; 3],
+}
+
+const UNTRIED: u8 = 0;
+const PENDING: u8 = 1;
+const DONE: u8 = 2;
+const USELESS: u8 = 3;
+
+impl Computed {
+    /// Slots for the codings of `offer`.
+    pub fn offering(offer: CodingSet) -> Computed {
+        Computed {
+            offer,
+            ..Computed::default()
+        }
+    }
+
+    pub fn offer(&self) -> CodingSet {
+        self.offer
+    }
+
+    fn state(&self, coding: Coding) -> u8 {
+        self.state[CodingSet::slot(coding)].load(Ordering::Acquire)
+    }
+
+    /// The computed variant for `coding`, once it is done.
+    pub fn get(&self, coding: Coding) -> Option<&CachedFile> {
+        self.variants[CodingSet::slot(coding)].get().map(|v| &**v)
+    }
+
+    /// The codings offered and not found useless (done, pending or untried).
+    fn promising(&self) -> CodingSet {
+        self.offer
+            .iter()
+            .filter(|&c| self.state(c) != USELESS)
+            .collect()
+    }
+
+    /// The codings whose variant is done.
+    fn ready(&self) -> CodingSet {
+        self.offer
+            .iter()
+            .filter(|&c| self.get(c).is_some())
+            .collect()
+    }
+
+    /// Records that `coding`'s result is not kept, so it is not tried again.
+    pub fn mark_useless(&self, coding: Coding) {
+        self.state[CodingSet::slot(coding)].store(USELESS, Ordering::Release);
+    }
+
+    /// Stores `variant` for `coding` (the caller accounts for its cost).
+    /// False if there already was one.
+    pub(super) fn set(&self, coding: Coding, variant: CachedFile) -> bool {
+        let slot = CodingSet::slot(coding);
+        let stored = self.variants[slot].set(Box::new(variant)).is_ok();
+        self.state[slot].store(DONE, Ordering::Release);
+        stored
+    }
+
+    /// Every variant that is done.
+    fn all(&self) -> impl Iterator<Item = &CachedFile> {
+        self.variants.iter().filter_map(|v| v.get().map(|v| &**v))
+    }
 }
 
 impl CachedFile {
@@ -75,6 +160,7 @@ impl CachedFile {
             encoding: None,
             has_variants: false,
             variants: Vec::new(),
+            computed: Computed::default(),
         }
     }
 
@@ -110,6 +196,7 @@ impl CachedFile {
             encoding: meta.encoding,
             has_variants: meta.has_variants,
             variants: Vec::new(),
+            computed: Computed::default(),
         };
         let variants = variants
             .into_iter()
@@ -138,15 +225,53 @@ impl CachedFile {
     /// The representation to answer a request with `Accept-Encoding:
     /// accept_encoding` from: a sidecar or the file itself, chosen by the
     /// same rule as the pool's ([`crate::http::encoding::Preference::choose`]).
+    ///
+    /// A variant wharf computed (see [`Computed`]) is chosen among the
+    /// sidecars by the same rule, once it is done.
     pub fn representation(&self, accept_encoding: Option<&[u8]>) -> &CachedFile {
-        if self.variants.is_empty() {
+        if self.variants.is_empty() && self.computed.offer.is_empty() {
             return self;
         }
-        let available = self.variants.iter().filter_map(|v| v.encoding);
-        encoding::preference(accept_encoding)
-            .choose(available)
-            .and_then(|coding| self.variants.iter().find(|v| v.encoding == Some(coding)))
-            .unwrap_or(self)
+        self.representation_for(&encoding::preference(accept_encoding))
+    }
+
+    /// [`CachedFile::representation`] for an `Accept-Encoding` already
+    /// negotiated.
+    pub fn representation_for(&self, preference: &Preference) -> &CachedFile {
+        let sidecars: CodingSet = self.variants.iter().filter_map(|v| v.encoding).collect();
+        let ready = self.computed.ready();
+        let available = CodingSet::from_iter(sidecars.iter().chain(ready.iter()));
+        match preference.choose(available.iter()) {
+            Some(coding) if sidecars.contains(coding) => self
+                .variants
+                .iter()
+                .find(|v| v.encoding == Some(coding))
+                .unwrap_or(self),
+            Some(coding) => self.computed.get(coding).unwrap_or(self),
+            None => self,
+        }
+    }
+
+    /// The coding to compress this file with for a client that negotiated
+    /// `preference`, if it would be answered with a coding not computed
+    /// yet (and no job computes it now): the slot is then marked pending,
+    /// and the caller must start the job, which ends in
+    /// [`crate::cache::FileCache::attach_compressed`] or
+    /// [`Computed::mark_useless`]. Allocates nothing.
+    pub fn compression_wanted(&self, preference: &Preference) -> Option<Coding> {
+        let computed = &self.computed;
+        if computed.offer.is_empty() {
+            return None;
+        }
+        let sidecars = self.variants.iter().filter_map(|v| v.encoding);
+        let candidates = CodingSet::from_iter(sidecars.chain(computed.promising().iter()));
+        let coding = preference.choose(candidates.iter())?;
+        let slot = CodingSet::slot(coding);
+        (computed.offer.contains(coding)
+            && computed.state[slot]
+                .compare_exchange(UNTRIED, PENDING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok())
+        .then_some(coding)
     }
 
     /// Decides the answer to a request from the cached validators (the same
@@ -171,7 +296,9 @@ impl CachedFile {
 /// 64 MiB budget, as nginx's `open_file_cache max=1024`).
 pub const DESCRIPTOR_COST: usize = 64 * 1024;
 
-/// The bytes an entry counts against the budget, its sidecars' included.
+/// The bytes an entry counts against the budget, its sidecars' and its
+/// computed variants' included (those are set under the cache's write
+/// lock, so an entry's cost changes only while the cache accounts for it).
 pub(super) fn cost(entry: &CachedFile) -> usize {
     let held = if entry.file.is_some() {
         DESCRIPTOR_COST
@@ -180,6 +307,7 @@ pub(super) fn cost(entry: &CachedFile) -> usize {
     };
     let own = held + entry.head_200.len();
     own + entry.variants.iter().map(cost).sum::<usize>()
+        + entry.computed.all().map(cost).sum::<usize>()
 }
 
 /// A whole small file (and its sidecars), or a large file's descriptor,

@@ -24,7 +24,10 @@
 //!   the path that changed, and for those files that path is the one the
 //!   entry is kept by. A file's precompressed sidecars (`name.br`, ...) live
 //!   in its entry; an event for one drops the whole entry, so that a
-//!   sidecar appearing, changing or going away is seen at once.
+//!   sidecar appearing, changing or going away is seen at once. The
+//!   variants wharf compresses itself (`[http] compress`) live there too
+//!   ([`entry::Computed`], attached by [`FileCache::attach_compressed`]),
+//!   so they go with it.
 //!
 //! Eviction: when an insert would exceed the memory budget, entries go
 //! least recently used first; approximately so in a large cache. A lookup
@@ -426,6 +429,66 @@ impl FileCache {
         self.stats.inserts.fetch_add(1, Ordering::Relaxed);
         drop(entries);
         drop(evicted);
+    }
+
+    /// The entry under `key`, as it is (no freshness check, no stamp): for
+    /// the loop that just inserted it, to start its compression job.
+    pub fn entry(&self, key: &str) -> Option<Arc<CachedFile>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.by_key.get(key).map(|slot| slot.entry.clone())
+    }
+
+    /// Keeps `variant`, the `coding` variant wharf compressed from `entry`,
+    /// in `entry` (see [`entry::Computed`]) if `entry` is still the one
+    /// cached under `key` (an invalidation since, or a newer insert, would
+    /// make it stale: then it is dropped), making room for it in the
+    /// budget as an insert does. `entry` itself may be the one evicted for
+    /// it. Returns whether it was kept.
+    pub fn attach_compressed(
+        &self,
+        key: &str,
+        entry: &Arc<CachedFile>,
+        coding: Coding,
+        variant: CachedFile,
+    ) -> bool {
+        let size = cost(&variant);
+        let mut evicted = Vec::new();
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let current = entries
+            .by_key
+            .get(key)
+            .is_some_and(|slot| Arc::ptr_eq(&slot.entry, entry));
+        if !current || entry.computed.get(coding).is_some() {
+            return false;
+        }
+        // Just asked for: the most recently used.
+        entry.last_used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        let mut kept = true;
+        while self.used_bytes() as u64 + size as u64 > self.config.max_total_bytes {
+            let Some(index) = entries.victim() else {
+                break;
+            };
+            let old = entries.remove_at(index);
+            self.used_bytes.fetch_sub(cost(&old), Ordering::AcqRel);
+            self.stats.evictions.fetch_add(1, Ordering::Relaxed);
+            let itself = Arc::ptr_eq(&old, entry);
+            evicted.push(old);
+            if itself {
+                kept = false;
+                break;
+            }
+        }
+        kept = kept && self.used_bytes() as u64 + size as u64 <= self.config.max_total_bytes;
+        if kept && entry.computed.set(coding, variant) {
+            self.used_bytes.fetch_add(size, Ordering::AcqRel);
+        }
+        self.forget_descriptors(&evicted);
+        drop(entries);
+        drop(evicted);
+        kept
     }
 
     /// Drops every entry that `changed` (a path relative to the root, the

@@ -562,6 +562,99 @@ proptest! {
     }
 }
 
+/// An entry offering gzip and br, as the loop inserts a compressible file.
+fn compressible(path: &str, len: usize) -> CachedFile {
+    let mut file = entry(path, len);
+    let offer = crate::http::compressible::CodingSet::EMPTY
+        .with(Coding::Gzip)
+        .with(Coding::Brotli);
+    file.computed = entry::Computed::offering(offer);
+    file.has_variants = true;
+    file
+}
+
+fn variant(path: &str, len: usize, coding: Coding) -> CachedFile {
+    let mut file = entry(path, len);
+    file.encoding = Some(coding);
+    file
+}
+
+#[test]
+fn a_computed_variant_is_chosen_counted_and_dropped_with_its_entry() {
+    use crate::http::encoding::preference;
+    let cache = watching_cache(10_000);
+    cache.insert("a.js".into(), compressible("a.js", 100), cache.generation());
+    let found = get(&cache, "a.js").unwrap();
+    let gzip_br = preference(Some(b"gzip, br"));
+    // One job per coding: br (preferred on a tie) is asked for once.
+    assert_eq!(found.compression_wanted(&gzip_br), Some(Coding::Brotli));
+    assert_eq!(found.compression_wanted(&gzip_br), None);
+    assert!(std::ptr::eq(found.representation_for(&gzip_br), &*found));
+    assert!(cache.attach_compressed(
+        "a.js",
+        &found,
+        Coding::Brotli,
+        variant("a.js", 30, Coding::Brotli)
+    ));
+    assert_eq!(cache.used_bytes(), 130);
+    let chosen = found.representation_for(&gzip_br);
+    assert_eq!(
+        (chosen.encoding, chosen.body.len()),
+        (Some(Coding::Brotli), 30)
+    );
+    // gzip only: its own job; a result not kept is not asked for again.
+    let gzip = preference(Some(b"gzip"));
+    assert_eq!(found.compression_wanted(&gzip), Some(Coding::Gzip));
+    found.computed.mark_useless(Coding::Gzip);
+    assert_eq!(found.compression_wanted(&gzip), None);
+    assert!(std::ptr::eq(found.representation_for(&gzip), &*found));
+    // Dropping the entry frees its variant's bytes too.
+    cache.invalidate("a.js");
+    assert_eq!(cache.used_bytes(), 0);
+}
+
+#[test]
+fn a_variant_for_a_replaced_or_dropped_entry_is_not_attached() {
+    let cache = watching_cache(10_000);
+    cache.insert("a.js".into(), compressible("a.js", 100), cache.generation());
+    let old = get(&cache, "a.js").unwrap();
+    cache.insert("a.js".into(), compressible("a.js", 100), cache.generation());
+    assert!(!cache.attach_compressed(
+        "a.js",
+        &old,
+        Coding::Gzip,
+        variant("a.js", 10, Coding::Gzip)
+    ));
+    let current = get(&cache, "a.js").unwrap();
+    cache.invalidate("a.js");
+    assert!(!cache.attach_compressed(
+        "a.js",
+        &current,
+        Coding::Gzip,
+        variant("a.js", 10, Coding::Gzip)
+    ));
+    assert_eq!(cache.used_bytes(), 0);
+}
+
+#[test]
+fn attaching_a_variant_evicts_others_to_stay_within_the_budget() {
+    let cache = watching_cache(300);
+    cache.insert("old.txt".into(), entry("old.txt", 100), cache.generation());
+    cache.insert("a.js".into(), compressible("a.js", 150), cache.generation());
+    let found = get(&cache, "a.js").unwrap();
+    assert!(cache.attach_compressed(
+        "a.js",
+        &found,
+        Coding::Gzip,
+        variant("a.js", 100, Coding::Gzip)
+    ));
+    assert!(
+        get(&cache, "old.txt").is_none(),
+        "the least recently used went"
+    );
+    assert_eq!(cache.used_bytes(), 250);
+}
+
 /// What the pool does on a miss: ask, then insert what was admitted.
 fn miss(cache: &FileCache, key: &str, len: usize) -> bool {
     let admitted = cache.admit(key, len);

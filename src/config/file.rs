@@ -9,6 +9,8 @@ use std::time::Duration;
 use super::{
     AccessLogTarget, CacheConfig, HttpOptions, Limits, LogFormat, SymlinkPolicy, MAX_THREADS,
 };
+use crate::http::compressible::{self, CodingSet, CompressOptions, TypePattern};
+use crate::http::encoding::Coding;
 use crate::site::archive::ArchiveKinds;
 use crate::site::cors::Cors;
 use crate::site::redirects::Redirect;
@@ -58,6 +60,7 @@ impl Default for Raw {
                 cache_control: Some("no-cache".to_string()),
                 rules: Arc::from(Vec::new()),
                 error_pages: Arc::from(Vec::new()),
+                compress: CompressOptions::default(),
                 auth_rules: Arc::from(Vec::new()),
                 archive: ArchiveKinds::default(),
                 redirects: Arc::from(Vec::new()),
@@ -228,6 +231,13 @@ fn apply_http(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), Strin
         "cache_control",
         "rules",
         "error_pages",
+        "compress",
+        "compress_types",
+        "compress_min_bytes",
+        "compress_max_bytes",
+        "compress_level_gzip",
+        "compress_level_br",
+        "compress_level_zstd",
         "archive",
         "redirects",
         "fallback",
@@ -281,7 +291,8 @@ fn apply_http(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), Strin
             format!("[http] archive: expected a list of \"tar\" and \"tar.gz\", got \"{bad}\"")
         })?;
     }
-    apply_site_routing(raw, section)
+    apply_site_routing(raw, section)?;
+    apply_http_compress(&mut raw.http.compress, section)
 }
 
 /// The `[http]` keys of redirects, the app fallback, clean URLs and CORS.
@@ -331,6 +342,69 @@ fn apply_site_routing(raw: &mut Raw, section: &Section) -> Result<(), String> {
                 "[http.cors]: [[http.rules]] #{} sets {name} too; use one or the other",
                 i + 1
             ));
+        }
+    }
+    Ok(())
+}
+
+/// `[http] compress` and `compress_*`: what wharf compresses itself.
+fn apply_http_compress(compress: &mut CompressOptions, section: &Section) -> Result<(), String> {
+    if let Some(names) = section.string_list("compress")? {
+        let mut codings = CodingSet::EMPTY;
+        for name in &names {
+            let coding = match name.as_str() {
+                "br" => Coding::Brotli,
+                "gzip" => Coding::Gzip,
+                "zstd" => Coding::Zstd,
+                other => {
+                    return Err(format!(
+                        "[http] compress: expected \"br\", \"gzip\" or \"zstd\", got \"{other}\""
+                    ))
+                }
+            };
+            codings = codings.with(coding);
+        }
+        compress.codings = codings;
+    }
+    if let Some(types) = section.string_list("compress_types")? {
+        compress.types = types
+            .iter()
+            .map(|t| TypePattern::parse(t))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("[http] compress_types: {e}"))?;
+    }
+    if let Some(n) = section.integer("compress_min_bytes", 0, 1 << 30)? {
+        compress.min_bytes = n;
+    }
+    if let Some(n) = section.integer("compress_max_bytes", 0, 1 << 30)? {
+        compress.max_bytes = n;
+    }
+    if compress.min_bytes > compress.max_bytes {
+        return Err(format!(
+            "[http] compress_min_bytes: {} is more than compress_max_bytes ({})",
+            compress.min_bytes, compress.max_bytes
+        ));
+    }
+    let levels = [
+        (
+            "compress_level_gzip",
+            compressible::LEVELS_GZIP,
+            &mut compress.level_gzip,
+        ),
+        (
+            "compress_level_br",
+            compressible::LEVELS_BR,
+            &mut compress.level_br,
+        ),
+        (
+            "compress_level_zstd",
+            compressible::LEVELS_ZSTD,
+            &mut compress.level_zstd,
+        ),
+    ];
+    for (key, (min, max), level) in levels {
+        if let Some(n) = section.integer(key, u64::from(min), u64::from(max))? {
+            *level = n as u32;
         }
     }
     Ok(())
@@ -768,6 +842,34 @@ mod tests {
     }
 
     #[test]
+    fn compress_keys_apply() {
+        let raw = apply(
+            "[http]\ncompress = [\"zstd\", \"gzip\"]\ncompress_types = [\"text/*\"]\n\
+             compress_min_bytes = 10\ncompress_max_bytes = 20\ncompress_level_gzip = 9\n\
+             compress_level_br = 11\ncompress_level_zstd = 19\n",
+        )
+        .unwrap();
+        let compress = &raw.http.compress;
+        assert_eq!(
+            compress.codings.iter().collect::<Vec<_>>(),
+            [Coding::Zstd, Coding::Gzip]
+        );
+        assert_eq!(compress.types, [TypePattern::parse("text/*").unwrap()]);
+        assert_eq!((compress.min_bytes, compress.max_bytes), (10, 20));
+        assert_eq!(
+            (compress.level_gzip, compress.level_br, compress.level_zstd),
+            (9, 11, 19)
+        );
+        let off = apply("[http]\ncompress = []\n").unwrap();
+        assert!(off.http.compress.codings.is_empty());
+        let default = apply("").unwrap();
+        assert_eq!(
+            default.http.compress.codings.iter().collect::<Vec<_>>(),
+            [Coding::Brotli, Coding::Gzip]
+        );
+    }
+
+    #[test]
     fn site_routing_keys_apply() {
         let raw = apply(
             r#"
@@ -936,6 +1038,34 @@ mod tests {
                 "[http] archive: expected a list of strings",
             ),
             ("[cache]\nx = 1", "[cache] x: unknown key"),
+            (
+                "[http]\ncompress = [\"deflate\"]",
+                "[http] compress: expected \"br\"",
+            ),
+            (
+                "[http]\ncompress = \"br\"",
+                "[http] compress: expected a list",
+            ),
+            (
+                "[http]\ncompress_types = [\"javascript\"]",
+                "[http] compress_types: 'javascript' is not a media type",
+            ),
+            (
+                "[http]\ncompress_min_bytes = 100\ncompress_max_bytes = 10",
+                "[http] compress_min_bytes: 100 is more than compress_max_bytes (10)",
+            ),
+            (
+                "[http]\ncompress_level_gzip = 0",
+                "[http] compress_level_gzip: expected an integer from 1 to 9",
+            ),
+            (
+                "[http]\ncompress_level_br = 12",
+                "[http] compress_level_br: expected an integer from 0 to 11",
+            ),
+            (
+                "[http]\ncompress_level_zstd = 20",
+                "[http] compress_level_zstd: expected an integer from 1 to 19",
+            ),
             ("[cache]\nmax_file_bytes = -1", "[cache] max_file_bytes"),
             ("[nope]\nx = 1", "unknown section [nope]"),
             ("listen = \"x\"", "'listen' must be a [section]"),

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http::compressible::CompressOptions;
 use crate::site::archive::ArchiveKinds;
 use crate::site::cors::Cors;
 use crate::site::htpasswd::AuthRule;
@@ -97,6 +98,9 @@ pub struct HttpOptions {
     pub rules: Arc<[HeaderRule]>,
     /// Status code to a page under the root (a sanitised relative path).
     pub error_pages: Arc<[(u16, String)]>,
+    /// What wharf compresses itself, for files in the hot-file cache
+    /// (`[http] compress`, `compress_*`).
+    pub compress: CompressOptions,
     /// The `[[http.rules]]` with `auth`, in file order, with their
     /// password files as read when this configuration was loaded.
     pub auth_rules: Arc<[AuthRule]>,

@@ -56,6 +56,15 @@ pub struct Lanes {
 impl Lanes {
     /// `threads` lanes; lane `i`'s thread is named `name(i)`.
     pub fn new(threads: usize, name: fn(usize) -> String) -> io::Result<Arc<Lanes>> {
+        Lanes::with_nice(threads, name, IO_NICE)
+    }
+
+    /// [`Lanes::new`], with threads at `nice` instead of [`IO_NICE`].
+    pub fn with_nice(
+        threads: usize,
+        name: fn(usize) -> String,
+        nice: i32,
+    ) -> io::Result<Arc<Lanes>> {
         let queue = Arc::new(Queue {
             state: Mutex::new(QueueState {
                 jobs: VecDeque::new(),
@@ -70,7 +79,7 @@ impl Lanes {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(1)
                     .thread_name(move |_| name(i))
-                    .start_handler(|_| lower_priority())
+                    .start_handler(move |_| lower_priority(nice))
                     .build()
                     .map_err(io::Error::other)?;
                 let queue = queue.clone();
@@ -156,12 +165,20 @@ impl Queue {
     }
 }
 
-/// Runs pool threads at a lower scheduling priority than the event loops
-/// (nice +5): a pool thread busy copying a large file with `sendfile`
-/// must not delay a loop that has cached answers to send. Best effort.
-fn lower_priority() {
+/// The niceness of the IO lanes: a pool thread busy copying a large file
+/// with `sendfile` must not delay a loop that has cached answers to send.
+pub const IO_NICE: i32 = 5;
+
+/// The niceness of the compression lane: below the IO lanes too, so that
+/// compressing (pure CPU, seconds of it for a large file at a high level)
+/// takes what the loops and the IO lanes leave.
+pub const COMPRESS_NICE: i32 = 10;
+
+/// Runs a pool thread at a lower scheduling priority than the event loops
+/// (`nice`: [`IO_NICE`], [`COMPRESS_NICE`]). Best effort.
+fn lower_priority(nice: i32) {
     // On Linux a thread id names the thread alone for setpriority.
-    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 5);
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice);
 }
 
 #[cfg(test)]

@@ -16,12 +16,15 @@
 //! - [`watch`]: the inotify watcher that keeps the cache fresh.
 //! - [`socket_file`]: Unix socket files at start-up and exit (stale ones
 //!   replaced, live ones refused, the mode set, removal).
+//! - [`compress`]: compressing a cached file once (`[http] compress`), on
+//!   the pool's compression lane.
 
 // The pool side may touch the filesystem; clippy.toml refuses it elsewhere.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 pub mod archive;
 pub mod cacheable;
+pub mod compress;
 pub mod dir;
 pub mod io;
 pub mod lanes;

@@ -20,6 +20,14 @@
 //! what waits meanwhile (see [`crate::ops::access_log`]). A written batch
 //! comes back as [`Completion::LogWritten`], addressed to the loop itself.
 //!
+//! Compressing a cached file (`[http] compress`) has a lane of its own too
+//! (`wharf-io-compress`, one thread, at nice +10): it is CPU work, up to
+//! seconds of it for a large file at a high level, and on the IO lanes it
+//! would hold a lane that opens and `sendfile`s wait for, and on a small
+//! machine all of them. One thread bounds what compression takes to one
+//! core; each file is compressed once per coding, so the queue is bounded
+//! by the cache's entries. Its result comes back as
+//! [`Completion::Compressed`], addressed to the loop that asked.
 //! Password checks (bcrypt, tens of milliseconds of CPU each) have lanes of
 //! their own too (`wharf-io-auth-N`, half the cores, at least one) and a
 //! bound on how many may wait ([`MAX_PASSWORD_CHECKS`]): a flood of wrong
@@ -38,7 +46,8 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::lanes::Lanes;
+use super::compress::{CompressJob, Compressed};
+use super::lanes::{Lanes, COMPRESS_NICE};
 use mio::Waker;
 
 use crate::cache::FileCache;
@@ -66,6 +75,9 @@ pub enum Completion {
     /// may send the next one. Carries the batch's buffer back, emptied,
     /// for reuse.
     LogWritten(Vec<u8>),
+    /// A cached file was compressed ([`IoHandle::compress`]), for the loop
+    /// to attach to its entry.
+    Compressed(Box<Compressed>),
 }
 
 /// What a connection's job produced.
@@ -143,6 +155,8 @@ pub struct IoPool {
     lanes: Arc<Lanes>,
     /// The access log's own lane.
     log_lane: Arc<Lanes>,
+    /// The compression lane (see the module documentation).
+    compress_lane: Arc<Lanes>,
     /// The password checks' own lanes.
     auth_lanes: Arc<Lanes>,
     /// Password checks queued or running, at most [`MAX_PASSWORD_CHECKS`].
@@ -169,6 +183,7 @@ impl IoPool {
         Ok(Arc::new(IoPool {
             lanes: Lanes::new(threads, |i| format!("wharf-io-{i}"))?,
             log_lane: Lanes::new(1, |_| "wharf-io-log".to_string())?,
+            compress_lane: Lanes::with_nice(1, |_| "wharf-io-compress".to_string(), COMPRESS_NICE)?,
             auth_lanes: Lanes::new(password_threads(), |i| format!("wharf-io-auth-{i}"))?,
             auth_pending: AtomicUsize::new(0),
             site: RwLock::new(Arc::new(site)),
@@ -441,6 +456,21 @@ impl IoHandle {
     /// file needs, and it does not belong on the loop either.
     pub fn release(&self, file: SharedFile) {
         self.pool.lanes.spawn(move || drop(file));
+    }
+
+    /// Compresses a cached file's bytes on the compression lane, then
+    /// reports [`Completion::Compressed`] to the loop. A job that panics
+    /// reports no bytes, so that the coding is not tried again.
+    pub fn compress(&self, job: CompressJob) {
+        let reply = self.reply.clone();
+        self.pool.compress_lane.spawn(move || {
+            let bytes = catch_unwind(AssertUnwindSafe(|| super::compress::run(&job)))
+                .unwrap_or_else(|_| {
+                    log::error!("compressing {} panicked", job.entry.file_path);
+                    None
+                });
+            reply.send(Completion::Compressed(Box::new(Compressed { job, bytes })));
+        });
     }
 
     /// Writes a batch of access-log lines on the log's own lane, then

@@ -6,6 +6,7 @@
 
 pub mod basic_auth;
 pub mod body_strategy;
+pub mod compressible;
 pub mod conditional;
 pub mod date;
 pub mod disposition;

@@ -396,6 +396,17 @@ impl EventLoop {
                     continue;
                 }
                 Completion::Job { conn, outcome } => (conn, outcome),
+                Completion::Compressed(done) => {
+                    // No connection waits for it: a panic costs only the variant.
+                    let ctx = &self.ctx;
+                    let attached = catch_unwind(AssertUnwindSafe(|| {
+                        Conn::attach_compressed(ctx, *done);
+                    }));
+                    if attached.is_err() {
+                        log::error!("attaching a compressed variant panicked; it is dropped");
+                    }
+                    continue;
+                }
             };
             match self.conns.get_mut(conn_ref.slot) {
                 Some(conn) if conn.conn_ref == conn_ref => {
@@ -524,6 +535,7 @@ impl EventLoop {
             match self.completions.recv_until(give_up) {
                 Some(Completion::LogWritten(buf)) => self.work.log.batch_written(buf),
                 Some(Completion::Job { outcome, .. }) => self.discard(outcome),
+                Some(Completion::Compressed(_)) => {}
                 None => break,
             }
         }

@@ -375,3 +375,77 @@ fn hostile_file_name_stays_text_in_chromium() {
     );
     assert!(server.stop().success());
 }
+
+/// A script wharf compressed itself, fetched and run by Chromium: the DOM
+/// shows that it ran, and the access log that Chromium was sent the
+/// compressed bytes (whichever of br and gzip it asked for).
+#[test]
+fn chromium_runs_a_script_wharf_compressed() {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let site = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let mut script = String::from(
+        "document.getElementById('out').textContent = 'ran ' + [1, 2, 3].map(x => x * 2).join(',');\n",
+    );
+    for i in 0..200 {
+        script.push_str(&format!(
+            "// line {i}: filler that makes the script worth compressing\n"
+        ));
+    }
+    write(site.path(), "app.js", script.as_bytes());
+    write(
+        site.path(),
+        "index.html",
+        b"<!doctype html><title>compressed</title><p id=out>not run</p><script src=app.js></script>\n",
+    );
+    let log = logs.path().join("access.log");
+    let server = TestServer::start(
+        site.path(),
+        &format!(
+            "[log]\naccess = {}\nformat = \"json\"\n",
+            crate::harness::toml_path(&log)
+        ),
+    );
+    // Both variants exist before Chromium asks.
+    let mut lengths = Vec::new();
+    for coding in ["br", "gzip"] {
+        let mut len = None;
+        let done = crate::harness::eventually(Duration::from_secs(20), || {
+            let response = server.request(&crate::harness::request_text(
+                "GET",
+                "/app.js",
+                &[("Accept-Encoding", coding)],
+            ));
+            len = Some(response.body.len());
+            response.header("Content-Encoding") == Some(coding)
+        });
+        assert!(done, "app.js was never {coding}-encoded");
+        lengths.extend(len);
+    }
+    let dom = dump_dom(&chromium, &server.url("/"));
+    assert!(dom.contains("ran 2,4,6"), "the script did not run: {dom}");
+    let mut sent = None;
+    let logged = crate::harness::eventually(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        sent = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|entry| {
+                entry["path"] == "/app.js"
+                    && entry["user_agent"]
+                        .as_str()
+                        .is_some_and(|agent| agent.contains("Chrome"))
+            })
+            .and_then(|entry| entry["bytes"].as_u64());
+        sent.is_some()
+    });
+    assert!(logged, "no access-log line for Chromium's /app.js");
+    let sent = sent.unwrap() as usize;
+    assert!(
+        lengths.contains(&sent) && sent < script.len(),
+        "Chromium was sent {sent} bytes of the {}-byte script (variants: {lengths:?})",
+        script.len()
+    );
+}

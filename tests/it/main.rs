@@ -23,6 +23,7 @@ mod browser;
 mod cache;
 mod cli;
 mod cli_extras;
+mod compress;
 mod conformance;
 mod curl;
 mod differential;

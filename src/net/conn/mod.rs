@@ -67,6 +67,7 @@ use crate::site::rules;
 mod archive;
 mod auth;
 mod body;
+mod compress;
 mod respond;
 mod route;
 mod send;
@@ -180,6 +181,9 @@ struct Exchange {
     started: Instant,
     /// The hot-file cache key of a GET or HEAD for a file or directory.
     cache_key: Option<String>,
+    /// `Accept-Encoding`, negotiated, for a request sent to the pool: for
+    /// starting the compression of the file it puts in the cache.
+    accept: crate::http::encoding::Preference,
     /// The user name of `Basic` credentials under an `auth` rule, for the
     /// access log (never the password).
     user: Option<String>,
@@ -202,6 +206,7 @@ impl Exchange {
             body_bytes_sent: 0,
             started,
             cache_key: None,
+            accept: crate::http::encoding::preference(None),
             user: None,
             auth_header: None,
             auth: None,

@@ -7,6 +7,8 @@
 
 use super::*;
 
+use crate::http::compressible::CodingSet;
+
 impl Conn {
     /// Waits for the pool's answer to `exchange`'s job. A job stuck on a
     /// dead disk (or a hung network filesystem) cannot be cancelled, but
@@ -202,14 +204,17 @@ impl Conn {
     ) {
         let FileResponse {
             plan,
-            meta,
+            mut meta,
             content_length,
             multipart_type,
             body,
             cacheable,
         } = file;
-        if let (Some(cacheable), Some(key)) = (cacheable, exchange.cache_key.take()) {
-            Self::cache_insert(ctx, key, *cacheable, applied);
+        if let (Some(mut cacheable), Some(key)) = (cacheable, exchange.cache_key.take()) {
+            // Variants wharf may compute: this answer varies too.
+            let offer = Self::offer_compression(ctx, &mut cacheable);
+            meta.has_variants |= !offer.is_empty();
+            Self::cache_insert(ctx, key, *cacheable, applied, offer, &exchange);
         }
         let status = match &plan {
             Plan::Full => Status::Ok,
@@ -284,12 +289,16 @@ impl Conn {
 
     /// Puts a file the pool read whole (with its sidecars), or its
     /// descriptor, into the hot-file cache, with the 200 header fields of
-    /// each representation rendered once.
+    /// each representation rendered once; with slots for the codings of
+    /// `offer` wharf may compute, the first of which `exchange`'s client
+    /// wants is started at once.
     pub(super) fn cache_insert(
         ctx: &LoopContext,
         key: String,
         cacheable: Cacheable,
         applied: &rules::Applied,
+        offer: CodingSet,
+        exchange: &Exchange,
     ) {
         // A reload published a new configuration this loop has not picked up
         // yet: headers rendered now would follow the old rules.
@@ -297,13 +306,21 @@ impl Conn {
             return;
         }
         let generation = cacheable.generation;
-        let entry = CachedFile::from_cacheable(cacheable, |meta| {
+        let mut entry = CachedFile::from_cacheable(cacheable, |meta| {
             let last_modified = http_date(meta.modified);
             let mut fields = String::with_capacity(256);
             file_head(ctx, meta, &last_modified, applied, Status::Ok).render_fields(&mut fields);
             fields.into_bytes()
         });
-        ctx.cache.insert(key, entry, generation);
+        if offer.is_empty() {
+            return ctx.cache.insert(key, entry, generation);
+        }
+        Self::prepare_computed(&mut entry, offer);
+        ctx.cache.insert(key.clone(), entry, generation);
+        if let Some(entry) = ctx.cache.entry(&key) {
+            let path = exchange.path.as_deref().unwrap_or("/");
+            Self::start_compression(ctx, &key, path, &entry, &exchange.accept);
+        }
     }
 
     /// Answers from the hot-file cache: no pool round trip, no filesystem
@@ -460,7 +477,7 @@ impl Conn {
 
 /// The head fields every answer with a file's content shares: type,
 /// length, validators, coding and the path's rule headers.
-fn file_head<'a>(
+pub(super) fn file_head<'a>(
     ctx: &LoopContext,
     meta: &'a FileMeta,
     last_modified: &'a str,

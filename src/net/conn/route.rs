@@ -8,6 +8,8 @@ use super::*;
 use crate::http::request::FileHeaders;
 use crate::site::redirects;
 
+use crate::http::encoding;
+
 impl Conn {
     /// Whether a response to `request` may keep the connection open.
     fn may_keep_alive(ctx: &LoopContext, request: &Request) -> bool {
@@ -99,8 +101,10 @@ impl Conn {
         let cached = ctx
             .cache
             .get(key, &mut work.event_check, self.last_read, ctx.now);
-        if let Some(entry) = cached {
-            let entry = entry.representation(file_headers.accept_encoding.as_deref());
+        if let Some(entry) = &cached {
+            let path = exchange.path.as_deref().unwrap_or("/");
+            let accept_encoding = file_headers.accept_encoding.as_deref();
+            let entry = Self::cached_representation(ctx, key, path, entry, accept_encoding);
             let is_get = method == Method::Get;
             let max_ranges = ctx.config.limits.max_ranges;
             let plan = entry.plan(&file_headers, is_get, ctx.now_secs, max_ranges);
@@ -113,6 +117,7 @@ impl Conn {
             }
         }
         exchange.cache_key = Some(key.to_string());
+        exchange.accept = encoding::preference(file_headers.accept_encoding.as_deref());
         // Asked here, not by the pool: one check vouches for a whole batch.
         let sidecars_settled = ctx.config.http.precompressed
             && ctx

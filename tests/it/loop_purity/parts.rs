@@ -29,6 +29,7 @@ pub struct Part {
 pub const PARTS: &[Part] = &[
     super::part_archive::PART,
     super::part_site::PART,
+    super::part_compress::PART,
     super::part_auth::PART,
     super::part_health::PART,
 ];

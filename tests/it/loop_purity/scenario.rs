@@ -205,16 +205,16 @@ fn run_scenario(extra_rounds: usize) {
     let mut names = BTreeMap::new();
     let all_up = eventually(Duration::from_secs(10), || {
         names = threads(wharf_pid);
-        // The IO threads, the log lane, and the password lanes (their
+        // The IO threads, the log and compression lanes, and the password lanes (their
         // number depends on the cores).
         let password_lanes = count_named(&names, "wharf-io-auth-");
         count_named(&names, "wharf-loop-") == WORKERS
             && password_lanes >= 1
-            && count_named(&names, "wharf-io-") == IO_THREADS + 1 + password_lanes
+            && count_named(&names, "wharf-io-") == IO_THREADS + 2 + password_lanes
     });
     assert!(
         all_up,
-        "expected {WORKERS} loop and {IO_THREADS} IO threads, the log lane and password lanes: {names:?}"
+        "expected {WORKERS} loop and {IO_THREADS} IO threads, the log and compression lanes and password lanes: {names:?}"
     );
 
     let mut expected_log_lines = drive_traffic(&traced.server, &big);
