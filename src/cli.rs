@@ -1,7 +1,7 @@
 //! The command line: `wharf [OPTIONS] [ROOT]`, plus `wharf completions
 //! SHELL` and `wharf man`, which print a shell completion script or the man
-//! page generated from this very definition. Every flag overrides the
-//! matching key of the config file.
+//! page generated from this very definition, and `wharf check URL`, a
+//! health probe. Every flag overrides the matching key of the config file.
 //!
 //! A first argument that names a subcommand (`man`, `completions`) is the
 //! subcommand; to serve a directory of that name, write it as a path
@@ -35,9 +35,9 @@ pub struct Cli {
     /// Directory to serve [config: server.root; default: current directory]
     pub root: Option<PathBuf>,
 
-    /// Address to listen on; port 0 picks a free port [config: server.listen; default: 127.0.0.1:8080]
+    /// Address to listen on: ADDR:PORT (port 0 picks a free port; [::]:PORT takes IPv4 too) or unix:PATH; repeat for several (they replace the file's list) [config: server.listen; default: 127.0.0.1:8080]
     #[arg(short, long, value_name = "ADDR:PORT")]
-    pub listen: Option<String>,
+    pub listen: Vec<String>,
 
     /// Config file [default: ./config.toml when present]
     #[arg(short, long, value_name = "FILE")]
@@ -66,7 +66,7 @@ fn thread_count(text: &str) -> Result<usize, String> {
 }
 
 /// The subcommands: tools around wharf rather than a server run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Print a shell completion script to stdout (e.g. wharf completions bash > /etc/bash_completion.d/wharf)
     Completions {
@@ -76,6 +76,14 @@ pub enum Command {
     },
     /// Print the man page (roff) to stdout (e.g. wharf man | man -l -)
     Man,
+    /// Probe a URL: exit 0 if it answers 2xx in time, else 1 with the reason on stderr (e.g. wharf check http://127.0.0.1:9100/healthz)
+    Check {
+        /// http://HOST[:PORT]/PATH, or unix:/path/to.sock:/PATH
+        url: String,
+        /// Seconds to wait for the answer, 1 to 3600
+        #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout_secs: u64,
+    },
 }
 
 impl Cli {
@@ -144,6 +152,28 @@ mod tests {
         assert_eq!(cli.command, None);
         // Subcommands take no server options.
         assert!(parse(&["man", "--listen", "127.0.0.1:0"]).is_err());
+
+        let cli = parse(&["check", "http://127.0.0.1:1/healthz"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Some(Command::Check {
+                url: "http://127.0.0.1:1/healthz".into(),
+                timeout_secs: 5
+            })
+        );
+        let cli = parse(&["check", "--timeout-secs", "2", "http://h/"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Check {
+                timeout_secs: 2,
+                ..
+            })
+        ));
+        assert!(parse(&["check", "--timeout-secs", "0", "http://h/"]).is_err());
+
+        // --listen repeats.
+        let cli = parse(&["-l", "127.0.0.1:0", "--listen", "unix:/tmp/w.sock"]).unwrap();
+        assert_eq!(cli.listen, ["127.0.0.1:0", "unix:/tmp/w.sock"]);
 
         let cli = parse(&["-q", "."]).unwrap();
         assert!(cli.quiet);

@@ -1,6 +1,7 @@
 //! The `wharf` binary: parse the command line, load the config, bind, print
 //! the URL (a banner on a terminal), run until SIGINT/SIGTERM. `wharf
-//! completions SHELL` and `wharf man` print generated texts instead.
+//! completions SHELL` and `wharf man` print generated texts instead;
+//! `wharf check URL` probes a URL.
 //! Everything else lives in the library.
 //!
 //! Diagnostics go through the `log` crate to stderr ([`diag`]); a start-up
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
     diag::init();
     let code = match Cli::try_parse() {
         Ok(cli) => match cli.command {
+            Some(Command::Check { url, timeout_secs }) => check(&url, timeout_secs),
             Some(command) => print_generated(command),
             None => match run(&cli) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -59,6 +61,18 @@ fn main() -> ExitCode {
     code
 }
 
+/// `wharf check URL`: exit 0 on a 2xx answer in time, else 1 with one
+/// line on stderr.
+fn check(url: &str, timeout_secs: u64) -> ExitCode {
+    match wharf::ops::check::check(url, std::time::Duration::from_secs(timeout_secs)) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(why) => {
+            log::error!("check failed: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `wharf completions SHELL` and `wharf man`.
 fn print_generated(command: Command) -> ExitCode {
     let mut out = std::io::stdout().lock();
@@ -68,6 +82,7 @@ fn print_generated(command: Command) -> ExitCode {
             Ok(())
         }
         Command::Man => wharf::cli::write_man_page(&mut out),
+        Command::Check { .. } => Ok(()),
     };
     match written.and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,7 +104,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     let config = server.config();
     let facts = banner::Facts {
         config: &config,
-        bound: server.local_addr(),
+        bound: server.bound(),
         pid: std::process::id(),
         metrics: server.metrics_url(),
     };
@@ -109,7 +124,9 @@ fn run(cli: &Cli) -> Result<(), String> {
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("cannot write the start-up line to stdout: {e}"))?;
     drop(stdout);
-    log::debug!("listening on {}", server.local_addr());
+    for bound in server.bound() {
+        log::debug!("listening on {bound}");
+    }
     server.run().map_err(|e| e.to_string())
 }
 

@@ -2,9 +2,10 @@
 //! access log, builds the IO pool, starts one event-loop thread per worker
 //! and stops them on request.
 //!
-//! Every worker gets its own listening socket bound to the same address with
-//! `SO_REUSEPORT`, so the kernel spreads incoming connections across loops
-//! and no loop ever waits on another. The IO pool is shared by all loops.
+//! Every worker gets its own listening socket per address (see
+//! [`crate::net::listen`]: `SO_REUSEPORT` for TCP, duplicates of one socket
+//! for Unix sockets and systemd's), so no loop ever waits on another. The
+//! IO pool is shared by all loops.
 
 use std::fmt;
 use std::io;
@@ -15,15 +16,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use mio::{Poll, Waker};
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::cache::FileCache;
+use crate::config::ListenAddr;
 use crate::config::{AccessLogTarget, Config, Overrides};
 use crate::disk::pool::{IoPool, Site};
 use crate::disk::watch::{self, RootWatch};
 use crate::disk::{LogSink, Root};
 use crate::net::control::Control;
 use crate::net::event_loop::{EventLoop, WAKER};
+use crate::net::listen::{self, SocketFile};
 use crate::ops::access_log;
 use crate::ops::metrics::Metrics;
 
@@ -80,7 +82,11 @@ impl ServerHandle {
         let mut needs_restart = Vec::new();
         if new.listen != old.listen {
             needs_restart.push("listen");
-            new.listen = old.listen;
+            new.listen = old.listen.clone();
+        }
+        if new.unix_socket_mode != old.unix_socket_mode {
+            needs_restart.push("unix_socket_mode");
+            new.unix_socket_mode = old.unix_socket_mode;
         }
         if new.workers != old.workers {
             needs_restart.push("workers");
@@ -172,7 +178,10 @@ pub struct Server {
     /// One loop per worker, with its poll, waker and listener already
     /// created, so every descriptor exists before the URL is printed.
     loops: Vec<EventLoop>,
-    local_addr: SocketAddr,
+    /// Every listening address, in order.
+    bound: Vec<ListenAddr>,
+    /// Unix socket files to remove at exit.
+    socket_files: Vec<SocketFile>,
     pool: Arc<IoPool>,
     shared: Arc<Control>,
     overrides: Overrides,
@@ -191,10 +200,19 @@ impl Server {
     pub fn bind(config: Config, overrides: Overrides) -> Result<Server, StartError> {
         let fd_limit = raise_fd_limit();
         tune_allocator(config.workers + config.io_threads + 4);
-        let listeners = bind_listeners(config.listen, config.workers)?;
-        let local_addr = listeners[0]
-            .local_addr()
-            .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
+        // Sockets passed by systemd replace `listen`. Taken before the
+        // pool's threads exist, since it edits the environment.
+        let listeners = match listen::take_activated() {
+            Some(fds) => listen::from_activated(fds, config.workers),
+            None => listen::bind_all(&config.listen, config.workers, config.unix_socket_mode),
+        }
+        .map_err(StartError)?;
+        if listeners.activated {
+            log::debug!(
+                "using {} socket(s) passed by systemd",
+                listeners.bound.len()
+            );
+        }
         let root = Root::open(&config.root).map_err(|e| {
             StartError(format!(
                 "root: cannot open {}: {e} (check that this user may read the directory)",
@@ -221,8 +239,9 @@ impl Server {
         let pool = IoPool::new(config.io_threads, site, log, cache, metrics)
             .map_err(|e| StartError(format!("cannot start the IO pool: {e}")))?;
         let shared = Arc::new(Control::new(config));
+        shared.expect_loops(listeners.per_worker.len());
         let mut metrics_listener = match config_metrics_listen {
-            Some(addr) => Some(bind(addr, false, 128).map_err(|e| {
+            Some(addr) => Some(listen::bind_tcp(addr, false, 128).map_err(|e| {
                 StartError(format!("[metrics] listen: cannot listen on {addr}: {e}"))
             })?),
             None => None,
@@ -235,7 +254,13 @@ impl Server {
             ),
             None => None,
         };
-        let loops = listeners
+        let listen::Listeners {
+            per_worker,
+            bound,
+            socket_files,
+            ..
+        } = listeners;
+        let loops = per_worker
             .into_iter()
             .map(|listener| {
                 let poll = Poll::new()?;
@@ -244,7 +269,7 @@ impl Server {
                 EventLoop::new(
                     poll,
                     waker,
-                    mio::net::TcpListener::from_std(listener),
+                    listener,
                     // The first loop also serves the metrics listener.
                     metrics_listener.take().map(mio::net::TcpListener::from_std),
                     pool.clone(),
@@ -255,7 +280,8 @@ impl Server {
             .map_err(|e| StartError(format!("cannot set up the event loops: {e}")))?;
         Ok(Server {
             loops,
-            local_addr,
+            bound,
+            socket_files,
             pool,
             shared,
             overrides,
@@ -264,9 +290,18 @@ impl Server {
         })
     }
 
-    /// The address actually bound (the real port when port 0 was asked for).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    /// The first listening address, when it is TCP: the address actually
+    /// bound (the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self.bound.first() {
+            Some(ListenAddr::Tcp(addr)) => Some(*addr),
+            _ => None,
+        }
+    }
+
+    /// Every listening address, in the configured order.
+    pub fn bound(&self) -> &[ListenAddr] {
+        &self.bound
     }
 
     /// The metrics URL, when `[metrics] listen` is set.
@@ -312,65 +347,14 @@ impl Server {
                 log::error!("an event loop thread panicked");
             }
         }
+        for file in &self.socket_files {
+            file.remove();
+        }
         if self.shared.config().summary_on_exit {
             eprint!("{}", self.pool.metrics().summary(self.pool.cache()));
         }
         Ok(())
     }
-}
-
-/// Binds one non-blocking listening socket per worker, all on the same
-/// address with `SO_REUSEPORT`. With port 0 the first bind picks the port
-/// and the others join it.
-fn bind_listeners(
-    addr: SocketAddr,
-    workers: usize,
-) -> Result<Vec<std::net::TcpListener>, StartError> {
-    let mut listeners = Vec::with_capacity(workers);
-    let mut addr = addr;
-    for _ in 0..workers.max(1) {
-        let socket = bind(addr, true, 4096).map_err(|e| bind_error(addr, &e))?;
-        if addr.port() == 0 {
-            addr = socket.local_addr().map_err(|e| bind_error(addr, &e))?;
-        }
-        listeners.push(socket);
-    }
-    Ok(listeners)
-}
-
-/// Binds one non-blocking listening socket. The client listeners share
-/// their port between the loops (`SO_REUSEPORT`, one listener per loop)
-/// and take a deep accept queue; the metrics listener takes neither.
-fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.set_cloexec(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    Ok(socket.into())
-}
-
-fn bind_error(addr: SocketAddr, error: &io::Error) -> StartError {
-    let hint = match error.kind() {
-        io::ErrorKind::AddrInUse => {
-            " (another program is using this port; choose another with --listen ADDR:PORT or [server] listen)"
-        }
-        io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
-            " (ports below 1024 need privileges; choose another with --listen ADDR:PORT, e.g. 8080)"
-        }
-        io::ErrorKind::PermissionDenied => {
-            " (not allowed to bind here; choose another address with --listen ADDR:PORT)"
-        }
-        io::ErrorKind::AddrNotAvailable => {
-            " (this machine has no such address; use 127.0.0.1, 0.0.0.0 (all IPv4) or [::] (all) with --listen)"
-        }
-        _ => " (choose another address with --listen ADDR:PORT)",
-    };
-    StartError(format!("listen: cannot listen on {addr}: {error}{hint}"))
 }
 
 /// Raises the soft descriptor limit to the hard limit, as nginx's

@@ -70,12 +70,12 @@ fn start(
     .unwrap();
     let overrides = Overrides {
         root: Some(root),
-        listen: Some("127.0.0.1:0".to_string()),
+        listen: vec!["127.0.0.1:0".to_string()],
         ..Overrides::default()
     };
     let config = wharf::disk::startup::load_config(Some(&config_file), &overrides).unwrap();
     let server = Server::bind(config, overrides).unwrap();
-    let addr = server.local_addr();
+    let addr = server.local_addr().expect("a TCP listener");
     let handle = server.handle();
     std::thread::spawn(move || server.run());
     (dir, addr, handle)

@@ -23,6 +23,8 @@ usage: cargo bench --bench load -- [options]
   --duration SECS       length of each measured wrk run (default 3)
   --warmup SECS         one unmeasured run per server and cell first (default 1; 0: none)
   --repeat N            measured rounds per cell, servers interleaved; medians reported (default 3)
+  --wharf-before PATH   also run this wharf binary (as wharf-before) beside --wharf, for a
+                        before/after comparison in the same run
   --servers LIST        wharf,nginx,nginx-aio,lighttpd (default wharf,nginx,lighttpd; isolation:
                         wharf,nginx; site, cold, churn, pipelined, scale: all four). nginx-aio is
                         nginx with `aio threads` (file IO on its thread pool)
@@ -121,6 +123,9 @@ pub enum Kind {
     Wharf,
     /// wharf started with `--io-threads N` (the cold scenario's sweep).
     WharfIo(u32),
+    /// Another wharf binary (`--wharf-before`), to measure a change before
+    /// and after in the same run.
+    WharfBefore,
     Nginx,
     /// nginx with `aio threads`: file reads and `sendfile` on its thread pool.
     NginxAio,
@@ -132,6 +137,7 @@ impl Kind {
         match self {
             Kind::Wharf => "wharf".into(),
             Kind::WharfIo(n) => format!("wharf-io{n}"),
+            Kind::WharfBefore => "wharf-before".into(),
             Kind::Nginx => "nginx".into(),
             Kind::NginxAio => "nginx-aio".into(),
             Kind::Lighttpd => "lighttpd".into(),
@@ -139,7 +145,7 @@ impl Kind {
     }
 
     pub fn is_wharf(self) -> bool {
-        matches!(self, Kind::Wharf | Kind::WharfIo(_))
+        matches!(self, Kind::Wharf | Kind::WharfIo(_) | Kind::WharfBefore)
     }
 }
 
@@ -190,6 +196,8 @@ pub struct Opts {
     pub scale_files: Vec<u64>,
     pub trees: PathBuf,
     pub wharf: PathBuf,
+    /// `--wharf-before`: a second wharf binary run beside the first.
+    pub wharf_before: Option<PathBuf>,
     pub tmpdir: Option<PathBuf>,
     pub out: PathBuf,
     /// The options as given, for the report.
@@ -268,7 +276,7 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Vec<Opts>>> {
             Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        const VALUED: [&str; 29] = [
+        const VALUED: [&str; 30] = [
             "--scenario",
             "--sizes",
             "--connections",
@@ -284,6 +292,7 @@ pub fn parse_opts(raw: Vec<String>) -> Result<Option<Vec<Opts>>> {
             "--cold-nice",
             "--max-other",
             "--wharf",
+            "--wharf-before",
             "--tmpdir",
             "--out",
             "--files",
@@ -475,6 +484,14 @@ fn build(
         .get("--wharf")
         .map(PathBuf::from)
         .unwrap_or_else(default_wharf);
+    let wharf_before = given.get("--wharf-before").map(PathBuf::from);
+    if wharf_before.is_some() && !servers.contains(&Kind::WharfBefore) {
+        let at = servers
+            .iter()
+            .position(|k| *k == Kind::Wharf)
+            .map_or(0, |i| i + 1);
+        servers.insert(at, Kind::WharfBefore);
+    }
     let files = parse_count(&get("--files", "20000"))?;
     let dirs = parse_count(&get("--dirs", "200"))?;
     if dirs > files || files > 10_000_000 {
@@ -545,6 +562,7 @@ fn build(
         scale_files,
         trees,
         wharf,
+        wharf_before,
         tmpdir,
         out: PathBuf::from(get("--out", "target/bench-results")),
         args: args.to_vec(),

@@ -267,7 +267,7 @@ pub fn load(
                 let cpu = |c: &Cell| if large { c.cpu_per_gb } else { c.cpu_per_req };
                 let peers: Vec<&Cell> = row_cells
                     .iter()
-                    .filter(|(k, _)| k.server != "wharf")
+                    .filter(|(k, _)| !k.server.starts_with("wharf"))
                     .map(|(_, c)| *c)
                     .collect();
                 let best_thr = peers

@@ -77,8 +77,8 @@ fn configure(
     let d = dir.display();
     let r = root.display();
     match kind {
-        Kind::Wharf | Kind::WharfIo(_) => {
-            let conf = dir.join("wharf.toml");
+        Kind::Wharf | Kind::WharfIo(_) | Kind::WharfBefore => {
+            let conf = dir.join(format!("{}.toml", kind.name()));
             fs::write(
                 &conf,
                 format!(
@@ -205,7 +205,10 @@ pub fn start_server(
     let port = free_port()?;
     let (mut program, args) = configure(kind, dir, root, port, opts.workers, open_files)?;
     if kind.is_wharf() {
-        program = opts.wharf.clone();
+        program = match (kind, &opts.wharf_before) {
+            (Kind::WharfBefore, Some(before)) => before.clone(),
+            _ => opts.wharf.clone(),
+        };
     }
     let log = dir.join(format!("{}-{}.log", kind.name(), mode.name()));
     let cpu = (mode == Mode::Pinned).then_some(SERVER_CPU);
@@ -385,6 +388,7 @@ pub fn available(wanted: &[Kind], opts: &Opts) -> Result<Vec<Kind>> {
     let mut kinds = Vec::new();
     for &k in wanted {
         let ok = match k {
+            Kind::WharfBefore => opts.wharf_before.as_ref().is_some_and(|p| p.is_file()),
             Kind::Wharf | Kind::WharfIo(_) => {
                 if !opts.wharf.is_file() {
                     return Err(format!("no wharf binary at {}", opts.wharf.display()).into());

@@ -20,7 +20,8 @@ use crate::site::rules::{self, Glob, HeaderRule};
 
 /// The settings before validation, with the documented defaults.
 pub(super) struct Raw {
-    pub(super) listen: String,
+    pub(super) listen: Vec<String>,
+    pub(super) unix_socket_mode: u32,
     pub(super) root: PathBuf,
     pub(super) workers: usize,
     pub(super) io_threads: usize,
@@ -39,7 +40,8 @@ pub(super) struct Raw {
 impl Default for Raw {
     fn default() -> Raw {
         Raw {
-            listen: "127.0.0.1:8080".to_string(),
+            listen: vec!["127.0.0.1:8080".to_string()],
+            unix_socket_mode: super::DEFAULT_UNIX_SOCKET_MODE,
             root: PathBuf::from("."),
             workers: 0,
             io_threads: 0,
@@ -130,9 +132,32 @@ pub(super) fn apply_toml(raw: &mut Raw, text: &str, base: &Path) -> Result<(), S
 
 /// `[server]`: where to listen, the root, the threads.
 fn apply_server(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), String> {
-    section.check_keys(&["listen", "root", "workers", "io_threads", "proxy_protocol"])?;
-    if let Some(listen) = section.string("listen")? {
-        raw.listen = listen;
+    section.check_keys(&[
+        "listen",
+        "root",
+        "workers",
+        "io_threads",
+        "unix_socket_mode",
+        "proxy_protocol",
+    ])?;
+    if let Some(listen) = listen_list(section)? {
+        // `unix:` paths in the file are relative to the file, like `root`.
+        raw.listen = listen
+            .into_iter()
+            .map(|entry| match entry.strip_prefix("unix:") {
+                Some(path) if !path.is_empty() => {
+                    format!("unix:{}", base.join(path).display())
+                }
+                _ => entry,
+            })
+            .collect();
+    }
+    if let Some(mode) = section.string("unix_socket_mode")? {
+        raw.unix_socket_mode = parse_mode(&mode).ok_or_else(|| {
+            format!(
+                "[server] unix_socket_mode: expected an octal string from \"0000\" to \"0777\" (e.g. \"0660\"), got \"{mode}\""
+            )
+        })?;
     }
     if let Some(root) = section.string("root")? {
         raw.root = base.join(root);
@@ -147,6 +172,24 @@ fn apply_server(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), Str
         raw.proxy.proxy_protocol = b;
     }
     Ok(())
+}
+
+/// `[server] listen`: one string or a list of strings.
+fn listen_list(section: &Section) -> Result<Option<Vec<String>>, String> {
+    match section.table.get("listen") {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(vec![s.clone()])),
+        Some(toml::Value::Array(_)) => section.string_list("listen"),
+        Some(v) => Err(section.bad("listen", "a string or a list of strings", v)),
+    }
+}
+
+/// An octal permission string such as `"0660"` or `"660"`.
+fn parse_mode(text: &str) -> Option<u32> {
+    if text.is_empty() || text.len() > 4 || !text.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(text, 8).ok().filter(|m| *m <= 0o777)
 }
 
 /// `[limits]`: connection and request limits.
@@ -762,7 +805,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(raw.listen, "0.0.0.0:9000");
+        assert_eq!(raw.listen, ["0.0.0.0:9000"]);
         assert_eq!(raw.root, Path::new("/base/site"));
         assert_eq!((raw.workers, raw.io_threads), (2, 8));
         assert_eq!(raw.limits.max_connections, 5);
@@ -801,6 +844,24 @@ mod tests {
         let raw = apply("[server]\nproxy_protocol = true\n").unwrap();
         assert!(raw.proxy.proxy_protocol);
         assert!(raw.proxy.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn listen_lists_and_socket_modes() {
+        let raw = apply(
+            "[server]\nlisten = [\"127.0.0.1:1\", \"unix:w.sock\", \"unix:/abs.sock\"]\nunix_socket_mode = \"0600\"",
+        )
+        .unwrap();
+        assert_eq!(
+            raw.listen,
+            ["127.0.0.1:1", "unix:/base/w.sock", "unix:/abs.sock"]
+        );
+        assert_eq!(raw.unix_socket_mode, 0o600);
+        assert_eq!(parse_mode("660"), Some(0o660));
+        assert_eq!(parse_mode("0777"), Some(0o777));
+        for bad in ["", "1777", "0o660", "8", "06600", "-1"] {
+            assert_eq!(parse_mode(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -957,6 +1018,18 @@ mod tests {
                 "[server] listen: expected a string",
             ),
             ("[server]\nport = 1", "[server] port: unknown key"),
+            (
+                "[server]\nlisten = [1]",
+                "[server] listen: expected a list of strings",
+            ),
+            (
+                "[server]\nunix_socket_mode = \"0999\"",
+                "[server] unix_socket_mode: expected an octal string",
+            ),
+            (
+                "[server]\nunix_socket_mode = 660",
+                "[server] unix_socket_mode: expected a string",
+            ),
             (
                 "[http]\nindex_files = \"index.html\"",
                 "[http] index_files: expected a list",

@@ -123,10 +123,35 @@ pub struct HttpOptions {
     pub cors: Option<Arc<Cors>>,
 }
 
+/// One address to listen on (`[server] listen`, `--listen`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// `ADDR:PORT`; `[::]:PORT` accepts IPv4 too (dual-stack).
+    Tcp(SocketAddr),
+    /// `unix:/path/to.sock`: a Unix-domain stream socket.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
+            ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// `[server] unix_socket_mode` when unset: owner and group may connect.
+pub const DEFAULT_UNIX_SOCKET_MODE: u32 = 0o660;
+
 /// The validated configuration wharf runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub listen: SocketAddr,
+    /// Every address to listen on, in order (at least one). Ignored when
+    /// systemd passes listening sockets (socket activation).
+    pub listen: Vec<ListenAddr>,
+    /// Permission bits of the Unix socket files wharf creates.
+    pub unix_socket_mode: u32,
     /// The document root, canonicalised.
     pub root: PathBuf,
     /// Number of event loops (at least 1).
@@ -179,7 +204,8 @@ pub const REQUESTS_PER_TURN: usize = 16;
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub root: Option<PathBuf>,
-    pub listen: Option<String>,
+    /// `--listen`, repeated: when any is given, they replace the file's list.
+    pub listen: Vec<String>,
     pub workers: Option<usize>,
     pub io_threads: Option<usize>,
 }
@@ -301,8 +327,8 @@ impl Config {
         if let Some(root) = &overrides.root {
             raw.root = root.clone();
         }
-        if let Some(listen) = &overrides.listen {
-            raw.listen = listen.clone();
+        if !overrides.listen.is_empty() {
+            raw.listen = overrides.listen.clone();
         }
         if let Some(workers) = overrides.workers {
             raw.workers = workers;
@@ -319,8 +345,20 @@ fn validate(
     config_file: Option<PathBuf>,
     files: &dyn Files,
 ) -> Result<Config, ConfigError> {
-    let listen = parse_listen(&raw.listen)
-        .ok_or_else(|| ConfigError(format!("listen: '{}' is not an ADDR:PORT", raw.listen)))?;
+    if raw.listen.is_empty() {
+        return Err(ConfigError(
+            "listen: the list is empty; give at least one ADDR:PORT or unix:PATH".to_string(),
+        ));
+    }
+    let listen = raw
+        .listen
+        .iter()
+        .map(|text| {
+            parse_listen_addr(text).ok_or_else(|| {
+                ConfigError(format!("listen: '{text}' is not an ADDR:PORT or unix:PATH"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let metrics_listen = match raw.metrics_listen.as_deref() {
         None | Some("") => None,
         Some(text) => Some(parse_listen(text).ok_or_else(|| {
@@ -347,6 +385,7 @@ fn validate(
     };
     Ok(Config {
         listen,
+        unix_socket_mode: raw.unix_socket_mode,
         root,
         workers,
         io_threads,
@@ -363,6 +402,17 @@ fn validate(
         config_file,
         proxy: raw.proxy,
     })
+}
+
+/// Parses one `listen` entry: `unix:PATH` (a relative path is taken from
+/// the working directory; the file's entries were already made relative
+/// to the file) or `ADDR:PORT`.
+fn parse_listen_addr(text: &str) -> Option<ListenAddr> {
+    match text.strip_prefix("unix:") {
+        Some("") => None,
+        Some(path) => Some(ListenAddr::Unix(PathBuf::from(path))),
+        None => parse_listen(text).map(ListenAddr::Tcp),
+    }
 }
 
 /// Parses `ADDR:PORT` (`127.0.0.1:8080`, `[::1]:0`, `localhost:8080`).
@@ -394,5 +444,18 @@ mod tests {
         assert_eq!(parse_listen("127.0.0.1"), None);
         assert_eq!(parse_listen("127.0.0.1:99999"), None);
         assert_eq!(parse_listen("nonsense"), None);
+        assert_eq!(
+            parse_listen_addr("unix:/run/w.sock"),
+            Some(ListenAddr::Unix(PathBuf::from("/run/w.sock")))
+        );
+        assert_eq!(parse_listen_addr("unix:"), None);
+        assert_eq!(
+            parse_listen_addr("[::]:0"),
+            Some(ListenAddr::Tcp("[::]:0".parse().unwrap()))
+        );
+        assert_eq!(
+            ListenAddr::Unix(PathBuf::from("/a.sock")).to_string(),
+            "unix:/a.sock"
+        );
     }
 }

@@ -14,6 +14,8 @@
 //!   file and the root, before the loops start.
 //! - [`password`]: bcrypt checks for `auth` rules, on lanes of their own.
 //! - [`watch`]: the inotify watcher that keeps the cache fresh.
+//! - [`socket_file`]: Unix socket files at start-up and exit (stale ones
+//!   replaced, live ones refused, the mode set, removal).
 //! - [`compress`]: compressing a cached file once (`[http] compress`), on
 //!   the pool's compression lane.
 
@@ -32,6 +34,7 @@ pub mod pool;
 pub mod representation;
 pub mod resolve;
 pub mod root;
+pub mod socket_file;
 pub mod startup;
 pub mod watch;
 

@@ -1,6 +1,8 @@
-//! The event loop: one thread, one `mio::Poll`, one listening socket (shared
-//! with the other loops through `SO_REUSEPORT`) and every connection it
-//! accepted. It never blocks and never touches the filesystem.
+//! The event loop: one thread, one `mio::Poll`, a listener per configured
+//! address (shared with the other loops through `SO_REUSEPORT`, or a
+//! duplicate of one socket, see [`crate::net::listen`]) and every
+//! connection it accepted. It never blocks and never touches the
+//! filesystem.
 //!
 //! Each iteration:
 //! 1. waits for readiness, a completion wake-up or the next deadline;
@@ -36,11 +38,20 @@ use crate::net::conn::{Conn, Next};
 use crate::net::context::{LoopContext, Workspace};
 use crate::net::control::Control;
 use crate::net::io_errors::{out_of_descriptors, Transient as _};
+use crate::net::listen::{ClientStream, Listener};
 use crate::net::timers::Timers;
 
-const LISTENER: Token = Token(usize::MAX - 1);
 const METRICS_LISTENER: Token = Token(usize::MAX - 2);
 pub const WAKER: Token = Token(usize::MAX);
+/// Client listener `i` has token `FIRST_LISTENER - i` (slab slots, the
+/// connections' tokens, count up from 0 and never get there).
+const FIRST_LISTENER: usize = usize::MAX - 3;
+
+/// The listener index a token names, if it names one of `count`.
+fn listener_index(token: Token, count: usize) -> Option<usize> {
+    let index = FIRST_LISTENER.checked_sub(token.0)?;
+    (index < count).then_some(index)
+}
 
 /// How long accepting pauses when the process is out of descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -67,7 +78,8 @@ fn contained(entry: &str, handler: impl FnOnce() -> Next) -> Next {
 /// One event loop and everything it owns.
 pub struct EventLoop {
     poll: Poll,
-    listener: Option<TcpListener>,
+    /// One per configured address; emptied when shutdown begins.
+    listeners: Vec<Listener>,
     /// The `[metrics] listen` socket (first loop only).
     metrics_listener: Option<TcpListener>,
     conns: Slab<Conn>,
@@ -93,20 +105,22 @@ pub struct EventLoop {
 }
 
 impl EventLoop {
-    /// Builds a loop around `poll` (whose waker is `waker`) and `listener`.
+    /// Builds a loop around `poll` (whose waker is `waker`) and `listeners`.
     ///
     /// # Errors
-    /// Registering the listener with the poll can fail.
+    /// Registering a listener with the poll can fail.
     pub fn new(
         poll: Poll,
         waker: Arc<Waker>,
-        mut listener: TcpListener,
+        mut listeners: Vec<Listener>,
         mut metrics_listener: Option<TcpListener>,
         pool: Arc<IoPool>,
         control: Arc<Control>,
     ) -> io::Result<EventLoop> {
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        for (i, listener) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(listener, Token(FIRST_LISTENER - i), Interest::READABLE)?;
+        }
         if let Some(metrics_listener) = &mut metrics_listener {
             poll.registry()
                 .register(metrics_listener, METRICS_LISTENER, Interest::READABLE)?;
@@ -119,7 +133,7 @@ impl EventLoop {
         let (io, completions) = IoHandle::new(pool, waker);
         Ok(EventLoop {
             poll,
-            listener: Some(listener),
+            listeners,
             metrics_listener,
             conns: Slab::new(),
             next_conn_id: 0,
@@ -139,6 +153,7 @@ impl EventLoop {
     /// Runs until shutdown has drained every connection.
     pub fn run(mut self) {
         crate::offloop::mark_loop_thread();
+        self.ctx.control.loop_started();
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = if self.runnable.is_empty() {
@@ -173,13 +188,15 @@ impl EventLoop {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(),
                     METRICS_LISTENER => self.accept_metrics(),
                     WAKER => {} // Completions are drained below in any case.
-                    Token(slot) => {
-                        let writable = event.is_writable() || event.is_write_closed();
-                        self.conn_ready(slot, is_readable(event), writable)
-                    }
+                    token => match listener_index(token, self.listeners.len()) {
+                        Some(index) => self.accept_from(index),
+                        None => {
+                            let writable = event.is_writable() || event.is_write_closed();
+                            self.conn_ready(token.0, is_readable(event), writable)
+                        }
+                    },
                 }
             }
             self.resume_runnable();
@@ -197,6 +214,7 @@ impl EventLoop {
         }
         self.close_all();
         self.final_log_flush();
+        self.ctx.control.loop_stopped();
     }
 
     /// Adopts a reloaded configuration: new limits apply to new deadlines
@@ -226,11 +244,18 @@ impl EventLoop {
     }
 
     fn accept_all(&mut self) {
+        for index in 0..self.listeners.len() {
+            self.accept_from(index);
+        }
+    }
+
+    /// Accepts on client listener `index` until it would block.
+    fn accept_from(&mut self, index: usize) {
         if self.accept_paused_until.is_some() {
             return;
         }
         loop {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listeners.get(index) else {
                 return;
             };
             match listener.accept() {
@@ -268,7 +293,7 @@ impl EventLoop {
     fn accept_metrics(&mut self) {
         while let Some(listener) = &self.metrics_listener {
             match listener.accept() {
-                Ok((socket, peer)) => self.admit(socket, peer, true),
+                Ok((socket, peer)) => self.admit(ClientStream::Tcp(socket), Some(peer), true),
                 Err(e) if e.would_block() => return,
                 Err(e) if out_of_descriptors(&e) => {
                     self.ctx.metrics.emfile.fetch_add(1, Ordering::Relaxed);
@@ -286,8 +311,8 @@ impl EventLoop {
     /// server is full.
     fn admit(
         &mut self,
-        mut socket: mio::net::TcpStream,
-        peer: std::net::SocketAddr,
+        mut socket: ClientStream,
+        peer: Option<std::net::SocketAddr>,
         metrics_endpoint: bool,
     ) {
         let open = self
@@ -337,7 +362,7 @@ impl EventLoop {
 
     /// Answers 503 in one best-effort write and closes: cheap, and the
     /// client learns why.
-    fn refuse(&self, socket: &mut mio::net::TcpStream) {
+    fn refuse(&self, socket: &mut ClientStream) {
         use std::io::Write;
         let body = error_body(Status::ServiceUnavailable);
         let mut bytes = Vec::with_capacity(256 + body.len());
@@ -518,20 +543,25 @@ impl EventLoop {
 
     /// One shutdown step. Returns true when the loop may exit.
     fn drain_for_shutdown(&mut self) -> bool {
-        if self.shutdown_deadline.is_none() {
+        let first_step = self.shutdown_deadline.is_none();
+        if first_step {
             self.shutdown_deadline = Some(self.ctx.now + self.ctx.config.limits.shutdown_timeout);
             self.ctx.shutting_down = true;
-            if let Some(mut listener) = self.listener.take() {
+            for mut listener in self.listeners.drain(..) {
                 let _ = self.poll.registry().deregister(&mut listener);
             }
-            if let Some(mut listener) = self.metrics_listener.take() {
-                let _ = self.poll.registry().deregister(&mut listener);
-            }
+            // The metrics listener stays: `/healthz` says 503 during the
+            // drain, which is how a load balancer learns to stop sending.
         }
+        // Idle connections are closed: all of them at the first step (a
+        // scraper's idle keep-alive connection too). After that, a probe
+        // on the metrics listener that has connected but not yet been read
+        // is left to be answered (it closes after its answer: no
+        // keep-alive while shutting down).
         let idle: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, conn)| conn.is_idle())
+            .filter(|(_, conn)| conn.is_idle() && (first_step || !conn.is_metrics_endpoint()))
             .map(|(slot, _)| slot)
             .collect();
         for slot in idle {
@@ -540,6 +570,11 @@ impl EventLoop {
             }
             self.close(slot);
         }
-        self.conns.is_empty() || self.shutdown_deadline.is_some_and(|t| self.ctx.now >= t)
+        let past_deadline = self.shutdown_deadline.is_some_and(|t| self.ctx.now >= t);
+        // The loop with the metrics listener stays until the others are
+        // done, so health probes are answered for the whole drain (each
+        // loop wakes the others when it stops).
+        let others_done = self.metrics_listener.is_none() || self.ctx.control.loops_running() <= 1;
+        past_deadline || (others_done && self.conns.is_empty())
     }
 }

@@ -11,6 +11,8 @@
 //! - [`timers`]: the per-loop deadline heap.
 //! - [`control`]: what the loops share with the control side (shutdown,
 //!   reload, the connection count).
+//! - [`listen`]: listeners and streams of every kind (TCP, dual-stack
+//!   IPv6, Unix, systemd sockets) and binding them at start-up.
 //! - [`io_errors`]: `would_block()` / `interrupted()` for every socket call.
 //! - [`auth_memo`]: each loop's memo of recent password checks.
 
@@ -20,4 +22,5 @@ pub mod context;
 pub mod control;
 pub mod event_loop;
 pub mod io_errors;
+pub mod listen;
 pub mod timers;

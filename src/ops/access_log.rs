@@ -46,9 +46,10 @@ pub fn format() -> LogFormat {
 /// What one access-log line records.
 pub struct LogRecord<'a> {
     /// The client: the peer, or behind a proxy the address the PROXY
-    /// header or a trusted proxy's `X-Forwarded-For` named. Every format
-    /// writes this one.
-    pub remote: IpAddr,
+    /// header or a trusted proxy's `X-Forwarded-For` named; `None` for a
+    /// connection on a Unix socket, logged as `unix`. Every format writes
+    /// this one.
+    pub remote: Option<IpAddr>,
     pub method: &'a str,
     pub target: &'a str,
     pub minor_version: u8,
@@ -60,6 +61,20 @@ pub struct LogRecord<'a> {
     /// third field of the text formats, `"user"` in JSON). The
     /// `Authorization` header itself, and so the password, is never logged.
     pub user: Option<&'a str>,
+}
+
+/// The client as logged: its IP address, or `unix`.
+struct Remote(Option<IpAddr>);
+
+impl std::fmt::Display for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            // A dual-stack `[::]` listener sees IPv4 clients as
+            // `::ffff:a.b.c.d`; they are logged as plain IPv4.
+            Some(ip) => write!(f, "{}", ip.to_canonical()),
+            None => f.write_str("unix"),
+        }
+    }
 }
 
 /// One loop's buffer of formatted lines.
@@ -152,7 +167,7 @@ pub fn format_line(
     // Writes into a Vec cannot fail.
     match format {
         LogFormat::Common | LogFormat::Combined => {
-            let _ = write!(out, "{} - ", record.remote);
+            let _ = write!(out, "{} - ", Remote(record.remote));
             match record.user {
                 // An empty user-id cannot be logged as itself: the field
                 // would vanish. (Credentials with one are refused anyway.)
@@ -182,7 +197,7 @@ pub fn format_line(
                 None => (record.target, None),
             };
             let _ = write!(out, "{{\"time\":\"{}\",\"remote\":\"", rfc3339_millis(now));
-            let _ = write!(out, "{}\",\"method\":", record.remote);
+            let _ = write!(out, "{}\",\"method\":", Remote(record.remote));
             json_string(out, record.method.as_bytes());
             out.extend_from_slice(b",\"path\":");
             json_string(out, path.as_bytes());
@@ -311,7 +326,7 @@ mod tests {
 
     fn sample<'a>(target: &'a str, user_agent: Option<&'a str>) -> LogRecord<'a> {
         LogRecord {
-            remote: "127.0.0.1".parse().unwrap(),
+            remote: Some("127.0.0.1".parse().unwrap()),
             method: "GET",
             target,
             minor_version: 1,
@@ -370,9 +385,20 @@ mod tests {
     }
 
     #[test]
+    fn unix_and_mapped_clients() {
+        let mut record = sample("/", None);
+        record.remote = None;
+        assert!(line(LogFormat::Common, &record, None).starts_with("unix - - ["));
+        assert!(line(LogFormat::Json, &record, None).contains("\"remote\":\"unix\","));
+        // An IPv4 client of a dual-stack socket is logged as IPv4.
+        record.remote = Some("::ffff:192.0.2.1".parse().unwrap());
+        assert!(line(LogFormat::Common, &record, None).starts_with("192.0.2.1 - - ["));
+    }
+
+    #[test]
     fn json_format_line() {
         let record = LogRecord {
-            remote: "::1".parse().unwrap(),
+            remote: Some("::1".parse().unwrap()),
             referer: Some("http://r/"),
             ..sample("/a%20b?q=\"1\"", Some("ua \u{1}\u{7f}\u{2028}é"))
         };
@@ -466,7 +492,7 @@ mod tests {
     fn disabled_log_records_nothing() {
         let mut log = AccessLog::new(false);
         let record = LogRecord {
-            remote: "::1".parse().unwrap(),
+            remote: Some("::1".parse().unwrap()),
             ..sample("/", None)
         };
         log.record(&record, UNIX_EPOCH);

@@ -3,41 +3,59 @@
 //! On a terminal, a banner for people: the URL(s) to open (every local
 //! address when bound to `0.0.0.0` or `[::]`), threads, the config file and
 //! the access-log destination, and how to stop or reload. Otherwise (a pipe,
-//! a file, a service manager) or with `--quiet`, exactly one line that
-//! scripts can parse: its first `http://` word is the URL.
+//! a file, a service manager) or with `--quiet`, one line that scripts can
+//! parse: its first `http://` word is the URL (of the first listener),
+//! followed by one `wharf also listening on URL` line per further
+//! listener (`unix:PATH` for a Unix socket).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use crate::config::AccessLogTarget;
 use crate::config::Config;
+use crate::config::ListenAddr;
 use crate::config::LogFormat;
 
 /// Everything the start-up text reports.
 pub struct Facts<'a> {
     pub config: &'a Config,
-    /// The address actually bound (real port when 0 was asked for).
-    pub bound: SocketAddr,
+    /// The addresses actually bound (real port when 0 was asked for), in
+    /// order; at least one.
+    pub bound: &'a [ListenAddr],
     pub pid: u32,
     /// The metrics URL, when a metrics listener runs.
     pub metrics: Option<String>,
 }
 
-/// The single machine-friendly line. Its first `http://` word is the
-/// server's URL; the metrics URL, if any, is its last word.
+/// The machine-friendly text, without a final newline. Its first line's
+/// first `http://` word is the first listener's URL; the metrics URL, if
+/// any, is that line's last word. Each further listener adds a line
+/// `wharf also listening on URL`.
 pub fn plain_line(facts: &Facts) -> String {
+    let mut listeners = facts.bound.iter().map(listen_url);
     let mut line = format!(
         "wharf {} serving {} on {} ({} event loops, {} IO threads)",
         env!("CARGO_PKG_VERSION"),
         facts.config.root.display(),
-        url(facts.bound),
+        listeners.next().unwrap_or_default(),
         facts.config.workers,
         facts.config.io_threads
     );
     if let Some(metrics) = &facts.metrics {
         line.push_str(&format!(" metrics on {metrics}"));
     }
+    for other in listeners {
+        line.push_str(&format!("\nwharf also listening on {other}"));
+    }
     line
+}
+
+/// `http://HOST:PORT/` for TCP, `unix:PATH` for a Unix socket.
+pub fn listen_url(addr: &ListenAddr) -> String {
+    match addr {
+        ListenAddr::Tcp(addr) => url(*addr),
+        ListenAddr::Unix(path) => format!("unix:{}", path.display()),
+    }
 }
 
 /// `http://HOST:PORT/`, with brackets around IPv6 addresses.
@@ -126,7 +144,14 @@ pub fn banner(facts: &Facts, interfaces: &[IpAddr], style: &Style) -> String {
         style.bold(&config.root.display().to_string())
     );
     let mut last_label = "";
-    for (label, url) in urls(facts.bound, interfaces) {
+    let mut shown_urls = Vec::new();
+    for bound in facts.bound {
+        match bound {
+            ListenAddr::Tcp(addr) => shown_urls.extend(urls(*addr, interfaces)),
+            ListenAddr::Unix(path) => shown_urls.push(("Unix", path.display().to_string())),
+        }
+    }
+    for (label, url) in shown_urls {
         let shown = if label == last_label { "" } else { label };
         last_label = label;
         out.push_str(&format!(
@@ -284,9 +309,10 @@ mod tests {
     #[test]
     fn plain_line_and_banner() {
         let config = config();
+        let bound = [ListenAddr::Tcp("127.0.0.1:8080".parse().unwrap())];
         let mut facts = Facts {
             config: &config,
-            bound: "127.0.0.1:8080".parse().unwrap(),
+            bound: &bound,
             pid: 42,
             metrics: None,
         };
@@ -317,6 +343,38 @@ mod tests {
         assert!(text.contains("kill -USR1 42"), "{text}");
         let colored = banner(&facts, &[], &Style { color: true });
         assert!(colored.contains("\x1b[1;36mhttp://127.0.0.1:8080/\x1b[0m"));
+    }
+
+    #[test]
+    fn one_line_per_listener() {
+        let config = config();
+        let bound = [
+            ListenAddr::Tcp("127.0.0.1:8080".parse().unwrap()),
+            ListenAddr::Tcp("[::1]:8081".parse().unwrap()),
+            ListenAddr::Unix("/run/wharf.sock".into()),
+        ];
+        let facts = Facts {
+            config: &config,
+            bound: &bound,
+            pid: 42,
+            metrics: Some("http://127.0.0.1:9100/metrics".into()),
+        };
+        let text = plain_line(&facts);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].contains(" on http://127.0.0.1:8080/ ("), "{text}");
+        assert!(lines[0].ends_with("/metrics"), "{text}");
+        assert_eq!(lines[1], "wharf also listening on http://[::1]:8081/");
+        assert_eq!(lines[2], "wharf also listening on unix:/run/wharf.sock");
+        let text = banner(&facts, &[], &Style { color: false });
+        // Both loopback URLs under one label.
+        assert!(
+            text.contains(
+                "  Local:      http://127.0.0.1:8080/\n              http://[::1]:8081/\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  Unix:       /run/wharf.sock\n"), "{text}");
     }
 
     #[test]

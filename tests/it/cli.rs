@@ -20,7 +20,7 @@ use crate::harness::{
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A `wharf` command with `cwd` as its working directory and no stdin.
-fn wharf_in(cwd: &Path) -> Command {
+pub(crate) fn wharf_in(cwd: &Path) -> Command {
     let mut command = Command::new(WHARF);
     command
         .current_dir(cwd)
@@ -32,7 +32,7 @@ fn wharf_in(cwd: &Path) -> Command {
 
 /// Runs `command` to completion, killing it (and failing) if it is still
 /// running after [`EXIT_TIMEOUT`], e.g. because it started serving.
-fn run_to_exit(mut command: Command) -> Finished {
+pub(crate) fn run_to_exit(mut command: Command) -> Finished {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -41,8 +41,6 @@ use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use mio::net::TcpStream;
-
 use crate::cache::Cacheable;
 use crate::cache::CachedFile;
 use crate::config::{Config, REQUESTS_PER_TURN};
@@ -61,6 +59,7 @@ use crate::http::serve::Plan;
 use crate::http::{self, Method, ParseError, ParseLimits, Request, ResponseHead, Status};
 use crate::net::context::{LoopContext, Workspace};
 use crate::net::io_errors::Transient as _;
+use crate::net::listen::ClientStream;
 use crate::offloop::SharedFile;
 use crate::ops::access_log::LogRecord;
 use crate::ops::metrics::CloseReason;
@@ -117,11 +116,11 @@ enum DeadlineKind {
 
 /// A client connection.
 pub struct Conn {
-    socket: TcpStream,
+    socket: ClientStream,
     pub conn_ref: ConnRef,
     /// The client's address: the socket's peer, or the address its PROXY
-    /// header carried.
-    peer: SocketAddr,
+    /// header carried; `None` on a Unix socket (without a PROXY header).
+    peer: Option<SocketAddr>,
     /// `[server] proxy_protocol`, and the PROXY header is yet to come: no
     /// byte is parsed as HTTP before it.
     awaiting_proxy_header: bool,
@@ -149,7 +148,8 @@ pub struct Conn {
     pub runnable: bool,
     /// Why the connection ends, when it does (for metrics).
     pub close_reason: CloseReason,
-    /// Accepted on the `[metrics] listen` address: answers `/metrics` only.
+    /// Accepted on the `[metrics] listen` address: answers `/metrics`,
+    /// `/healthz` and `/readyz` only.
     metrics_endpoint: bool,
     /// A duplicate of the socket was handed to the pool (for `sendfile`):
     /// closing ours then does not take the socket out of the loop's epoll
@@ -223,8 +223,8 @@ impl Exchange {
 
 impl Conn {
     pub fn new(
-        socket: TcpStream,
-        peer: SocketAddr,
+        socket: ClientStream,
+        peer: Option<SocketAddr>,
         conn_ref: ConnRef,
         metrics_endpoint: bool,
         ctx: &LoopContext,
@@ -254,8 +254,13 @@ impl Conn {
         }
     }
 
-    pub fn socket(&mut self) -> &mut TcpStream {
+    pub fn socket(&mut self) -> &mut ClientStream {
         &mut self.socket
+    }
+
+    /// Accepted on the metrics listener (metrics and health probes).
+    pub fn is_metrics_endpoint(&self) -> bool {
+        self.metrics_endpoint
     }
 
     /// The current deadline, for the loop's timers.
@@ -542,7 +547,7 @@ impl Conn {
                         self.inbuf.drain(..len);
                         self.awaiting_proxy_header = false;
                         if let Some(source) = source {
-                            self.peer = source;
+                            self.peer = Some(source);
                         }
                         continue;
                     }
@@ -550,11 +555,15 @@ impl Conn {
                 }
             } else if !self.inbuf.is_empty() {
                 // Behind trusted proxies, the request's X-Forwarded-For
-                // names the client.
-                let forwarding = (!trusted.is_empty()).then(|| Forwarding {
-                    peer: self.peer.ip(),
-                    trusted,
-                });
+                // names the client. (A Unix-socket peer has no address to
+                // check, so it is not trusted.)
+                let forwarding = self
+                    .peer
+                    .filter(|_| !trusted.is_empty())
+                    .map(|peer| Forwarding {
+                        peer: peer.ip(),
+                        trusted,
+                    });
                 let parsed =
                     http::request::parse_from(&self.inbuf, &limits, &mut work.recycler, forwarding);
                 match parsed {
@@ -723,7 +732,7 @@ impl Conn {
             .response(exchange.status.code(), exchange.body_bytes_sent, elapsed);
         work.log.record_timed(
             &LogRecord {
-                remote: request.client.unwrap_or(self.peer.ip()),
+                remote: request.client.or(self.peer.map(|peer| peer.ip())),
                 method: &request.method_text,
                 target: &request.target,
                 minor_version: request.minor_version,

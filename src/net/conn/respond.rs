@@ -20,14 +20,24 @@ impl Conn {
         self.phase = Phase::Resolving(exchange);
     }
 
-    /// The metrics listener's only page: `GET /metrics` in the Prometheus
-    /// text format, rendered from counters in memory.
+    /// The metrics listener's pages: `GET /metrics` in the Prometheus
+    /// text format, rendered from counters in memory, and the health
+    /// probes `/healthz` and `/readyz` (see [`Conn::serve_health`]).
     pub(super) fn serve_metrics(&mut self, ctx: &LoopContext, request: Request, keep_alive: bool) {
-        let found = matches!(request.method, Method::Get | Method::Head)
-            && path::split_query(&request.target).0 == "/metrics";
+        let readable = matches!(request.method, Method::Get | Method::Head);
+        let page = path::split_query(&request.target).0;
+        let health = match page {
+            "/healthz" => Some(!ctx.control.draining()),
+            "/readyz" => Some(ctx.control.ready()),
+            _ => None,
+        };
+        let found = readable && (page == "/metrics" || health.is_some());
         let mut exchange = Exchange::new(request, keep_alive, ctx.now);
         if !found {
             return self.start_status(ctx, exchange, Status::NotFound, keep_alive);
+        }
+        if let Some(healthy) = health {
+            return self.serve_health(ctx, exchange, healthy);
         }
         let open = ctx
             .control
@@ -45,6 +55,29 @@ impl Conn {
         let head_only = exchange.head_only;
         self.queue(ctx, &head, body, head_only);
         exchange.status = Status::Ok;
+        self.enter_sending(ctx, exchange, Body::Complete);
+    }
+
+    /// A health probe's answer: 200 `ok` when `healthy`, else 503
+    /// `draining` (`/healthz` once a graceful shutdown began) or
+    /// `not ready` (`/readyz`). Never cached.
+    fn serve_health(&mut self, ctx: &LoopContext, mut exchange: Exchange, healthy: bool) {
+        let (status, body): (Status, &[u8]) = match (healthy, ctx.control.draining()) {
+            (true, _) => (Status::Ok, b"ok\n"),
+            (false, true) => (Status::ServiceUnavailable, b"draining\n"),
+            (false, false) => (Status::ServiceUnavailable, b"not ready\n"),
+        };
+        let head = ResponseHead {
+            content_type: Some("text/plain; charset=utf-8"),
+            content_length: body.len() as u64,
+            cache_control: Some("no-store"),
+            keep_alive: exchange.keep_alive,
+            minor_version: exchange.request.minor_version,
+            ..ResponseHead::new(status)
+        };
+        let head_only = exchange.head_only;
+        self.queue(ctx, &head, body.to_vec(), head_only);
+        exchange.status = status;
         self.enter_sending(ctx, exchange, Body::Complete);
     }
 

@@ -15,6 +15,7 @@ mod miss_syscalls;
 mod part_archive;
 mod part_auth;
 mod part_compress;
+mod part_health;
 mod part_proxy;
 mod part_site;
 mod parts;

@@ -31,5 +31,6 @@ pub const PARTS: &[Part] = &[
     super::part_site::PART,
     super::part_compress::PART,
     super::part_auth::PART,
+    super::part_health::PART,
     super::part_proxy::PART,
 ];
