@@ -120,6 +120,9 @@ pub struct FileCache {
     descriptor_limit: AtomicUsize,
     /// Which missed files are worth an entry.
     admission: Admission,
+    /// The budget has been full: admission compares popularity from now
+    /// on (see [`FileCache::admit`]). Cleared with the cache.
+    filled: AtomicBool,
     /// Which precompressed sidecars exist, kept by the watcher.
     sidecars: SidecarIndex,
     /// A watch of the tree is being set up: the cache neither answers nor
@@ -151,6 +154,7 @@ impl FileCache {
             admission_rng: AtomicU64::new(0x2545_f491_4f6c_dd1d),
             sidecars: SidecarIndex::default(),
             warming: AtomicBool::new(false),
+            filled: AtomicBool::new(false),
             watch_ticket: Mutex::new(0),
             config,
             stats: CacheStats::default(),
@@ -238,15 +242,26 @@ impl FileCache {
     /// the entry an eviction would take. Counts the request. On the pool,
     /// before anything is read for the cache.
     pub fn admit(&self, key: &str, cost: usize) -> bool {
+        // How often it was asked for before this request: counting this one
+        // first would make a file read in turn with the others (a crawl, a
+        // mirror) always look one request more popular than the entry
+        // that has not had its turn yet, and every miss would get in.
+        let candidate = self.admission.estimate(key);
         self.admission.record_miss(key);
         if self.warming.load(Ordering::Acquire) {
             return false;
         }
+        // Until the budget has been full once, every miss is taken in.
+        // After that, room (an eviction freed more than it had to, a file
+        // was deleted) is no reason: a file must still be more popular than
+        // what an eviction would take, or a stream of misses would churn
+        // through every bit of room that opens up.
         let used = self.used_bytes.load(Ordering::Acquire) as u64;
-        if used.saturating_add(cost as u64) <= self.config.max_total_bytes {
+        let fits = used.saturating_add(cost as u64) <= self.config.max_total_bytes;
+        if fits && !self.filled.load(Ordering::Relaxed) {
             return true;
         }
-        let candidate = self.admission.estimate(key);
+        self.filled.store(true, Ordering::Relaxed);
         let victim = {
             let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
             let mut rng = self.admission_rng.load(Ordering::Relaxed);
@@ -561,6 +576,7 @@ impl FileCache {
     /// Drops everything (events were lost, or the configuration changed).
     pub fn clear(&self) {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        self.filled.store(false, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::AcqRel);
         let dropped = entries.take_all();
         self.used_bytes.store(0, Ordering::Release);
