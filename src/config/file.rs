@@ -448,7 +448,14 @@ fn parse_redirects(value: &toml::Value) -> Result<Vec<Redirect>, String> {
         let (from, to) = (text("from")?, text("to")?);
         let status = match table.get("status") {
             None => 301,
-            Some(toml::Value::Integer(n)) => u16::try_from(*n).unwrap_or(0),
+            Some(toml::Value::Integer(n)) => match u16::try_from(*n) {
+                Ok(status) => status,
+                Err(_) => {
+                    return Err(format!(
+                        "{name}.status: expected 301, 302, 307 or 308, got {n}"
+                    ))
+                }
+            },
             Some(v) => {
                 return Err(format!(
                     "{name}.status: expected 301, 302, 307 or 308, got {v}"

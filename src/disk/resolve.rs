@@ -41,6 +41,7 @@ use crate::http::request::FileHeaders;
 use crate::http::serve::{self, FileMeta, Plan};
 use crate::offloop::{OffLoopFile, SharedFile};
 use crate::site::archive::{archive_name, ArchiveKind, Download};
+use crate::site::htpasswd::protecting;
 use crate::site::listing::{self, ListingQuery};
 use crate::site::path::percent_encode_path;
 
@@ -334,6 +335,32 @@ fn open_archive(
     Ok(Opened::Archive { kind, name, stream })
 }
 
+/// Whether the file at `served` (relative to the root) falls under the
+/// same password rule as the request's own path, which the loop checked.
+/// A directory's index file, a clean URL's `name.html` or the fallback is
+/// another path than the one asked for: under a rule of its own it is not
+/// served through this one (404; it is served when asked for by its own
+/// path, with its password), or a rule on `/admin.html` would not protect
+/// `/admin`.
+fn same_password_rule(request: &OpenRequest, served: &str, options: &HttpOptions) -> bool {
+    if options.auth_rules.is_empty() || served == request.relative {
+        return true;
+    }
+    let asked = request_path(&request.relative, request.trailing_slash);
+    let rule_of = |path: &str| protecting(&options.auth_rules, path).map(|(index, _)| index);
+    rule_of(&asked) == rule_of(&format!("/{served}"))
+}
+
+/// The decoded request path (with its leading `/`, and its trailing one
+/// for a directory) of `relative`, as the loop matches rules against it.
+pub(super) fn request_path(relative: &str, trailing_slash: bool) -> String {
+    match (relative.is_empty(), trailing_slash) {
+        (true, _) => "/".to_string(),
+        (false, true) => format!("/{relative}/"),
+        (false, false) => format!("/{relative}"),
+    }
+}
+
 /// FNV-1a, 64 bits: a stable (across runs and machines) digest for
 /// listing validators.
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -360,6 +387,9 @@ fn serve_file(
     options: &HttpOptions,
     cache: &FileCache,
 ) -> Result<Opened, OpenError> {
+    if !same_password_rule(request, target.relative, options) {
+        return Err(OpenError::NotFound);
+    }
     let relative = target.relative;
     let plain = Representation {
         file: File::from(fd),

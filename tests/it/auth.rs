@@ -561,3 +561,108 @@ fn a_flood_of_wrong_passwords_does_not_hold_up_other_clients() {
         flooder.join().expect("a flooder panicked");
     }
 }
+
+/// A file is served only under the password rule of the path it was asked
+/// for: a directory's index file, a clean URL's `name.html` and the
+/// fallback under a rule of their own are not handed out through an
+/// unprotected path (404), and a directory download leaves out what is
+/// under another rule.
+#[test]
+fn other_paths_to_a_protected_file_do_not_bypass_its_password() {
+    let root = protected_root();
+    write(root.path(), "admin.html", b"admin page\n");
+    write(root.path(), "docs/index.html", b"docs index\n");
+    write(root.path(), "app.html", b"the app\n");
+    write(root.path(), "public/visible.txt", b"visible\n");
+    let pw = passwords(&[("alice", "wonderland")], 4);
+    let extra = format!(
+        "[http]\ntry_extensions = [\"html\"]\nfallback = \"/app.html\"\narchive = [\"tar\"]\n\
+         [[http.rules]]\nmatch = \"/admin.html\"\nauth = {file}\n\
+         [[http.rules]]\nmatch = \"/docs/index.html\"\nauth = {file}\n\
+         [[http.rules]]\nmatch = \"/app.html\"\nauth = {file}\n",
+        file = toml_path(&pw.path)
+    );
+    let server = TestServer::start(root.path(), &auth_toml(&pw.path, &extra));
+    let alice = basic("alice", "wonderland");
+
+    // Asked for by their own paths, they need the password.
+    for path in ["/admin.html", "/docs/index.html", "/app.html"] {
+        assert_eq!(get_as(&server, path, None).status, 401, "{path}");
+        assert_eq!(get_as(&server, path, Some(&alice)).status, 200, "{path}");
+    }
+    // Through another path, they are not served at all.
+    for path in ["/admin", "/docs/", "/no/such/page"] {
+        let response = get_as(&server, path, None);
+        assert_eq!(response.status, 404, "{path}: {}", response.text());
+        assert!(!response.text().contains("admin page"), "{path}");
+        assert!(!response.text().contains("docs index"), "{path}");
+        assert!(!response.text().contains("the app"), "{path}");
+    }
+
+    // The whole site as one archive, asked for without a password.
+    let download = archive_as(&server, "/?download=tar", None);
+    let names: Vec<String> = crate::archive::entries(&download[..]).into_keys().collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("public/visible.txt")),
+        "{names:?}"
+    );
+    for protected in [
+        "private/secret.txt",
+        "private/docs/a.txt",
+        "admin.html",
+        "docs/index.html",
+        "app.html",
+    ] {
+        assert!(
+            !names.iter().any(|n| n.ends_with(protected)),
+            "{protected} was in an archive asked for without a password: {names:?}"
+        );
+    }
+    // With the password for /private/**, its own archive holds its files.
+    let private = archive_as(&server, "/private/?download=tar", Some(&alice));
+    let names: Vec<String> = crate::archive::entries(&private[..]).into_keys().collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("private/secret.txt")),
+        "{names:?}"
+    );
+}
+
+/// The tar archive a `GET target` (with credentials if given) downloads.
+fn archive_as(server: &TestServer, target: &str, authorization: Option<&str>) -> Vec<u8> {
+    let headers: Vec<(&str, &str)> = authorization
+        .map(|value| ("Authorization", value))
+        .into_iter()
+        .collect();
+    let mut stream = server.connect();
+    stream
+        .write_all(request_text("GET", target, &headers).as_bytes())
+        .unwrap();
+    let all = read_until_eof(&mut stream);
+    let head_end = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&all[..head_end]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{target}: {head}");
+    dechunk(&all[head_end..])
+}
+
+/// The payload of a whole chunked body (`size CRLF data CRLF` ... `0 CRLF CRLF`).
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk-size line");
+        let size_text = std::str::from_utf8(&raw[..line_end]).unwrap();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
+}

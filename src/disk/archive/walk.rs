@@ -28,8 +28,9 @@ use rustix::fs::{AtFlags, FileType};
 
 use crate::config::HttpOptions;
 use crate::disk::dir::requestable;
-use crate::disk::resolve::join;
+use crate::disk::resolve::{join, request_path};
 use crate::disk::root::{file_id, OpenError, Root};
+use crate::site::htpasswd::protecting;
 
 /// Most entries (files and directories) one archive holds. The names
 /// waiting on the cursor are bounded by it too.
@@ -76,6 +77,10 @@ struct Level {
 
 /// The walk's cursor.
 pub struct Walk {
+    /// The password rule of the directory asked for (which the loop
+    /// checked): entries under another rule are left out, or one download
+    /// would hand out what a request for them would refuse.
+    rule: Option<usize>,
     stack: Vec<Level>,
     /// The directory the walk starts with, until it is handed out.
     start: Option<Found>,
@@ -96,6 +101,7 @@ impl Walk {
         let pending = read_names(dir, options, MAX_ENTRIES)?;
         let archive_path = format!("{name}/");
         Ok(Walk {
+            rule: rule_of(options, &request_path(relative, true)),
             stack: vec![Level {
                 relative: relative.to_string(),
                 archive_path: archive_path.clone(),
@@ -131,7 +137,14 @@ impl Walk {
             let Ok(stat) = rustix::fs::fstat(&fd) else {
                 continue;
             };
-            match FileType::from_raw_mode(stat.st_mode) {
+            let kind = FileType::from_raw_mode(stat.st_mode);
+            let is_dir = kind == FileType::Directory;
+            if !options.auth_rules.is_empty()
+                && rule_of(options, &request_path(&relative, is_dir)) != self.rule
+            {
+                continue; // Under another password rule.
+            }
+            match kind {
                 FileType::RegularFile => {
                     self.count()?;
                     return Ok(Some(Found::File {
@@ -178,6 +191,11 @@ impl Walk {
         }
         Ok(())
     }
+}
+
+/// The password rule protecting the request path `path`, by index.
+fn rule_of(options: &HttpOptions, path: &str) -> Option<usize> {
+    protecting(&options.auth_rules, path).map(|(index, _)| index)
 }
 
 /// The names in `dir` that may be archived, sorted in reverse byte order
