@@ -579,6 +579,20 @@ pub fn scrape(addr: &str, path: &str) -> Response {
     read_response(&mut stream, false).unwrap()
 }
 
+/// [`scrape`], or `None` when the connection fails (refused, or closed
+/// before the answer: a connection accepted just as a drain begins may be
+/// closed as idle), for polling with [`eventually`].
+pub fn try_scrape(addr: &str, path: &str) -> Option<Response> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    read_response(&mut stream, false)
+}
+
 /// The value of a sample line `name value`.
 pub fn sample(text: &str, name: &str) -> u64 {
     text.lines()
