@@ -174,8 +174,12 @@ pub const IO_NICE: i32 = 5;
 /// takes what the loops and the IO lanes leave.
 pub const COMPRESS_NICE: i32 = 10;
 
+/// The niceness of the password lanes: bcrypt is pure CPU too, and a flood
+/// of wrong passwords must take only what the loops and the IO lanes leave.
+pub const PASSWORD_NICE: i32 = 10;
+
 /// Runs a pool thread at a lower scheduling priority than the event loops
-/// (`nice`: [`IO_NICE`], [`COMPRESS_NICE`]). Best effort.
+/// (`nice`: [`IO_NICE`], [`COMPRESS_NICE`], [`PASSWORD_NICE`]). Best effort.
 fn lower_priority(nice: i32) {
     // On Linux a thread id names the thread alone for setpriority.
     let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice);

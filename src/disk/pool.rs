@@ -47,7 +47,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::compress::{CompressJob, Compressed};
-use super::lanes::{Lanes, COMPRESS_NICE};
+use super::lanes::{Lanes, COMPRESS_NICE, PASSWORD_NICE};
 use mio::Waker;
 
 use crate::cache::FileCache;
@@ -184,7 +184,11 @@ impl IoPool {
             lanes: Lanes::new(threads, |i| format!("wharf-io-{i}"))?,
             log_lane: Lanes::new(1, |_| "wharf-io-log".to_string())?,
             compress_lane: Lanes::with_nice(1, |_| "wharf-io-compress".to_string(), COMPRESS_NICE)?,
-            auth_lanes: Lanes::new(password_threads(), |i| format!("wharf-io-auth-{i}"))?,
+            auth_lanes: Lanes::with_nice(
+                password_threads(),
+                |i| format!("wharf-io-auth-{i}"),
+                PASSWORD_NICE,
+            )?,
             auth_pending: AtomicUsize::new(0),
             site: RwLock::new(Arc::new(site)),
             log: Mutex::new(log),
@@ -241,7 +245,7 @@ pub const MAX_PASSWORD_CHECKS: usize = 64;
 
 /// How many threads run password checks: half the cores, at least one, so
 /// a flood of checks leaves the other half to the loops and the file
-/// lanes (which also run at a higher priority, see [`super::lanes`]).
+/// lanes (which also run at a higher priority: [`PASSWORD_NICE`]).
 pub fn password_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cores / 2).max(1)
