@@ -775,6 +775,18 @@ mod tests {
         Ok(raw)
     }
 
+    /// Each config text is refused with one line containing its expected
+    /// words.
+    fn assert_each_refused(table: &[(&str, &str)]) {
+        for (text, expected) in table {
+            let error = apply(text)
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} was accepted"));
+            assert!(error.contains(expected), "{text:?} gave {error:?}");
+            assert!(!error.contains('\n'), "{error:?} is not one line");
+        }
+    }
+
     #[test]
     fn full_file_applies() {
         let raw = apply(
@@ -995,13 +1007,7 @@ mod tests {
                 "[http.cors]: [[http.rules]] #1 sets Access-Control-Allow-Origin",
             ),
         ];
-        for (text, expected) in table {
-            let error = apply(text)
-                .err()
-                .unwrap_or_else(|| panic!("{text:?} was accepted"));
-            assert!(error.contains(expected), "{text:?} gave {error:?}");
-            assert!(!error.contains('\n'), "{error:?} is not one line");
-        }
+        assert_each_refused(&table);
     }
 
     #[test]
@@ -1119,12 +1125,6 @@ mod tests {
                 "line 3 (workers = 3):",
             ),
         ];
-        for (text, expected) in table {
-            let error = apply(text)
-                .err()
-                .unwrap_or_else(|| panic!("{text:?} was accepted"));
-            assert!(error.contains(expected), "{text:?} gave {error:?}");
-            assert!(!error.contains('\n'), "{error:?} is not one line");
-        }
+        assert_each_refused(&table);
     }
 }

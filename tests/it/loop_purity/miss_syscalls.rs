@@ -9,7 +9,7 @@ use super::*;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{eventually, require_tool_with, wait_timeout, write, WHARF};
+use crate::harness::{require_tool_with, wait_timeout, write, WHARF};
 
 const FILES: usize = 20;
 
@@ -55,20 +55,8 @@ fn a_miss_opens_its_file_once_and_probes_no_missing_sidecar() {
         ])
         .arg(&root)
         .current_dir(&base_path);
-    let server = TestServer::spawn(command, None);
-    let strace_pid = server.pid();
-    let mut traced = Traced {
-        server,
-        wharf_pid: None,
-        finished: false,
-    };
-    let mut wharf_pid = None;
-    eventually(Duration::from_secs(10), || {
-        wharf_pid = child_of(strace_pid);
-        wharf_pid.is_some()
-    });
-    let wharf_pid = wharf_pid.expect("wharf runs as strace's child");
-    traced.wharf_pid = Some(wharf_pid);
+    let mut traced = Traced::start(command);
+    let wharf_pid = traced.wharf_pid();
 
     for i in 0..FILES {
         let response = traced.server.request(&format!(

@@ -129,6 +129,32 @@ struct Traced {
     finished: bool,
 }
 
+impl Traced {
+    /// Spawns `command` (strace running wharf), waits for its URL line
+    /// and finds wharf, strace's child.
+    fn start(command: Command) -> Traced {
+        let server = TestServer::spawn(command, None);
+        let strace_pid = server.pid();
+        let mut traced = Traced {
+            server,
+            wharf_pid: None,
+            finished: false,
+        };
+        let mut wharf_pid = None;
+        crate::harness::eventually(std::time::Duration::from_secs(10), || {
+            wharf_pid = child_of(strace_pid);
+            wharf_pid.is_some()
+        });
+        traced.wharf_pid = Some(wharf_pid.expect("wharf runs as strace's child"));
+        traced
+    }
+
+    /// wharf's pid (found by [`Traced::start`]).
+    fn wharf_pid(&self) -> i32 {
+        self.wharf_pid.expect("found at start")
+    }
+}
+
 impl Drop for Traced {
     fn drop(&mut self) {
         if self.finished {

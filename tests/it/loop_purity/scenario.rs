@@ -187,21 +187,8 @@ fn run_scenario(extra_rounds: usize) {
         // resolve by reading the executable, on the loop thread.
         .env("WHARF_FAULT_INJECTION", "1")
         .env("RUST_BACKTRACE", "1");
-    let server = TestServer::spawn(command, None);
-    let strace_pid = server.pid();
-    let mut traced = Traced {
-        server,
-        wharf_pid: None,
-        finished: false,
-    };
-
-    let mut wharf_pid = None;
-    eventually(Duration::from_secs(10), || {
-        wharf_pid = child_of(strace_pid);
-        wharf_pid.is_some()
-    });
-    let wharf_pid = wharf_pid.expect("wharf runs as strace's child");
-    traced.wharf_pid = Some(wharf_pid);
+    let mut traced = Traced::start(command);
+    let wharf_pid = traced.wharf_pid();
 
     // The loops start just after the URL is printed: wait for all threads.
     let mut names = BTreeMap::new();
