@@ -71,6 +71,7 @@ impl Default for Raw {
                 try_extensions: Arc::from(Vec::new()),
                 canonical: false,
                 cors: None,
+                auth_failure_delay: Duration::from_secs(1),
             },
             access_log: AccessLogTarget::Stdout,
             access_log_format: LogFormat::Combined,
@@ -252,6 +253,7 @@ fn apply_http(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), Strin
         "try_extensions",
         "canonical",
         "cors",
+        "auth_failure_delay_secs",
     ])?;
     if let Some(names) = section.string_list("index_files")? {
         if let Some(bad) = names.iter().find(|n| !is_plain_file_name(n)) {
@@ -290,6 +292,9 @@ fn apply_http(raw: &mut Raw, section: &Section, base: &Path) -> Result<(), Strin
         raw.http.rules = Arc::from(parse_rules(value)?);
         // Passwords: the same tables' `auth` and `realm` keys.
         raw.auth = super::auth::parse_specs(value, base)?;
+    }
+    if let Some(n) = section.integer("auth_failure_delay_secs", 0, 60)? {
+        raw.http.auth_failure_delay = Duration::from_secs(n);
     }
     if let Some(value) = section.table.get("error_pages") {
         raw.http.error_pages = Arc::from(parse_error_pages(value)?);
@@ -964,6 +969,10 @@ mod tests {
             ("[http]\ntry_extensions = [\".html\"]", "[http] try_extensions: '.html'"),
             ("[http]\ntry_extensions = [\"a/b\"]", "[http] try_extensions: 'a/b'"),
             ("[http]\ncanonical = true", "[http] canonical: true needs try_extensions"),
+            (
+                "[http]\nauth_failure_delay_secs = 61",
+                "[http] auth_failure_delay_secs: expected an integer from 0 to 60",
+            ),
             (
                 "[[http.redirects]]\nfrom = \"/a\"\nto = \"//evil.com\"",
                 "http.redirects[0].to: '//evil.com'",

@@ -12,7 +12,8 @@
 //! - [`io`]: positional reads and `sendfile`; [`dir`]: directory reads.
 //! - [`log_sink`]: the access log's destination; [`startup`]: the config
 //!   file and the root, before the loops start.
-//! - [`password`]: bcrypt checks for `auth` rules, on lanes of their own.
+//! - [`password`]: bcrypt checks for `auth` rules, on lanes of their own;
+//!   [`password_guard`]: the bounds and penalties of who may have one.
 //! - [`watch`]: the inotify watcher that keeps the cache fresh.
 //! - [`socket_file`]: Unix socket files at start-up and exit (stale ones
 //!   replaced, live ones refused, the mode set, removal).
@@ -30,6 +31,7 @@ pub mod io;
 pub mod lanes;
 pub mod log_sink;
 pub mod password;
+pub mod password_guard;
 pub mod pool;
 pub mod representation;
 pub mod resolve;

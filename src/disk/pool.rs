@@ -30,29 +30,32 @@
 //! [`Completion::Compressed`], addressed to the loop that asked.
 //! Password checks (bcrypt, tens of milliseconds of CPU each) have lanes of
 //! their own too (`wharf-io-auth-N`, half the cores, at least one) and a
-//! bound on how many may wait ([`MAX_PASSWORD_CHECKS`]): a flood of wrong
-//! passwords then costs at most those cores and that queue, and file jobs
-//! of every other client never wait behind a check. Beyond the bound a
-//! check is refused at once ([`IoHandle::check_password`] says so) and the
-//! loop answers `503`.
+//! bound on how many may wait, in all and per penalised client address
+//! ([`PasswordGuard`]): a flood of wrong passwords then costs at most
+//! those cores and that queue, and file jobs of every other client never
+//! wait behind a check. Beyond a bound a check is refused at once
+//! ([`IoHandle::check_password`] says so) and the loop answers `503` or
+//! `429`.
 
 use std::borrow::Cow;
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::compress::{CompressJob, Compressed};
-use super::lanes::{Lanes, COMPRESS_NICE, PASSWORD_NICE};
+use super::lanes::{Lanes, Priority, COMPRESS_NICE};
 use mio::Waker;
 
 use crate::cache::FileCache;
 use crate::config::HttpOptions;
 use crate::disk::password::{self, PasswordCheck};
+use crate::disk::password_guard::{PasswordGuard, Refused};
 use crate::disk::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root};
 use crate::offloop::SharedFile;
 use crate::ops::metrics::Metrics;
@@ -111,7 +114,11 @@ pub enum Outcome {
     ErrorPage(Option<(Vec<u8>, Cow<'static, str>)>),
     /// The answer to [`IoHandle::check_password`]: whether the password
     /// matched.
-    PasswordChecked(bool),
+    PasswordChecked {
+        matched: bool,
+        /// How long to hold a failure's answer ([`PasswordGuard::checked`]).
+        hold: Duration,
+    },
     /// The job panicked; the connection is closed.
     Panicked,
 }
@@ -159,8 +166,8 @@ pub struct IoPool {
     compress_lane: Arc<Lanes>,
     /// The password checks' own lanes.
     auth_lanes: Arc<Lanes>,
-    /// Password checks queued or running, at most [`MAX_PASSWORD_CHECKS`].
-    auth_pending: AtomicUsize,
+    /// Who may have a password checked now.
+    auth_guard: PasswordGuard,
     site: RwLock<Arc<Site>>,
     log: Mutex<Option<LogSink>>,
     /// The hot-file cache: the pool reads files for it, the loops serve
@@ -183,13 +190,17 @@ impl IoPool {
         Ok(Arc::new(IoPool {
             lanes: Lanes::new(threads, |i| format!("wharf-io-{i}"))?,
             log_lane: Lanes::new(1, |_| "wharf-io-log".to_string())?,
-            compress_lane: Lanes::with_nice(1, |_| "wharf-io-compress".to_string(), COMPRESS_NICE)?,
-            auth_lanes: Lanes::with_nice(
+            compress_lane: Lanes::with_priority(
+                1,
+                |_| "wharf-io-compress".to_string(),
+                Priority::Nice(COMPRESS_NICE),
+            )?,
+            auth_lanes: Lanes::with_priority(
                 password_threads(),
                 |i| format!("wharf-io-auth-{i}"),
-                PASSWORD_NICE,
+                Priority::Idle,
             )?,
-            auth_pending: AtomicUsize::new(0),
+            auth_guard: PasswordGuard::default(),
             site: RwLock::new(Arc::new(site)),
             log: Mutex::new(log),
             cache,
@@ -237,15 +248,9 @@ impl IoPool {
     }
 }
 
-/// Most password checks queued or running at once, over all loops. With
-/// one password lane and bcrypt's usual cost (10: some 50 to 100 ms), the
-/// last one waits a few seconds: a legitimate log-in during a flood is
-/// slow or refused (`503`), never the files of anyone else.
-pub const MAX_PASSWORD_CHECKS: usize = 64;
-
 /// How many threads run password checks: half the cores, at least one, so
 /// a flood of checks leaves the other half to the loops and the file
-/// lanes (which also run at a higher priority: [`PASSWORD_NICE`]).
+/// lanes (which are also scheduled first: [`Priority::Idle`]).
 pub fn password_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cores / 2).max(1)
@@ -367,17 +372,24 @@ impl IoHandle {
     }
 
     /// Checks a password on the password lanes, and sends
-    /// [`Outcome::PasswordChecked`] back for `conn`. Returns `false`, and
-    /// sends nothing, when [`MAX_PASSWORD_CHECKS`] are already queued or
-    /// running.
-    pub fn check_password(&self, conn: ConnRef, check: PasswordCheck) -> bool {
+    /// [`Outcome::PasswordChecked`] back for `conn`. Sends nothing, and
+    /// says why, when a bound of [`PasswordGuard`] refuses `client` now.
+    /// `base`: `[http] auth_failure_delay_secs`.
+    pub fn check_password(
+        &self,
+        conn: ConnRef,
+        client: Option<IpAddr>,
+        base: Duration,
+        check: PasswordCheck,
+    ) -> Result<(), Refused> {
         let pool = &self.pool;
-        if pool.auth_pending.fetch_add(1, Ordering::AcqRel) >= MAX_PASSWORD_CHECKS {
-            pool.auth_pending.fetch_sub(1, Ordering::AcqRel);
-            pool.metrics
-                .auth_refused_busy
-                .fetch_add(1, Ordering::Relaxed);
-            return false;
+        if let Err(refused) = pool.auth_guard.admit(client, base, Instant::now()) {
+            let counter = match refused {
+                Refused::Busy => &pool.metrics.auth_refused_busy,
+                Refused::TooMany { .. } => &pool.metrics.auth_refused_client,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            return Err(refused);
         }
         pool.metrics.auth_queued.fetch_add(1, Ordering::Relaxed);
         let pool = self.pool.clone();
@@ -385,18 +397,31 @@ impl IoHandle {
         self.pool.auth_lanes.spawn(move || {
             let metrics = &pool.metrics;
             metrics.auth_queued.fetch_sub(1, Ordering::Relaxed);
-            let outcome = match catch_unwind(AssertUnwindSafe(|| password::verify(&check))) {
-                Ok(matched) => Outcome::PasswordChecked(matched),
+            let verified = catch_unwind(AssertUnwindSafe(|| password::verify(&check)));
+            // A check that panicked counts as a failed one.
+            let matched = verified.as_ref().is_ok_and(|m| *m);
+            let hold = pool
+                .auth_guard
+                .checked(client, matched, base, Instant::now());
+            let outcome = match verified {
+                Ok(matched) => Outcome::PasswordChecked { matched, hold },
                 Err(_) => {
                     log::error!("a password check panicked; closing its connection");
                     Outcome::Panicked
                 }
             };
             metrics.auth_checks.fetch_add(1, Ordering::Relaxed);
-            pool.auth_pending.fetch_sub(1, Ordering::AcqRel);
             reply.send(Completion::Job { conn, outcome });
         });
-        true
+        Ok(())
+    }
+
+    /// A wrong password answered from a loop's memo, without a check: the
+    /// hold of its answer ([`PasswordGuard::failed_again`]).
+    pub fn password_failed_again(&self, client: Option<IpAddr>, base: Duration) -> Duration {
+        self.pool
+            .auth_guard
+            .failed_again(client, base, Instant::now())
     }
 
     /// Reads a custom error page (`[http.error_pages]`).

@@ -173,6 +173,11 @@ pub struct Metrics {
     pub auth_queued: AtomicI64,
     /// Checks refused (`503`) because the password lanes' queue was full.
     pub auth_refused_busy: AtomicU64,
+    /// Checks refused (`503`) because the client had too many waiting.
+    pub auth_refused_client: AtomicU64,
+    /// Answers held back by `[http] auth_failure_delay_secs` (a wrong
+    /// password's `401`, a full queue's `503`).
+    pub auth_held: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -197,6 +202,8 @@ impl Default for Metrics {
             auth_memo_hits: AtomicU64::new(0),
             auth_queued: AtomicI64::new(0),
             auth_refused_busy: AtomicU64::new(0),
+            auth_refused_client: AtomicU64::new(0),
+            auth_held: AtomicU64::new(0),
         }
     }
 }
@@ -307,6 +314,16 @@ impl Metrics {
             "wharf_auth_refused_busy_total",
             "Password checks refused with 503: too many were waiting.",
             self.auth_refused_busy.load(Ordering::Relaxed),
+        );
+        counter(
+            "wharf_auth_refused_client_total",
+            "Password checks refused with 503: the client had too many waiting.",
+            self.auth_refused_client.load(Ordering::Relaxed),
+        );
+        counter(
+            "wharf_auth_held_total",
+            "Wrong-password 401s and busy 503s held back by auth_failure_delay_secs.",
+            self.auth_held.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,

@@ -7,11 +7,12 @@ use crate::harness::*;
 
 use std::io::Write;
 use std::net::Shutdown;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
@@ -58,9 +59,17 @@ fn passwords(users: &[(&str, &str)], cost: u32) -> Passwords {
 }
 
 /// The TOML of a rule protecting `/private/**` with `file`, and metrics.
+/// Wrong passwords are answered at once (`auth_failure_delay_secs = 0`)
+/// unless `extra` says otherwise; `extra` goes into `[http]`, and may
+/// open tables of its own.
 fn auth_toml(file: &Path, extra: &str) -> String {
+    let delay = if extra.contains("auth_failure_delay_secs") {
+        ""
+    } else {
+        "auth_failure_delay_secs = 0\n"
+    };
     format!(
-        "[metrics]\nlisten = \"127.0.0.1:0\"\n{extra}\n[[http.rules]]\nmatch = \"/private/**\"\nauth = {}\nrealm = \"Staff only\"\n",
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n[http]\n{delay}{extra}\n[[http.rules]]\nmatch = \"/private/**\"\nauth = {}\nrealm = \"Staff only\"\n",
         toml_path(file)
     )
 }
@@ -470,15 +479,69 @@ fn the_password_never_reaches_the_access_log() {
     }
 }
 
-/// While many connections send wrong passwords at a real cost (10), and
-/// more than the password lanes' queue holds, another client's requests
-/// for an unprotected file (the cache off, so each is an open job on the
-/// pool) are all answered, and answered while checks queued before them
-/// were still waiting: file jobs never wait behind bcrypt. Checks beyond
-/// the queue's bound are refused with `503`.
+/// One flooder: sends a new wrong password (so the memo cannot answer)
+/// on `stream` until `stop`, and returns the statuses it got in order.
+fn flood(mut stream: TcpStream, n: usize, stop: Arc<AtomicBool>) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let raw = format!(
+            "GET /private/secret.txt HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\n\r\n",
+            basic("alice", &format!("guess-{n}-{}", statuses.len()))
+        );
+        if stream.write_all(raw.as_bytes()).is_err() {
+            break;
+        }
+        match read_response(&mut stream, false) {
+            Some(r) if r.status == 503 => {
+                assert_eq!(r.header("retry-after"), Some("1"), "{}", r.head);
+                statuses.push(503);
+            }
+            Some(r) if r.status == 429 => {
+                assert_eq!(r.header("retry-after"), Some("1"), "{}", r.head);
+                statuses.push(429);
+            }
+            Some(r) if r.status == 401 => statuses.push(401),
+            Some(r) => panic!("a guess got {}", r.head),
+            None => break,
+        }
+    }
+    statuses
+}
+
+/// Connects to `server` from `source` (a loopback address of its own, so
+/// that the server sees another client).
+fn connect_from(server: &TestServer, source: std::net::Ipv4Addr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from((source, 0)).into())
+        .expect("any 127/8 address is local on Linux");
+    socket.connect(&server.addr.into()).unwrap();
+    with_timeouts(socket.into())
+}
+
+/// The victim's part of the flood tests: 20 requests for an unprotected
+/// file on one connection, all answered.
+fn victim_is_served(stream: &mut TcpStream) {
+    for _ in 0..20 {
+        stream
+            .write_all(b"GET /public/small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let r = read_response(stream, false).expect("an answer during the flood");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"small and public\n");
+    }
+}
+
+/// Many clients (80 loopback addresses, each its own client) send wrong
+/// passwords at a real cost (10), more than the password lanes' queue
+/// holds, with no failure delay: another client's requests for an
+/// unprotected file (the cache off, so each is an open job on the pool)
+/// are all answered while checks queued before them are still waiting:
+/// file jobs never wait behind bcrypt. Checks beyond the queue's bound
+/// are refused with `503`.
 #[test]
 fn a_flood_of_wrong_passwords_does_not_hold_up_other_clients() {
-    const FLOODERS: usize = 80; // More than the 64 checks the queue holds.
+    const FLOODERS: u8 = 80; // More than the 64 checks the queue holds.
     let root = protected_root();
     let file = passwords(&[("alice", "wonderland")], 10);
     let server = TestServer::start(
@@ -487,36 +550,13 @@ fn a_flood_of_wrong_passwords_does_not_hold_up_other_clients() {
     );
     let addr = metrics_addr(&server);
     let stop = Arc::new(AtomicBool::new(false));
-    let busy: Arc<Mutex<Option<Response>>> = Arc::default();
     let mut sockets = Vec::new();
     let mut flooders = Vec::new();
     for n in 0..FLOODERS {
-        let mut stream = server.connect();
+        let stream = connect_from(&server, std::net::Ipv4Addr::new(127, 0, 1, n + 1));
         sockets.push(stream.try_clone().unwrap());
-        let (stop, busy) = (stop.clone(), busy.clone());
-        flooders.push(std::thread::spawn(move || {
-            let mut attempt = 0;
-            while !stop.load(Ordering::Relaxed) {
-                attempt += 1;
-                // A new password every time: the memo cannot answer it.
-                let raw = format!(
-                    "GET /private/secret.txt HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\n\r\n",
-                    basic("alice", &format!("guess-{n}-{attempt}"))
-                );
-                if stream.write_all(raw.as_bytes()).is_err() {
-                    return;
-                }
-                match read_response(&mut stream, false) {
-                    Some(r) if r.status == 401 => {}
-                    Some(r) if r.status == 503 => {
-                        *busy.lock().unwrap() = Some(r);
-                        return;
-                    }
-                    Some(r) => panic!("a guess got {}", r.head),
-                    None => return,
-                }
-            }
-        }));
+        let stop = stop.clone();
+        flooders.push(std::thread::spawn(move || flood(stream, n.into(), stop)));
     }
     let mut text = String::new();
     let flooded = eventually(Duration::from_secs(60), || {
@@ -528,15 +568,7 @@ fn a_flood_of_wrong_passwords_does_not_hold_up_other_clients() {
     let queued_before = sample(&text, "wharf_auth_checks_queued");
     let checked_before = sample(&text, "wharf_auth_checks_total");
 
-    let mut victim = server.connect();
-    for _ in 0..20 {
-        victim
-            .write_all(b"GET /public/small.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        let r = read_response(&mut victim, false).expect("an answer during the flood");
-        assert_eq!(r.status, 200);
-        assert_eq!(r.body, b"small and public\n");
-    }
+    victim_is_served(&mut server.connect());
 
     let text = scrape(&addr, "/metrics").text();
     let checked_during = sample(&text, "wharf_auth_checks_total") - checked_before;
@@ -546,20 +578,201 @@ fn a_flood_of_wrong_passwords_does_not_hold_up_other_clients() {
          ({checked_during} ran meanwhile)"
     );
     assert!(sample(&text, "wharf_auth_checks_queued") > 0, "{text}");
-
-    let busy = busy
-        .lock()
-        .unwrap()
-        .take()
-        .expect("a 503 for a check beyond the queue");
-    assert_eq!(busy.header("retry-after"), Some("1"), "{}", busy.head);
     stop.store(true, Ordering::Relaxed);
     for socket in &sockets {
         let _ = socket.shutdown(Shutdown::Both);
     }
-    for flooder in flooders {
-        flooder.join().expect("a flooder panicked");
+    let statuses: Vec<u16> = flooders
+        .into_iter()
+        .flat_map(|f| f.join().expect("a flooder panicked"))
+        .collect();
+    assert!(
+        statuses.contains(&503),
+        "no check was refused: {statuses:?}"
+    );
+}
+
+/// One client guessing passwords over 40 connections, with the default
+/// failure delay (1 s): its first guesses are checked, then its penalty
+/// holds every answer (one a second per connection at most) and lets no
+/// new check run, even as connections come back; another client is
+/// served meanwhile.
+#[test]
+fn a_client_guessing_over_many_connections_is_held_to_its_penalty() {
+    const CONNECTIONS: usize = 40;
+    let root = protected_root();
+    let file = passwords(&[("alice", "wonderland")], 4);
+    let server = TestServer::start(
+        root.path(),
+        &auth_toml(
+            &file.path,
+            "auth_failure_delay_secs = 1\n[cache]\nenabled = false\n",
+        ),
+    );
+    let addr = metrics_addr(&server);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut sockets = Vec::new();
+    let mut flooders = Vec::new();
+    for n in 0..CONNECTIONS {
+        let stream = server.connect();
+        sockets.push(stream.try_clone().unwrap());
+        let stop = stop.clone();
+        flooders.push(std::thread::spawn(move || flood(stream, n, stop)));
     }
+    // The first wave is checked (or refused once the first failure set a
+    // penalty); nothing is left queued.
+    let mut text = String::new();
+    let first_wave = eventually(Duration::from_secs(60), || {
+        text = scrape(&addr, "/metrics").text();
+        let decided = sample(&text, "wharf_auth_checks_total")
+            + sample(&text, "wharf_auth_refused_client_total");
+        decided >= CONNECTIONS as u64 && sample(&text, "wharf_auth_checks_queued") == 0
+    });
+    assert!(first_wave, "the first guesses were not decided:\n{text}");
+    let checked = sample(&text, "wharf_auth_checks_total");
+    let refused = sample(&text, "wharf_auth_refused_client_total");
+    // The first answers (held 1 and 2 s) come back with new guesses: they
+    // are refused, unchecked.
+    let came_back = eventually(Duration::from_secs(60), || {
+        text = scrape(&addr, "/metrics").text();
+        sample(&text, "wharf_auth_refused_client_total") >= refused + 2
+    });
+    assert!(came_back, "no guess came back:\n{text}");
+    victim_is_served(&mut server.connect());
+    assert_eq!(
+        metric(&addr, "wharf_auth_checks_total"),
+        checked,
+        "a guess was checked during the penalty"
+    );
+    stop.store(true, Ordering::Relaxed);
+    for socket in &sockets {
+        let _ = socket.shutdown(Shutdown::Both);
+    }
+    let per_connection: Vec<Vec<u16>> = flooders
+        .into_iter()
+        .map(|f| f.join().expect("a flooder panicked"))
+        .collect();
+    // Every answer a connection got waited out at least a second before
+    // the next guess could be sent, so it cannot have had more than this.
+    let most = started.elapsed().as_secs() + 1;
+    for statuses in &per_connection {
+        assert!(
+            statuses.len() as u64 <= most,
+            "{} answers in under {most} s on one connection",
+            statuses.len()
+        );
+    }
+    assert_eq!(
+        metric(&addr, "wharf_auth_refused_busy_total"),
+        0,
+        "the queue never filled"
+    );
+}
+
+/// A guess from a client whose last wrong password is still held back is
+/// not checked: `429` with `Retry-After`, itself held back.
+#[test]
+fn a_guess_during_a_penalty_gets_429_unchecked() {
+    let root = protected_root();
+    let file = passwords(&[("alice", "wonderland")], 4);
+    let server = TestServer::start(
+        root.path(),
+        &auth_toml(&file.path, "auth_failure_delay_secs = 1\n"),
+    );
+    let addr = metrics_addr(&server);
+    let mut first = server.connect();
+    assert_eq!(get_on(&mut first, Some(&basic("alice", "one"))).status, 401);
+    // The second failure is held 2 s; meanwhile a third guess comes.
+    let mut second = server.connect();
+    let held = std::thread::spawn(move || get_on(&mut second, Some(&basic("alice", "two"))));
+    assert!(eventually(Duration::from_secs(30), || metric(
+        &addr,
+        "wharf_auth_held_total"
+    ) == 2));
+    let mut third = server.connect();
+    let asked = Instant::now();
+    let r = get_on(&mut third, Some(&basic("alice", "three")));
+    assert_eq!(r.status, 429, "{}", r.head);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        asked.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(held.join().unwrap().status, 401);
+    assert_eq!(
+        metric(&addr, "wharf_auth_checks_total"),
+        2,
+        "the third was not checked"
+    );
+    assert_eq!(metric(&addr, "wharf_auth_refused_client_total"), 1);
+}
+
+/// A wrong password is answered after the failure delay (from bcrypt and,
+/// the second time, from the memo), doubled for the client's second
+/// failure; a request without credentials, the browser's first, is
+/// answered at once and not held; the right password is not held and
+/// forgives the earlier failures. (One connection, so one loop: each
+/// loop keeps its own penalties.)
+#[test]
+fn a_wrong_password_waits_out_the_delay_and_no_credentials_do_not() {
+    let root = protected_root();
+    let file = passwords(&[("alice", "wonderland")], 4);
+    let server = TestServer::start(
+        root.path(),
+        &auth_toml(&file.path, "auth_failure_delay_secs = 1\n"),
+    );
+    let addr = metrics_addr(&server);
+    let mut stream = server.connect();
+    let wrong = basic("alice", "hunter2");
+    let right = basic("alice", "wonderland");
+    let guess = |stream: &mut TcpStream, round: u64, at_least: u64| {
+        let asked = Instant::now();
+        let r = get_on(stream, Some(&wrong));
+        assert_eq!(r.status, 401, "{}", r.head);
+        assert_eq!(r.header("www-authenticate"), Some(CHALLENGE));
+        assert!(
+            asked.elapsed() >= Duration::from_secs(at_least),
+            "guess {round} answered after {:?}, not {at_least} s",
+            asked.elapsed()
+        );
+        assert_eq!(metric(&addr, "wharf_auth_held_total"), round);
+    };
+    guess(&mut stream, 1, 1);
+    assert_eq!(metric(&addr, "wharf_auth_checks_total"), 1);
+    guess(&mut stream, 2, 2);
+    assert_eq!(
+        metric(&addr, "wharf_auth_checks_total"),
+        1,
+        "the memo answered"
+    );
+    assert_eq!(get_on(&mut stream, None).status, 401);
+    assert_eq!(
+        metric(&addr, "wharf_auth_held_total"),
+        2,
+        "no credentials: not held"
+    );
+    assert_eq!(get_on(&mut stream, Some(&right)).status, 200);
+    assert_eq!(
+        metric(&addr, "wharf_auth_held_total"),
+        2,
+        "the right password: not held"
+    );
+    let asked = Instant::now();
+    assert_eq!(get_on(&mut stream, Some(&wrong)).status, 401);
+    assert!(asked.elapsed() >= Duration::from_secs(1));
+}
+
+/// `GET /private/secret.txt` on `stream`, kept alive, with credentials if
+/// given.
+fn get_on(stream: &mut TcpStream, authorization: Option<&str>) -> Response {
+    let credentials = authorization
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
+    let raw = format!("GET /private/secret.txt HTTP/1.1\r\nHost: t\r\n{credentials}\r\n");
+    stream.write_all(raw.as_bytes()).unwrap();
+    read_response(stream, false).expect("an answer")
 }
 
 /// A file is served only under the password rule of the path it was asked
@@ -576,7 +789,7 @@ fn other_paths_to_a_protected_file_do_not_bypass_its_password() {
     write(root.path(), "public/visible.txt", b"visible\n");
     let pw = passwords(&[("alice", "wonderland")], 4);
     let extra = format!(
-        "[http]\ntry_extensions = [\"html\"]\nfallback = \"/app.html\"\narchive = [\"tar\"]\n\
+        "try_extensions = [\"html\"]\nfallback = \"/app.html\"\narchive = [\"tar\"]\n\
          [[http.rules]]\nmatch = \"/admin.html\"\nauth = {file}\n\
          [[http.rules]]\nmatch = \"/docs/index.html\"\nauth = {file}\n\
          [[http.rules]]\nmatch = \"/app.html\"\nauth = {file}\n",

@@ -13,16 +13,31 @@
 //!    does not tell which users exist) goes to the password lanes. The
 //!    request waits like for any pool job; [`Conn::password_checked`] goes
 //!    on from the answer with [`Conn::route_file`] (the cache, or an open
-//!    job). If too many checks are waiting: `503` with `Retry-After`.
+//!    job). If too many checks are waiting, in all or from this client's
+//!    address (see [`crate::disk::password`]): `503` with `Retry-After`.
 //!
 //! A `401` carries `WWW-Authenticate: Basic realm="...", charset="UTF-8"`
 //! and keeps the connection, so the browser can ask and retry on it.
 //! The user name (never the password) goes to the access log.
+//!
+//! A wrong password (from bcrypt or the memo) and a refused check (`503`
+//! for a full queue, `429` for a client with a penalty) are held back
+//! before they are sent ([`Conn::hold`]): `[http] auth_failure_delay_secs`,
+//! doubled for each earlier failure of the same client, or until the
+//! client's penalty ends ([`crate::disk::password_guard`]). The connection
+//! sits on a timer, not read, so a client guessing passwords gets at most
+//! one answer a second per connection, soon one every half minute, and
+//! costs the loop a timer entry, not a request a few microseconds apart.
+//! The `401` of a request without credentials (a browser's first) is not
+//! held.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::disk::password::PasswordCheck;
+use crate::disk::password_guard::Refused;
 use crate::http::basic_auth;
 use crate::http::request::FileHeaders;
 use crate::net::auth_memo::{self, AuthMemo, Key};
@@ -78,7 +93,7 @@ impl Conn {
             .as_ref()
             .and_then(|header| basic_auth::parse_basic(header.as_bytes()));
         let (Some(header), Some(credentials)) = (header, credentials) else {
-            return self.deny(ctx, exchange, &rule.challenge);
+            return self.deny(ctx, exchange, &rule.challenge, None);
         };
         exchange.user = Some(credentials.user.clone());
         let key = auth_memo::key(index, rule, header.as_bytes());
@@ -88,7 +103,11 @@ impl Conn {
                 ctx.metrics.auth_successes.fetch_add(1, Ordering::Relaxed);
                 return self.route_file(ctx, work, exchange, facts, file_headers, wants_json);
             }
-            Some(false) => return self.deny(ctx, exchange, &rule.challenge),
+            Some(false) => {
+                let base = config.http.auth_failure_delay;
+                let hold = ctx.io.password_failed_again(self.client(&exchange), base);
+                return self.deny(ctx, exchange, &rule.challenge, Some(hold));
+            }
             None => {}
         }
         let (hash, known_user) = match rule.users.hash_of(&credentials.user) {
@@ -100,12 +119,20 @@ impl Conn {
             password: credentials.password,
             known_user,
         };
-        if !ctx.io.check_password(self.conn_ref, check) {
-            // Too many checks waiting: nothing was decided, so neither a
-            // success nor a failure is counted.
+        let client = self.client(&exchange);
+        let base = config.http.auth_failure_delay;
+        if let Err(refused) = ctx.io.check_password(self.conn_ref, client, base, check) {
+            // Nothing was decided, so neither a success nor a failure is
+            // counted.
             exchange.auth_header = Some(("Retry-After", "1".to_string()));
-            let keep_alive = exchange.keep_alive;
-            return self.start_status(ctx, exchange, Status::ServiceUnavailable, keep_alive);
+            let (status, hold) = match refused {
+                Refused::Busy => (Status::ServiceUnavailable, base),
+                Refused::TooMany { until } => (
+                    Status::TooManyRequests,
+                    until.saturating_duration_since(Instant::now()).max(base),
+                ),
+            };
+            return self.hold(ctx, exchange, status, hold);
         }
         exchange.auth = Some(Box::new(AuthPending {
             file_headers,
@@ -124,6 +151,7 @@ impl Conn {
         work: &mut Workspace,
         mut exchange: Exchange,
         matched: bool,
+        hold: Duration,
     ) {
         let Some(pending) = exchange.auth.take() else {
             // Not waiting for a check: nothing to go on with.
@@ -138,7 +166,7 @@ impl Conn {
         } = *pending;
         work.auth_memo.remember(&config, key, matched, ctx.now);
         if !matched {
-            return self.deny(ctx, exchange, &challenge);
+            return self.deny(ctx, exchange, &challenge, Some(hold));
         }
         ctx.metrics.auth_successes.fetch_add(1, Ordering::Relaxed);
         // Routing goes on where it stopped; the workspace's path buffers
@@ -151,12 +179,56 @@ impl Conn {
         }
     }
 
-    /// `401` with the rule's challenge.
-    fn deny(&mut self, ctx: &LoopContext, mut exchange: Exchange, challenge: &str) {
+    /// `401` with the rule's challenge; `hold`: for a wrong password (not
+    /// missing credentials), how long the answer waits.
+    fn deny(
+        &mut self,
+        ctx: &LoopContext,
+        mut exchange: Exchange,
+        challenge: &str,
+        hold: Option<Duration>,
+    ) {
         ctx.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
         exchange.auth_header = Some(("WWW-Authenticate", challenge.to_string()));
-        let keep_alive = exchange.keep_alive;
-        self.start_status(ctx, exchange, Status::Unauthorized, keep_alive);
+        match hold {
+            Some(hold) => self.hold(ctx, exchange, Status::Unauthorized, hold),
+            None => {
+                let keep_alive = exchange.keep_alive;
+                self.start_status(ctx, exchange, Status::Unauthorized, keep_alive);
+            }
+        }
+    }
+
+    /// The client address the penalties and the per-client bound of
+    /// checks go by: the access log's.
+    fn client(&self, exchange: &Exchange) -> Option<IpAddr> {
+        exchange.request.client.or(self.peer.map(|peer| peer.ip()))
+    }
+
+    /// Answers `status` after `delay` (at once if zero). Meanwhile the
+    /// exchange waits as for a pool job, so the connection's input is not
+    /// read; its deadline brings it back to [`Conn::release_held`].
+    fn hold(&mut self, ctx: &LoopContext, mut exchange: Exchange, status: Status, delay: Duration) {
+        if delay.is_zero() {
+            let keep_alive = exchange.keep_alive;
+            return self.start_status(ctx, exchange, status, keep_alive);
+        }
+        exchange.status = status;
+        ctx.metrics.auth_held.fetch_add(1, Ordering::Relaxed);
+        self.deadline = Some((ctx.now + delay, DeadlineKind::Held));
+        self.phase = Phase::Resolving(exchange);
+    }
+
+    /// The hold of [`Conn::hold`] is over: the held answer is sent.
+    pub(super) fn release_held(&mut self, ctx: &LoopContext) {
+        if !matches!(self.phase, Phase::Resolving(_)) {
+            return;
+        }
+        let Phase::Resolving(exchange) = std::mem::replace(&mut self.phase, Phase::Reading) else {
+            return;
+        };
+        let (status, keep_alive) = (exchange.status, exchange.keep_alive);
+        self.start_status(ctx, exchange, status, keep_alive);
     }
 }
 

@@ -112,6 +112,9 @@ enum DeadlineKind {
     Send,
     /// End of the post-error drain.
     Linger,
+    /// A decided answer is held back until then: a wrong password, or a
+    /// full password queue (`[http] auth_failure_delay_secs`).
+    Held,
 }
 
 /// A client connection.
@@ -386,11 +389,15 @@ impl Conn {
                     self.abandon(ctx, work);
                     return Next::Close;
                 }
+                if kind == DeadlineKind::Held {
+                    self.release_held(ctx);
+                    return self.advance(ctx, work);
+                }
                 self.close_reason = match kind {
                     DeadlineKind::Header => CloseReason::HeaderTimeout,
                     DeadlineKind::Idle => CloseReason::IdleTimeout,
                     DeadlineKind::Send => CloseReason::SendTimeout,
-                    DeadlineKind::Linger => self.close_reason,
+                    DeadlineKind::Linger | DeadlineKind::Held => self.close_reason,
                 };
                 if kind == DeadlineKind::Header && !self.inbuf.is_empty() {
                     // A client that started a request is told why it is cut
@@ -472,13 +479,13 @@ impl Conn {
                 };
                 self.finish_status(ctx, exchange, page);
             }
-            Outcome::PasswordChecked(matched) => {
+            Outcome::PasswordChecked { matched, hold } => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
                 let Phase::Resolving(exchange) = phase else {
                     self.phase = phase;
                     return Next::Keep;
                 };
-                self.password_checked(ctx, work, exchange, matched);
+                self.password_checked(ctx, work, exchange, matched, hold);
             }
             Outcome::Panicked => {
                 let phase = std::mem::replace(&mut self.phase, Phase::Reading);
