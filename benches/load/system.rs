@@ -175,13 +175,31 @@ pub fn can_pin() -> bool {
     thread::available_parallelism().is_ok_and(|n| n.get() >= 2) && find_tool("taskset").is_some()
 }
 
-/// Raises this process's soft limit on open files to its hard limit (best
-/// effort); the servers it starts inherit it.
+/// Open files the servers may want: lighttpd's stat cache keeps a
+/// descriptor open per file it served, so a tree of 20,000 files needs more
+/// than that (see `servers.rs`).
+pub const WANTED_FDS: u64 = 131_072;
+
+/// Raises this process's limit on open files (best effort): both limits to
+/// [`WANTED_FDS`] where allowed (root), else the soft limit to the hard
+/// one. The servers it starts inherit it.
 pub fn raise_fd_limit() {
     // SAFETY: getrlimit and setrlimit read and write the struct we pass.
     unsafe {
         let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_max < WANTED_FDS {
+            let wanted = libc::rlimit {
+                rlim_cur: WANTED_FDS,
+                rlim_max: WANTED_FDS,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                return;
+            }
+        }
+        if lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
