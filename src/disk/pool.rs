@@ -392,6 +392,7 @@ impl IoHandle {
             return Err(refused);
         }
         pool.metrics.auth_queued.fetch_add(1, Ordering::Relaxed);
+        pool.metrics.auth_pending.fetch_add(1, Ordering::Relaxed);
         let pool = self.pool.clone();
         let reply = self.reply.clone();
         self.pool.auth_lanes.spawn(move || {
@@ -411,6 +412,7 @@ impl IoHandle {
                 }
             };
             metrics.auth_checks.fetch_add(1, Ordering::Relaxed);
+            metrics.auth_pending.fetch_sub(1, Ordering::Relaxed);
             reply.send(Completion::Job { conn, outcome });
         });
         Ok(())

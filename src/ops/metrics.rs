@@ -171,6 +171,8 @@ pub struct Metrics {
     pub auth_memo_hits: AtomicU64,
     /// Password checks waiting for a password lane.
     pub auth_queued: AtomicI64,
+    /// Password checks admitted and not yet answered (waiting or running).
+    pub auth_pending: AtomicI64,
     /// Checks refused (`503`) because the password lanes' queue was full.
     pub auth_refused_busy: AtomicU64,
     /// Checks refused (`503`) because the client had too many waiting.
@@ -201,6 +203,7 @@ impl Default for Metrics {
             auth_checks: AtomicU64::new(0),
             auth_memo_hits: AtomicU64::new(0),
             auth_queued: AtomicI64::new(0),
+            auth_pending: AtomicI64::new(0),
             auth_refused_busy: AtomicU64::new(0),
             auth_refused_client: AtomicU64::new(0),
             auth_held: AtomicU64::new(0),
@@ -329,6 +332,11 @@ impl Metrics {
             out,
             "# HELP wharf_auth_checks_queued Password checks waiting for a password lane.\n# TYPE wharf_auth_checks_queued gauge\nwharf_auth_checks_queued {}",
             self.auth_queued.load(Ordering::Relaxed).max(0)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP wharf_auth_checks_pending Password checks admitted and not yet answered (waiting or running).\n# TYPE wharf_auth_checks_pending gauge\nwharf_auth_checks_pending {}",
+            self.auth_pending.load(Ordering::Relaxed).max(0)
         );
         let _ = writeln!(
             out,

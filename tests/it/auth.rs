@@ -621,13 +621,13 @@ fn a_client_guessing_over_many_connections_is_held_to_its_penalty() {
         flooders.push(std::thread::spawn(move || flood(stream, n, stop)));
     }
     // The first wave is checked (or refused once the first failure set a
-    // penalty); nothing is left queued.
+    // penalty); nothing is left waiting or running.
     let mut text = String::new();
     let first_wave = eventually(Duration::from_secs(60), || {
         text = scrape(&addr, "/metrics").text();
         let decided = sample(&text, "wharf_auth_checks_total")
             + sample(&text, "wharf_auth_refused_client_total");
-        decided >= CONNECTIONS as u64 && sample(&text, "wharf_auth_checks_queued") == 0
+        decided >= CONNECTIONS as u64 && sample(&text, "wharf_auth_checks_pending") == 0
     });
     assert!(first_wave, "the first guesses were not decided:\n{text}");
     let checked = sample(&text, "wharf_auth_checks_total");
