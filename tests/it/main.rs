@@ -27,6 +27,7 @@ mod compress;
 mod conformance;
 mod curl;
 mod differential;
+mod direct;
 mod features;
 mod health;
 mod hostile;
