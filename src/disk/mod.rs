@@ -9,8 +9,7 @@
 //! - [`resolve`]: a request's target to an answer (file, index, redirect,
 //!   listing); [`cacheable`]: reading a file for the hot-file cache.
 //! - [`archive`]: directory downloads, a tar streamed chunk by chunk.
-//! - [`io`]: positional reads and `sendfile`; [`dir`]: directory reads;
-//!   [`direct`]: a small file sent by its open job itself.
+//! - [`io`]: positional reads and `sendfile`; [`dir`]: directory reads.
 //! - [`log_sink`]: the access log's destination; [`startup`]: the config
 //!   file and the root, before the loops start.
 //! - [`password`]: bcrypt checks for `auth` rules, on lanes of their own;
@@ -28,7 +27,6 @@ pub mod archive;
 pub mod cacheable;
 pub mod compress;
 pub mod dir;
-pub mod direct;
 pub mod io;
 pub mod lanes;
 pub mod log_sink;

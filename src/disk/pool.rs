@@ -54,7 +54,6 @@ use mio::Waker;
 
 use crate::cache::FileCache;
 use crate::config::HttpOptions;
-use crate::disk::direct::{DirectSend, DirectSent};
 use crate::disk::password::{self, PasswordCheck};
 use crate::disk::password_guard::{PasswordGuard, Refused};
 use crate::disk::{self, FileResponse, LogSink, OpenError, OpenRequest, Opened, Root};
@@ -141,10 +140,6 @@ impl Outcome {
                     ..
                 }),
             )) => Some(file),
-            Outcome::Opened(Ok(Opened::Sent(DirectSent {
-                rest: Some((file, _)),
-                ..
-            }))) => Some(file),
             Outcome::ArchiveChunk { stream, .. }
             | Outcome::Opened(Ok(Opened::Archive {
                 stream: Some(stream),
@@ -356,7 +351,7 @@ impl IoHandle {
     }
 
     /// Resolves and opens a request's target.
-    pub fn open(&self, conn: ConnRef, request: OpenRequest, direct: Option<DirectSend>) {
+    pub fn open(&self, conn: ConnRef, request: OpenRequest) {
         self.spawn(conn, move |pool| {
             #[cfg(debug_assertions)]
             if request.relative == "__wharf_fault/panic-pool" && crate::fault::fault_injection() {
@@ -367,23 +362,12 @@ impl IoHandle {
                 crate::fault::hold_for_fault_injection();
             }
             let site = pool.site();
-            let opened = disk::open_target(
+            Outcome::Opened(disk::open_target(
                 &site.root,
                 &request,
                 &site.http,
                 &pool.cache,
-                direct.as_ref(),
-            );
-            // The socket's duplicate is closed before the loop hears back.
-            drop(direct);
-            if let Ok(Opened::Sent(sent)) = &opened {
-                pool.metrics.direct_sends.fetch_add(1, Ordering::Relaxed);
-                if sent.rest.is_some() || !sent.unsent_head.is_empty() {
-                    let partial = &pool.metrics.direct_sends_partial;
-                    partial.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Outcome::Opened(opened)
+            ))
         });
     }
 

@@ -26,7 +26,6 @@ use rustix::fs::FileType;
 use super::archive::ArchiveStream;
 use super::cacheable::read_for_cache;
 use super::dir::read_entries;
-use super::direct::{self, DirectSend, DirectSent};
 use super::io::read_chunk;
 use super::representation::{Representation, Representations, Target};
 use super::root::{Missing, OpenError, Root};
@@ -97,9 +96,6 @@ pub enum Opened {
         name: String,
         stream: Option<Box<ArchiveStream>>,
     },
-    /// A small file the job sent itself ([`super::direct`]), as the
-    /// request's [`DirectSend`] allowed.
-    Sent(DirectSent),
 }
 
 /// Everything the loop needs to answer with a file.
@@ -140,13 +136,11 @@ pub enum FileBody {
 
 /// Resolves and opens what a request names: a file, a directory's index
 /// file, a redirect to the slash form of a directory, or a listing.
-/// `direct`: the loop allows a small file to be sent from here.
 pub fn open_target(
     root: &Root,
     request: &OpenRequest,
     options: &HttpOptions,
     cache: &FileCache,
-    direct: Option<&DirectSend>,
 ) -> Result<Opened, OpenError> {
     // Read before the open: an insert is refused if anything changed since.
     let generation = cache.generation();
@@ -155,8 +149,7 @@ pub fn open_target(
         match root.open_or_missing_noting_symlinks(&request.relative, options.symlinks) {
             Ok(opened) => opened,
             Err(Missing::Nothing) => {
-                let at = (generation, cache_key.as_str());
-                return open_instead(root, request, options, cache, at, direct);
+                return open_instead(root, request, options, cache, generation, &cache_key)
             }
             Err(Missing::Other(error)) => return Err(error),
         };
@@ -169,15 +162,14 @@ pub fn open_target(
                 generation,
                 cache_key: &cache_key,
             };
-            let opened = (fd, symlink_free);
             serve_file(
                 root,
-                opened,
+                (fd, symlink_free),
                 &stat,
                 target,
                 request,
-                (options, cache),
-                direct,
+                options,
+                cache,
             )
         }
         FileType::Directory if !request.trailing_slash => {
@@ -208,8 +200,7 @@ pub fn open_target(
                         cache_key: &cache_key,
                     };
                     let opened = (index_fd, index_symlink_free);
-                    let site = (options, cache);
-                    return serve_file(root, opened, &stat, target, request, site, direct);
+                    return serve_file(root, opened, &stat, target, request, options, cache);
                 }
             }
             if !options.directory_listing {
@@ -268,8 +259,8 @@ fn open_instead(
     request: &OpenRequest,
     options: &HttpOptions,
     cache: &FileCache,
-    (generation, cache_key): (u64, &str),
-    direct: Option<&DirectSend>,
+    generation: u64,
+    cache_key: &str,
 ) -> Result<Opened, OpenError> {
     if !request.trailing_slash && !request.relative.is_empty() {
         for extension in options.try_extensions.iter() {
@@ -282,8 +273,7 @@ fn open_instead(
                     generation,
                     cache_key,
                 };
-                let site = (options, cache);
-                return serve_file(root, opened, &stat, target, request, site, direct);
+                return serve_file(root, opened, &stat, target, request, options, cache);
             }
         }
     }
@@ -299,9 +289,7 @@ fn open_instead(
             // as reached through a symlink, the fallback is not even read
             // for the cache.
             let opened = (fd, Some(false));
-            // Its own rule headers: the loop renders its head.
-            let site = (options, cache);
-            return match serve_file(root, opened, &stat, target, request, site, None)? {
+            return match serve_file(root, opened, &stat, target, request, options, cache)? {
                 Opened::File(mut file) => {
                     file.cacheable = None;
                     Ok(Opened::Fallback(file))
@@ -396,8 +384,8 @@ fn serve_file(
     stat: &rustix::fs::Stat,
     target: Target,
     request: &OpenRequest,
-    (options, cache): (&HttpOptions, &FileCache),
-    direct: Option<&DirectSend>,
+    options: &HttpOptions,
+    cache: &FileCache,
 ) -> Result<Opened, OpenError> {
     if !same_password_rule(request, target.relative, options) {
         return Err(OpenError::NotFound);
@@ -443,13 +431,6 @@ fn serve_file(
         request.max_ranges,
     );
     let file = chosen.file;
-    // A whole small body nothing keeps: sent from here (see `direct`).
-    if let Some(direct) = direct {
-        let small = len > 0 && body_strategy(len) == BodyStrategy::InMemory;
-        if plan == Plan::Full && request.is_get && small && cacheable.is_none() {
-            return Ok(Opened::Sent(direct::send_whole(direct, &meta, file, len)));
-        }
-    }
     let cached_bytes = cacheable.as_ref().and_then(|c| c.bytes_for(encoding));
     let mut multipart_type = None;
     let (content_length, body) = match (&plan, cached_bytes) {

@@ -91,11 +91,6 @@ pub enum ClientStream {
 }
 
 impl ClientStream {
-    /// A TCP connection (not a Unix socket).
-    pub fn is_tcp(&self) -> bool {
-        matches!(self, ClientStream::Tcp(_))
-    }
-
     /// `TCP_NODELAY` on TCP; nothing to do on a Unix socket.
     ///
     /// # Errors

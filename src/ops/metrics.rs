@@ -177,11 +177,6 @@ pub struct Metrics {
     pub auth_refused_busy: AtomicU64,
     /// Checks refused (`503`) because the client had too many waiting.
     pub auth_refused_client: AtomicU64,
-    /// Small files sent by their open job (`disk::direct`).
-    pub direct_sends: AtomicU64,
-    /// Of those, the ones the socket did not take whole (the loop sent
-    /// the rest).
-    pub direct_sends_partial: AtomicU64,
     /// Answers held back by `[http] auth_failure_delay_secs` (a wrong
     /// password's `401`, a full queue's `503`).
     pub auth_held: AtomicU64,
@@ -211,8 +206,6 @@ impl Default for Metrics {
             auth_pending: AtomicI64::new(0),
             auth_refused_busy: AtomicU64::new(0),
             auth_refused_client: AtomicU64::new(0),
-            direct_sends: AtomicU64::new(0),
-            direct_sends_partial: AtomicU64::new(0),
             auth_held: AtomicU64::new(0),
         }
     }
@@ -324,16 +317,6 @@ impl Metrics {
             "wharf_auth_refused_busy_total",
             "Password checks refused with 503: too many were waiting.",
             self.auth_refused_busy.load(Ordering::Relaxed),
-        );
-        counter(
-            "wharf_direct_sends_total",
-            "Small files sent by their open job on the pool (head and sendfile).",
-            self.direct_sends.load(Ordering::Relaxed),
-        );
-        counter(
-            "wharf_direct_sends_partial_total",
-            "Direct sends the socket did not take whole; the loop sent the rest.",
-            self.direct_sends_partial.load(Ordering::Relaxed),
         );
         counter(
             "wharf_auth_refused_client_total",

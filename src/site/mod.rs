@@ -3,11 +3,9 @@
 //! ([`rules`]), which paths need a password ([`htpasswd`]), how a directory
 //! listing is rendered ([`listing`]), what a directory download is
 //! ([`archive`], in the [`tar`] format), which paths redirect
-//! ([`redirects`]) and which origins may read the site ([`cors`]); the
-//! head of an answer with a file's content ([`file_head`]).
+//! ([`redirects`]) and which origins may read the site ([`cors`]).
 
 pub mod archive;
-pub mod file_head;
 pub mod htpasswd;
 pub mod listing;
 pub mod path;

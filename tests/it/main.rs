@@ -27,7 +27,6 @@ mod compress;
 mod conformance;
 mod curl;
 mod differential;
-mod direct;
 mod features;
 mod health;
 mod hostile;

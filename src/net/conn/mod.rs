@@ -44,12 +44,12 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cache::Cacheable;
 use crate::cache::CachedFile;
 use crate::config::{Config, REQUESTS_PER_TURN};
-use crate::disk::direct::{DirectSend, DirectSent};
 use crate::disk::pool::{ConnRef, Outcome};
 use crate::disk::{FileBody, FileResponse, OpenError, OpenRequest, Opened};
-use crate::http::body_strategy::{body_strategy, BodyStrategy, SizeClass};
+use crate::http::body_strategy::{body_strategy, BodyStrategy};
 use crate::http::date::http_date;
 use crate::http::disposition::attachment;
+use crate::http::encoding::Coding;
 use crate::http::proxy_protocol::{self, Parsed};
 use crate::http::range;
 use crate::http::request::{BodyFraming, Forwarding};
@@ -259,16 +259,6 @@ impl Conn {
 
     pub fn socket(&mut self) -> &mut ClientStream {
         &mut self.socket
-    }
-
-    /// Whether a pool job may hold a duplicate of the socket now: an open
-    /// job that may send a file itself, or `sendfile` jobs.
-    fn pool_may_hold_socket(&self) -> bool {
-        self.socket_shared
-            && matches!(
-                self.phase,
-                Phase::Resolving(_) | Phase::Sending(_, Body::Sendfile(_))
-            )
     }
 
     /// Accepted on the metrics listener (metrics and health probes).
@@ -733,12 +723,6 @@ impl Conn {
     /// The connection is closing early: log a response cut short, and hand
     /// any open file back to the pool to be closed there.
     pub fn abandon(&mut self, ctx: &LoopContext, work: &mut Workspace) {
-        if self.pool_may_hold_socket() {
-            // A job may still hold a duplicate (a stuck pool): closing ours
-            // alone would leave the connection open for the client.
-            // Shutting the socket down ends it for every copy.
-            let _ = self.socket.shutdown(Shutdown::Both);
-        }
         let phase = std::mem::replace(&mut self.phase, Phase::Reading);
         if let Phase::Sending(exchange, body) = phase {
             self.log(ctx, work, &exchange);

@@ -152,7 +152,6 @@ impl Conn {
             Ok(Opened::Archive { kind, name, stream }) => {
                 self.start_archive(ctx, exchange, kind, &name, stream, &applied)
             }
-            Ok(Opened::Sent(sent)) => self.finish_direct(ctx, exchange, sent),
             Err(error) => {
                 let status = match error {
                     OpenError::NotFound => Status::NotFound,
@@ -273,46 +272,6 @@ impl Conn {
             },
         };
         self.enter_sending(ctx, exchange, body);
-    }
-
-    /// The open job sent the whole `200` itself (`disk::direct`), or began
-    /// to: what the socket did not take is sent from here, the rest of the
-    /// head from memory and the body with `sendfile` jobs.
-    fn finish_direct(&mut self, ctx: &LoopContext, mut exchange: Exchange, sent: DirectSent) {
-        exchange.status = Status::Ok;
-        exchange.body_bytes_sent = sent.body_sent;
-        self.out.clear();
-        if sent.failed {
-            // The socket failed or the file shrank: nothing more can be
-            // said on this connection.
-            exchange.keep_alive = false;
-            self.close_reason = CloseReason::Error;
-        }
-        if !sent.unsent_head.is_empty() {
-            self.out.head = sent.unsent_head;
-        }
-        let body = match sent.rest {
-            None => Body::Complete,
-            Some((file, remaining)) => {
-                let offset = sent.body_sent;
-                match rustix::io::dup(&self.socket) {
-                    Ok(socket) => {
-                        self.socket_shared = true;
-                        Body::Sendfile(Sendfile::new(
-                            file,
-                            socket,
-                            offset,
-                            remaining,
-                            SizeClass::Mid,
-                        ))
-                    }
-                    Err(_) => Self::start_stream(self.conn_ref, ctx, file, offset, remaining),
-                }
-            }
-        };
-        // Not `enter_sending`: the head already has its CORS fields.
-        self.deadline = Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
-        self.phase = Phase::Sending(exchange, body);
     }
 
     /// A body streamed in chunks: the first read is requested at once.
@@ -516,8 +475,8 @@ impl Conn {
     }
 }
 
-/// The head fields every answer with a file's content shares
-/// ([`crate::site::file_head`]).
+/// The head fields every answer with a file's content shares: type,
+/// length, validators, coding and the path's rule headers.
 pub(super) fn file_head<'a>(
     ctx: &LoopContext,
     meta: &'a FileMeta,
@@ -525,8 +484,19 @@ pub(super) fn file_head<'a>(
     applied: &'a rules::Applied,
     status: Status,
 ) -> ResponseHead<'a> {
-    let accept_ranges = ctx.config.limits.max_ranges > 0;
-    crate::site::file_head::file_head(meta, last_modified, applied, status, accept_ranges)
+    ResponseHead {
+        content_type: Some(&meta.content_type),
+        content_length: meta.len,
+        content_encoding: meta.encoding.map(Coding::token),
+        etag: Some(&meta.etag),
+        last_modified: Some(last_modified),
+        // Not advertised when `max_ranges = 0` turned ranges off.
+        accept_ranges: ctx.config.limits.max_ranges > 0,
+        vary: meta.has_variants.then_some("Accept-Encoding"),
+        cache_control: applied.cache_control,
+        extra: &applied.headers,
+        ..ResponseHead::new(status)
+    }
 }
 
 /// The `[[http.rules]]` headers for an answer with a file's content, which

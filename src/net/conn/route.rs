@@ -126,8 +126,6 @@ impl Conn {
         let query = path::split_query(&exchange.request.target)
             .1
             .map(String::from);
-        let ranged = file_headers.range.is_some();
-        let direct = self.offer_direct(ctx, &exchange, ranged);
         ctx.io.open(
             self.conn_ref,
             OpenRequest {
@@ -142,41 +140,8 @@ impl Conn {
                 fallback: ctx.config.http.fallback.is_some()
                     && redirects::fallback_applies(&work.relative, accepts_html),
             },
-            direct,
         );
         self.wait_for_pool(ctx, exchange);
-    }
-
-    /// What lets the open job send a small file itself (`disk::direct`):
-    /// for a GET on a TCP connection with nothing else to write, a
-    /// duplicate of the socket and what the head needs from the request.
-    fn offer_direct(
-        &mut self,
-        ctx: &LoopContext,
-        exchange: &Exchange,
-        ranged: bool,
-    ) -> Option<DirectSend> {
-        let request = &exchange.request;
-        let plain_get = request.method == Method::Get && !ranged;
-        if !plain_get || self.metrics_endpoint || !self.out.is_empty() || !self.socket.is_tcp() {
-            return None;
-        }
-        let socket = rustix::io::dup(&self.socket).ok()?;
-        // The pool holds a duplicate: closing ours would leave the socket
-        // in the loop's epoll set.
-        self.socket_shared = true;
-        let mut cors_fields = String::new();
-        if let Some(cors) = &ctx.config.http.cors {
-            cors.response_fields(request.origin.as_deref(), &mut cors_fields);
-        }
-        Some(DirectSend {
-            socket,
-            config: ctx.config.clone(),
-            path: exchange.path.clone().unwrap_or_else(|| "/".to_string()),
-            cors_fields,
-            keep_alive: exchange.keep_alive,
-            minor_version: request.minor_version,
-        })
     }
 }
 
