@@ -367,14 +367,30 @@ fn a_directory_of_100000_entries_is_listed_bounded_and_does_not_stall() {
     std::fs::write(big.join("f099999"), b"largest").unwrap();
     eprintln!("created 100,000 files in {:?}", started.elapsed());
     write(dir.path(), "small.txt", b"small\n");
-    let server = TestServer::start(dir.path(), "");
+    // Reading and sorting 100,000 entries can take longer than the usual
+    // timeouts on a loaded machine: the server waits up to 5 minutes for
+    // the job, and the client reads with a long timeout too.
+    let server = TestServer::start(dir.path(), "[limits]\nsend_timeout_secs = 300\n");
+    let slow_get = |target: &str, headers: &[(&str, &str)]| {
+        let mut stream = server.connect();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(300)))
+            .unwrap();
+        stream
+            .write_all(request_text("GET", target, headers).as_bytes())
+            .unwrap();
+        Reply {
+            response: split_response(&read_to_close(&mut stream)),
+            to_head: false,
+        }
+    };
 
     // The listing runs on one thread while small requests go on another.
     let addr = server.addr;
     let listing = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
+            .set_read_timeout(Some(Duration::from_secs(300)))
             .unwrap();
         stream
             .write_all(b"GET /big/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -400,13 +416,13 @@ fn a_directory_of_100000_entries_is_listed_bounded_and_does_not_stall() {
         "the note"
     );
 
-    let response = get(&server, "/big/?sort=size&order=desc", &[]);
+    let response = slow_get("/big/?sort=size&order=desc", &[]);
     check(&response, 200);
     let rows = listing_rows(&response.text());
     assert_eq!(rows.len(), 10_000);
     assert_eq!(rows[0], "f099999", "the sort applies before the cut");
 
-    let response = get(&server, "/big/", &[("Accept", "application/json")]);
+    let response = slow_get("/big/", &[("Accept", "application/json")]);
     check(&response, 200);
     let doc = parse_json(&response.body);
     assert_eq!(entries(&doc).len(), 10_000);
