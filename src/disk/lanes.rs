@@ -56,14 +56,14 @@ pub struct Lanes {
 impl Lanes {
     /// `threads` lanes; lane `i`'s thread is named `name(i)`.
     pub fn new(threads: usize, name: fn(usize) -> String) -> io::Result<Arc<Lanes>> {
-        Lanes::with_priority(threads, name, Priority::Nice(IO_NICE))
+        Lanes::with_nice(threads, name, IO_NICE)
     }
 
-    /// [`Lanes::new`], with threads at `priority` instead of [`IO_NICE`].
-    pub fn with_priority(
+    /// [`Lanes::new`], with threads at `nice` instead of [`IO_NICE`].
+    pub fn with_nice(
         threads: usize,
         name: fn(usize) -> String,
-        priority: Priority,
+        nice: i32,
     ) -> io::Result<Arc<Lanes>> {
         let queue = Arc::new(Queue {
             state: Mutex::new(QueueState {
@@ -79,7 +79,7 @@ impl Lanes {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(1)
                     .thread_name(move |_| name(i))
-                    .start_handler(move |_| lower_priority(priority))
+                    .start_handler(move |_| lower_priority(nice))
                     .build()
                     .map_err(io::Error::other)?;
                 let queue = queue.clone();
@@ -174,39 +174,15 @@ pub const IO_NICE: i32 = 5;
 /// takes what the loops and the IO lanes leave.
 pub const COMPRESS_NICE: i32 = 10;
 
-/// How a lane's thread is scheduled, always below the event loops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    /// The normal policy at this niceness ([`IO_NICE`], [`COMPRESS_NICE`]).
-    Nice(i32),
-    /// `SCHED_IDLE`: the thread runs only on a core that nothing else
-    /// wants, and a loop or IO lane that wakes takes the core from it at
-    /// once. For the password lanes: bcrypt is pure CPU that anyone on the
-    /// network can ask for, so a flood of wrong passwords must take only
-    /// time nobody else needs. (At nice +10 such a flood still put 2.6 ms
-    /// on another client's p99; docs/performance.md.) Where the policy
-    /// cannot be set, nice +19.
-    Idle,
-}
+/// The niceness of the password lanes: bcrypt is pure CPU too, and a flood
+/// of wrong passwords must take only what the loops and the IO lanes leave.
+pub const PASSWORD_NICE: i32 = 10;
 
-/// Runs a pool thread at a lower scheduling priority than the event loops.
-/// Best effort: a thread left at the loops' priority still works.
-fn lower_priority(priority: Priority) {
-    let nice = match priority {
-        Priority::Nice(nice) => nice,
-        Priority::Idle if set_sched_idle() => return,
-        Priority::Idle => 19,
-    };
+/// Runs a pool thread at a lower scheduling priority than the event loops
+/// (`nice`: [`IO_NICE`], [`COMPRESS_NICE`], [`PASSWORD_NICE`]). Best effort.
+fn lower_priority(nice: i32) {
     // On Linux a thread id names the thread alone for setpriority.
     let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice);
-}
-
-/// Puts the calling thread under `SCHED_IDLE`; whether that worked.
-fn set_sched_idle() -> bool {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 names the calling thread, and `param` is a valid
-    // `sched_param` that outlives the call, which only reads it.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 }
 }
 
 #[cfg(test)]

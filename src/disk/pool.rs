@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::compress::{CompressJob, Compressed};
-use super::lanes::{Lanes, Priority, COMPRESS_NICE};
+use super::lanes::{Lanes, COMPRESS_NICE, PASSWORD_NICE};
 use mio::Waker;
 
 use crate::cache::FileCache;
@@ -190,15 +190,11 @@ impl IoPool {
         Ok(Arc::new(IoPool {
             lanes: Lanes::new(threads, |i| format!("wharf-io-{i}"))?,
             log_lane: Lanes::new(1, |_| "wharf-io-log".to_string())?,
-            compress_lane: Lanes::with_priority(
-                1,
-                |_| "wharf-io-compress".to_string(),
-                Priority::Nice(COMPRESS_NICE),
-            )?,
-            auth_lanes: Lanes::with_priority(
+            compress_lane: Lanes::with_nice(1, |_| "wharf-io-compress".to_string(), COMPRESS_NICE)?,
+            auth_lanes: Lanes::with_nice(
                 password_threads(),
                 |i| format!("wharf-io-auth-{i}"),
-                Priority::Idle,
+                PASSWORD_NICE,
             )?,
             auth_guard: PasswordGuard::default(),
             site: RwLock::new(Arc::new(site)),
@@ -250,7 +246,7 @@ impl IoPool {
 
 /// How many threads run password checks: half the cores, at least one, so
 /// a flood of checks leaves the other half to the loops and the file
-/// lanes (which are also scheduled first: [`Priority::Idle`]).
+/// lanes (which also run at a higher priority: [`PASSWORD_NICE`]).
 pub fn password_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cores / 2).max(1)

@@ -482,6 +482,10 @@ fn the_password_never_reaches_the_access_log() {
 /// One flooder: sends a new wrong password (so the memo cannot answer)
 /// on `stream` until `stop`, and returns the statuses it got in order.
 fn flood(mut stream: TcpStream, n: usize, stop: Arc<AtomicBool>) -> Vec<u16> {
+    // Answers may be held back for up to 30 s.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
     let mut statuses = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let raw = format!(
@@ -593,10 +597,13 @@ fn a_flood_of_wrong_passwords_does_not_hold_up_other_clients() {
 }
 
 /// One client guessing passwords over 40 connections, with the default
-/// failure delay (1 s): its first guesses are checked, then its penalty
-/// holds every answer (one a second per connection at most) and lets no
-/// new check run, even as connections come back; another client is
-/// served meanwhile.
+/// failure delay (1 s): its penalty holds every answer (one a second per
+/// connection at most) and lets at most 2 checks run at a time and none
+/// before the last failure's hold is over, so however long the flood
+/// lasts, it gets at most its first 8 checks and 2 a second (without the
+/// penalty: a check per connection and second, 40). Another client is
+/// served meanwhile. The bounds hold whatever the timing: on a loaded
+/// machine the test only takes longer.
 #[test]
 fn a_client_guessing_over_many_connections_is_held_to_its_penalty() {
     const CONNECTIONS: usize = 40;
@@ -620,31 +627,16 @@ fn a_client_guessing_over_many_connections_is_held_to_its_penalty() {
         let stop = stop.clone();
         flooders.push(std::thread::spawn(move || flood(stream, n, stop)));
     }
-    // The first wave is checked (or refused once the first failure set a
-    // penalty); nothing is left waiting or running.
+    // Most connections have been refused twice (the first wave beyond 8,
+    // then again when they came back a second later): guesses come back
+    // and are refused, unchecked.
     let mut text = String::new();
-    let first_wave = eventually(Duration::from_secs(60), || {
+    let came_back = eventually(Duration::from_secs(120), || {
         text = scrape(&addr, "/metrics").text();
-        let decided = sample(&text, "wharf_auth_checks_total")
-            + sample(&text, "wharf_auth_refused_client_total");
-        decided >= CONNECTIONS as u64 && sample(&text, "wharf_auth_checks_pending") == 0
+        sample(&text, "wharf_auth_refused_client_total") >= 3 * CONNECTIONS as u64 / 2
     });
-    assert!(first_wave, "the first guesses were not decided:\n{text}");
-    let checked = sample(&text, "wharf_auth_checks_total");
-    let refused = sample(&text, "wharf_auth_refused_client_total");
-    // The first answers (held 1 and 2 s) come back with new guesses: they
-    // are refused, unchecked.
-    let came_back = eventually(Duration::from_secs(60), || {
-        text = scrape(&addr, "/metrics").text();
-        sample(&text, "wharf_auth_refused_client_total") >= refused + 2
-    });
-    assert!(came_back, "no guess came back:\n{text}");
+    assert!(came_back, "the guesses were not refused:\n{text}");
     victim_is_served(&mut server.connect());
-    assert_eq!(
-        metric(&addr, "wharf_auth_checks_total"),
-        checked,
-        "a guess was checked during the penalty"
-    );
     stop.store(true, Ordering::Relaxed);
     for socket in &sockets {
         let _ = socket.shutdown(Shutdown::Both);
@@ -653,18 +645,24 @@ fn a_client_guessing_over_many_connections_is_held_to_its_penalty() {
         .into_iter()
         .map(|f| f.join().expect("a flooder panicked"))
         .collect();
+    let elapsed = started.elapsed().as_secs() + 1;
     // Every answer a connection got waited out at least a second before
     // the next guess could be sent, so it cannot have had more than this.
-    let most = started.elapsed().as_secs() + 1;
     for statuses in &per_connection {
         assert!(
-            statuses.len() as u64 <= most,
-            "{} answers in under {most} s on one connection",
+            statuses.len() as u64 <= elapsed,
+            "{} answers in under {elapsed} s on one connection",
             statuses.len()
         );
     }
+    let text = scrape(&addr, "/metrics").text();
+    let checked = sample(&text, "wharf_auth_checks_total");
+    assert!(
+        checked <= 8 + 2 * elapsed,
+        "{checked} checks in under {elapsed} s for one client:\n{text}"
+    );
     assert_eq!(
-        metric(&addr, "wharf_auth_refused_busy_total"),
+        sample(&text, "wharf_auth_refused_busy_total"),
         0,
         "the queue never filled"
     );
