@@ -221,10 +221,12 @@ impl Conn {
 
     /// The hold of [`Conn::hold`] is over: the held answer is sent.
     pub(super) fn release_held(&mut self, ctx: &LoopContext) {
-        if !matches!(self.phase, Phase::Resolving(_)) {
-            return;
-        }
-        let Phase::Resolving(exchange) = std::mem::replace(&mut self.phase, Phase::Reading) else {
+        let phase = std::mem::replace(&mut self.phase, Phase::Reading);
+        let Phase::Resolving(exchange) = phase else {
+            // Nothing is held (no other path leaves a `Held` deadline):
+            // keep the state, under a deadline that is not already past.
+            self.phase = phase;
+            self.deadline = Some((ctx.now + ctx.config.limits.send_timeout, DeadlineKind::Send));
             return;
         };
         let (status, keep_alive) = (exchange.status, exchange.keep_alive);
