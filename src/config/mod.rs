@@ -121,8 +121,9 @@ pub struct HttpOptions {
     pub canonical: bool,
     /// `[http.cors]`, when some origin is allowed.
     pub cors: Option<Arc<Cors>>,
-    /// `[http] auth_failure_delay_secs`: how long a wrong password (or a
-    /// check refused because the queue is full) waits for its answer.
+    /// `[http] auth_failure_delay_secs`: how long a wrong password's answer
+    /// waits, before the doubling for earlier failures
+    /// (`disk::password_guard`).
     pub auth_failure_delay: Duration,
 }
 

@@ -51,8 +51,7 @@ pub(super) fn read_entries(
     let reader = rustix::fs::Dir::read_from(dir).map_err(OpenError::from_errno)?;
     for entry in reader {
         let entry = entry.map_err(OpenError::from_errno)?;
-        let raw = entry.file_name().to_bytes();
-        if raw == b"." || raw == b".." || (!options.hidden_files && raw.starts_with(b".")) {
+        if !shown(entry.file_name().to_bytes(), options) {
             continue;
         }
         let Ok(name) = entry.file_name().to_str() else {
@@ -161,4 +160,9 @@ pub fn names_in(root: &Path, relative: &str) -> io::Result<Vec<(String, bool)>> 
         }
     }
     Ok(names)
+}
+/// Whether a directory entry's name is shown (in a listing or an archive):
+/// not `.` or `..`, and not a dotfile unless `[http] hidden_files`.
+pub(super) fn shown(raw: &[u8], options: &HttpOptions) -> bool {
+    raw != b"." && raw != b".." && (options.hidden_files || !raw.starts_with(b"."))
 }

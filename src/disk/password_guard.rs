@@ -86,15 +86,6 @@ struct Client {
     last_failure: Option<(Instant, Instant)>,
 }
 
-impl Client {
-    /// The hold of a failure now and the end of the last one, if the
-    /// client has a penalty.
-    fn penalty(&self, now: Instant) -> Option<Instant> {
-        let (at, until) = self.last_failure?;
-        (now.saturating_duration_since(at) < FORGET_AFTER).then_some(until)
-    }
-}
-
 /// The hold of a client's `failures`-th failure: `base`, doubled for each
 /// earlier one, up to [`MAX_DELAY`] (or `base`, if longer).
 pub fn hold_for(failures: u32, base: Duration) -> Duration {
@@ -182,6 +173,13 @@ impl State {
 }
 
 impl Client {
+    /// The end of the last failure's hold, while the client has a penalty
+    /// (a failure less than [`FORGET_AFTER`] ago).
+    fn penalty(&self, now: Instant) -> Option<Instant> {
+        let (at, until) = self.last_failure?;
+        (now.saturating_duration_since(at) < FORGET_AFTER).then_some(until)
+    }
+
     /// Counts a failure now; returns its hold.
     fn fail(&mut self, base: Duration, now: Instant) -> Duration {
         if self.penalty(now).is_none() {

@@ -175,10 +175,10 @@ pub struct Metrics {
     pub auth_pending: AtomicI64,
     /// Checks refused (`503`) because the password lanes' queue was full.
     pub auth_refused_busy: AtomicU64,
-    /// Checks refused (`503`) because the client had too many waiting.
+    /// Checks refused (`429`) because the client address had a penalty.
     pub auth_refused_client: AtomicU64,
-    /// Answers held back by `[http] auth_failure_delay_secs` (a wrong
-    /// password's `401`, a full queue's `503`).
+    /// Answers held back before they were sent (a wrong password's `401`,
+    /// a refused check's `429` or `503`).
     pub auth_held: AtomicU64,
 }
 
@@ -235,10 +235,7 @@ impl Metrics {
     pub fn render_prometheus(&self, open_connections: usize, cache: &FileCache) -> String {
         let mut out = String::with_capacity(4096);
         let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
+            write_sample(&mut out, "counter", name, help, value)
         };
         counter(
             "wharf_connections_accepted_total",
@@ -320,27 +317,35 @@ impl Metrics {
         );
         counter(
             "wharf_auth_refused_client_total",
-            "Password checks refused with 503: the client had too many waiting.",
+            "Password checks refused with 429: the client address had a penalty.",
             self.auth_refused_client.load(Ordering::Relaxed),
         );
         counter(
             "wharf_auth_held_total",
-            "Wrong-password 401s and busy 503s held back by auth_failure_delay_secs.",
+            "Wrong-password 401s and refused 429s and 503s held back before they were sent.",
             self.auth_held.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "# HELP wharf_auth_checks_queued Password checks waiting for a password lane.\n# TYPE wharf_auth_checks_queued gauge\nwharf_auth_checks_queued {}",
-            self.auth_queued.load(Ordering::Relaxed).max(0)
+        let gauge = |value: i64| u64::try_from(value).unwrap_or(0);
+        write_sample(
+            &mut out,
+            "gauge",
+            "wharf_auth_checks_queued",
+            "Password checks waiting for a password lane.",
+            gauge(self.auth_queued.load(Ordering::Relaxed)),
         );
-        let _ = writeln!(
-            out,
-            "# HELP wharf_auth_checks_pending Password checks admitted and not yet answered (waiting or running).\n# TYPE wharf_auth_checks_pending gauge\nwharf_auth_checks_pending {}",
-            self.auth_pending.load(Ordering::Relaxed).max(0)
+        write_sample(
+            &mut out,
+            "gauge",
+            "wharf_auth_checks_pending",
+            "Password checks admitted and not yet answered (waiting or running).",
+            gauge(self.auth_pending.load(Ordering::Relaxed)),
         );
-        let _ = writeln!(
-            out,
-            "# HELP wharf_connections_open Client connections open now.\n# TYPE wharf_connections_open gauge\nwharf_connections_open {open_connections}"
+        write_sample(
+            &mut out,
+            "gauge",
+            "wharf_connections_open",
+            "Client connections open now.",
+            open_connections as u64,
         );
         let _ = writeln!(
             out,
@@ -366,15 +371,19 @@ impl Metrics {
                 count.load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP wharf_io_pool_queue_depth Jobs waiting for an IO pool thread.\n# TYPE wharf_io_pool_queue_depth gauge\nwharf_io_pool_queue_depth {}",
-            self.pool_queued.load(Ordering::Relaxed).max(0)
+        write_sample(
+            &mut out,
+            "gauge",
+            "wharf_io_pool_queue_depth",
+            "Jobs waiting for an IO pool thread.",
+            gauge(self.pool_queued.load(Ordering::Relaxed)),
         );
-        let _ = writeln!(
-            out,
-            "# HELP wharf_cache_bytes Bytes held by the hot-file cache.\n# TYPE wharf_cache_bytes gauge\nwharf_cache_bytes {}",
-            cache.used_bytes()
+        write_sample(
+            &mut out,
+            "gauge",
+            "wharf_cache_bytes",
+            "Bytes held by the hot-file cache.",
+            cache.used_bytes() as u64,
         );
         self.pool_wait.render(
             "wharf_io_pool_wait_seconds",
@@ -468,6 +477,14 @@ impl Metrics {
         );
         out
     }
+}
+
+/// One sample with its `HELP` and `TYPE` lines (`kind`: counter, gauge).
+fn write_sample(out: &mut String, kind: &str, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
 }
 
 #[cfg(test)]

@@ -711,8 +711,7 @@ fn a_guess_during_a_penalty_gets_429_unchecked() {
 /// the second time, from the memo), doubled for the client's second
 /// failure; a request without credentials, the browser's first, is
 /// answered at once and not held; the right password is not held and
-/// forgives the earlier failures. (One connection, so one loop: each
-/// loop keeps its own penalties.)
+/// forgives the earlier failures.
 #[test]
 fn a_wrong_password_waits_out_the_delay_and_no_credentials_do_not() {
     let root = protected_root();

@@ -27,7 +27,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType};
 
 use crate::config::HttpOptions;
-use crate::disk::dir::requestable;
+use crate::disk::dir::{requestable, shown};
 use crate::disk::resolve::{join, request_path};
 use crate::disk::root::{file_id, OpenError, Root};
 use crate::site::htpasswd::protecting;
@@ -209,8 +209,7 @@ fn read_names(dir: &OwnedFd, options: &HttpOptions, room: usize) -> Result<Vec<S
     let reader = rustix::fs::Dir::read_from(dir).map_err(OpenError::from_errno)?;
     for entry in reader {
         let entry = entry.map_err(OpenError::from_errno)?;
-        let raw = entry.file_name().to_bytes();
-        if raw == b"." || raw == b".." || (!options.hidden_files && raw.starts_with(b".")) {
+        if !shown(entry.file_name().to_bytes(), options) {
             continue;
         }
         let Ok(name) = entry.file_name().to_str() else {

@@ -13,8 +13,9 @@
 //!    does not tell which users exist) goes to the password lanes. The
 //!    request waits like for any pool job; [`Conn::password_checked`] goes
 //!    on from the answer with [`Conn::route_file`] (the cache, or an open
-//!    job). If too many checks are waiting, in all or from this client's
-//!    address (see [`crate::disk::password`]): `503` with `Retry-After`.
+//!    job). If too many checks are waiting (`503`), or the client's
+//!    address has a penalty (`429`, see [`crate::disk::password_guard`]):
+//!    a refusal with `Retry-After`, held back like a failure.
 //!
 //! A `401` carries `WWW-Authenticate: Basic realm="...", charset="UTF-8"`
 //! and keeps the connection, so the browser can ask and retry on it.
@@ -190,13 +191,12 @@ impl Conn {
     ) {
         ctx.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
         exchange.auth_header = Some(("WWW-Authenticate", challenge.to_string()));
-        match hold {
-            Some(hold) => self.hold(ctx, exchange, Status::Unauthorized, hold),
-            None => {
-                let keep_alive = exchange.keep_alive;
-                self.start_status(ctx, exchange, Status::Unauthorized, keep_alive);
-            }
-        }
+        self.hold(
+            ctx,
+            exchange,
+            Status::Unauthorized,
+            hold.unwrap_or_default(),
+        );
     }
 
     /// The client address the penalties and the per-client bound of

@@ -112,8 +112,8 @@ enum DeadlineKind {
     Send,
     /// End of the post-error drain.
     Linger,
-    /// A decided answer is held back until then: a wrong password, or a
-    /// full password queue (`[http] auth_failure_delay_secs`).
+    /// A decided answer is held back until then: a wrong password's `401`,
+    /// a refused check's `429` or `503` (`net::conn::auth`).
     Held,
 }
 
