@@ -6,15 +6,15 @@
 //! The policy is TinyLFU's (Einziger, Friedman and Manes, 2017; Caffeine
 //! and Ristretto use it): every request for a file, hit or miss, counts in
 //! a small frequency sketch; a missed file is taken in when the cache has
-//! room for it, and otherwise only when it has been asked for more often
-//! than an entry eviction would pick (sampled least recently used, see
-//! [`super::index`]). Ties keep the entry. Under a uniform workload no file
-//! is asked for more than another, so the cache keeps what it holds and
-//! misses cost what they cost without it; under a skewed one the popular
-//! files get in and stay.
+//! room for it, and otherwise only when it has been asked for more often,
+//! per byte, than an entry eviction would pick (sampled least recently
+//! used, see [`super::index`]; [`denser`] says why per byte). Ties keep the
+//! entry. Under a uniform workload no file is asked for more than another,
+//! so the cache fills with the smallest files, the most hits its budget
+//! can hold; under a skewed one the popular files get in and stay.
 //!
-//! The sketch is a count-min sketch of 4-bit-range counters (saturating at
-//! 15) in four rows; after `10 x width` counts every counter is halved, so
+//! The sketch is a count-min sketch of byte counters (saturating at 255)
+//! in four rows; after `10 x width` counts every counter is halved, so
 //! that popularity fades and a file popular yesterday does not hold its
 //! place forever. Counting is a handful of relaxed atomic loads and stores
 //! (a lost increment under a race only makes the estimate a little low);
@@ -31,8 +31,23 @@ const MAX_WIDTH: usize = 1 << 20;
 /// Rows of the sketch (each with its own hash).
 const ROWS: usize = 4;
 
-/// The most a counter holds.
-const SATURATED: u8 = 15;
+/// The most a counter holds: a byte's range, so that [`denser`] can tell
+/// a file asked for a hundred times from one asked for fifteen.
+const SATURATED: u8 = u8::MAX;
+
+/// Whether a candidate asked for `candidate` times, costing
+/// `candidate_cost` bytes, earns more hits per byte of the budget than the
+/// entry an eviction would take (`victim` requests, `victim_cost`
+/// bytes). Ties keep the entry.
+///
+/// A hit saves a miss's fixed cost (the pool's round trip, an open, a
+/// read), about the same for 1 KiB as for 64 KiB, so what the budget
+/// should hold is the most hits, not the most popular bytes: taking in one
+/// 60 KiB file displaces thirty 2 KiB files, and is only worth it when it
+/// is asked for more often than they are together.
+pub fn denser(candidate: u8, candidate_cost: usize, victim: u8, victim_cost: usize) -> bool {
+    u128::from(candidate) * victim_cost as u128 > u128::from(victim) * candidate_cost as u128
+}
 
 /// The frequency sketch and its aging.
 pub struct Admission {
@@ -142,7 +157,7 @@ mod tests {
     #[test]
     fn counters_saturate() {
         let sketch = Admission::new(1024);
-        for _ in 0..100 {
+        for _ in 0..300 {
             sketch.record_hit("a");
         }
         assert_eq!(sketch.estimate("a"), SATURATED);

@@ -268,11 +268,13 @@ impl FileCache {
             let victim = entries
                 .victim_drawn_with(&mut rng)
                 .and_then(|index| entries.dense.get(index))
-                .map(|(key, _)| self.admission.estimate(key));
+                .map(|(key, held)| (self.admission.estimate(key), entry::cost(held)));
             self.admission_rng.store(rng, Ordering::Relaxed);
             victim
         };
-        let admitted = victim.is_none_or(|victim| candidate > victim);
+        let admitted = victim.is_none_or(|(victim, victim_cost)| {
+            admission::denser(candidate, cost, victim, victim_cost)
+        });
         if !admitted {
             self.stats.rejections.fetch_add(1, Ordering::Relaxed);
         }

@@ -715,3 +715,39 @@ fn a_file_asked_for_more_often_than_the_victim_gets_in() {
     assert!(get(&cache, "new").is_some());
     assert_eq!(cache.len(), 10);
 }
+
+#[test]
+fn a_small_file_displaces_a_large_one_asked_for_as_often() {
+    // Hits per byte decide: an 800-byte file asked for twice holds fewer
+    // hits than the small files that could use its room.
+    let cache = watching_cache(1000);
+    assert!(miss(&cache, "large", 800));
+    assert!(get(&cache, "large").is_some());
+    assert!(miss(&cache, "s0", 100));
+    assert!(miss(&cache, "s1", 100));
+    // Full now. A first request earns nothing; the second, one request
+    // per 100 bytes, beats two per 800.
+    assert!(!miss(&cache, "s2", 100), "a file asked for once got in");
+    assert!(miss(&cache, "s2", 100), "the denser file was refused");
+    assert!(get(&cache, "large").is_none(), "the large file stayed");
+    assert_eq!(keys(&cache), ["s0", "s1", "s2"]);
+}
+
+#[test]
+fn a_large_file_gets_in_once_asked_for_as_often_as_what_it_displaces() {
+    let cache = watching_cache(1000);
+    for i in 0..10 {
+        assert!(miss(&cache, &format!("s{i}"), 100));
+    }
+    // 500 bytes displace five of the 100-byte files, each asked for once:
+    // refused until asked for more than five times per 100 bytes' worth,
+    // that is six times before.
+    let mut refused = 0;
+    while !miss(&cache, "large", 500) {
+        refused += 1;
+        assert!(refused < 20, "a popular large file never got in");
+    }
+    assert_eq!(refused, 6);
+    assert!(get(&cache, "large").is_some());
+    assert_eq!(keys(&cache), ["large", "s5", "s6", "s7", "s8", "s9"]);
+}
