@@ -34,6 +34,7 @@
 //!   not modified after it, so the request proceeds.
 
 use super::trim_ows;
+use std::fmt::Write as _;
 use std::time::UNIX_EPOCH;
 
 /// A strong entity-tag for a file, quoted: `"<mtime secs>-<mtime nanos>-<len>"`
@@ -47,7 +48,9 @@ use std::time::UNIX_EPOCH;
 /// that are not allowed in an entity-tag (`"`, space, controls, non-ASCII)
 /// are dropped.
 pub fn etag(len: u64, mtime_secs: u64, mtime_nanos: u32, variant: Option<&str>) -> String {
-    let mut tag = format!("\"{mtime_secs:x}-{mtime_nanos:x}-{len:x}");
+    // Room for the longest tag without a variant, so one allocation.
+    let mut tag = String::with_capacity(56);
+    let _ = write!(tag, "\"{mtime_secs:x}-{mtime_nanos:x}-{len:x}");
     if let Some(variant) = variant {
         tag.push('-');
         tag.extend(
@@ -237,13 +240,14 @@ pub fn evaluate(
     is_get_or_head: bool,
     now_secs: u64,
 ) -> Outcome {
-    let own = EntityTag::parse(v.etag.as_bytes());
+    // Parsed only for a request that compares tags: most send none.
+    let own = || EntityTag::parse(v.etag.as_bytes());
     let last_modified = effective_last_modified(v.last_modified_secs, now_secs);
 
     if let Some(value) = conds.if_match {
         let pass = match TagList::parse(value) {
             Some(TagList::Any) => true,
-            Some(list) => own.is_some_and(|own| list.matches_strong(&own)),
+            Some(list) => own().is_some_and(|own| list.matches_strong(&own)),
             None => false,
         };
         if !pass {
@@ -258,7 +262,7 @@ pub fn evaluate(
     if let Some(list) = conds.if_none_match.and_then(TagList::parse) {
         let matched = match list {
             TagList::Any => true,
-            list => own.is_some_and(|own| list.matches_weak(&own)),
+            list => own().is_some_and(|own| list.matches_weak(&own)),
         };
         if matched {
             return if is_get_or_head {

@@ -1,6 +1,8 @@
 //! The `Content-Type` of a file, from its name.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::RwLock;
 
 /// The `Content-Type` for a file name: mime_guess's first guess, with
 /// `charset=utf-8` on text types, `application/octet-stream` when unknown.
@@ -13,11 +15,22 @@ pub fn content_type(name: &str) -> Cow<'static, str> {
             mime,
             "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
         );
-    if textual {
-        Cow::Owned(format!("{mime}; charset=utf-8"))
-    } else {
-        Cow::Borrowed(mime)
+    Cow::Borrowed(if textual { with_charset(mime) } else { mime })
+}
+
+/// `mime` with `; charset=utf-8`, formatted once per type and kept: the
+/// types are mime_guess's own static strings, a fixed set of a few dozen
+/// textual ones, so a miss (on the pool) allocates no type string.
+fn with_charset(mime: &'static str) -> &'static str {
+    static KNOWN: RwLock<BTreeMap<&'static str, &'static str>> = RwLock::new(BTreeMap::new());
+    if let Some(known) = KNOWN.read().unwrap_or_else(|p| p.into_inner()).get(mime) {
+        return known;
     }
+    KNOWN
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(mime)
+        .or_insert_with(|| Box::leak(format!("{mime}; charset=utf-8").into_boxed_str()))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Response-head rendering and the small HTML bodies of error responses.
 
-use std::fmt::Write as _;
+use std::fmt;
 
 use super::status::Status;
 
@@ -75,11 +75,13 @@ impl<'a> ResponseHead<'a> {
 
     /// Appends the status line and headers, ending with the blank line.
     pub fn render(&self, date: &str, out: &mut Vec<u8>) {
-        let mut head = String::with_capacity(256);
+        // Straight into `out`: no text buffer to allocate and copy. Room
+        // for a typical head first, so that it grows at most once.
+        out.reserve(256);
+        let mut head = ByteSink(out);
         render_start(self.status, date, &mut head);
         self.render_fields(&mut head);
         render_end(self.keep_alive, self.minor_version, &mut head);
-        out.extend_from_slice(head.as_bytes());
     }
 
     /// Appends the header fields between `Date` and `Connection`: the part
@@ -91,7 +93,7 @@ impl<'a> ResponseHead<'a> {
     /// in, no `Content-Type`, `Content-Encoding`, `Content-Range`,
     /// `Content-Length`, `Accept-Ranges`, `Location` or `Allow`, so no path
     /// that answers 304 (pool, cache, listing, HEAD) can send them.
-    pub fn render_fields(&self, head: &mut String) {
+    pub fn render_fields(&self, head: &mut impl fmt::Write) {
         let not_modified = self.status == Status::NotModified;
         // Writing into a String cannot fail; the results are ignored on purpose.
         let mut field = |name: &str, value: Option<&str>| {
@@ -116,13 +118,13 @@ impl<'a> ResponseHead<'a> {
             if !self.length_unknown {
                 let _ = write!(head, "Content-Length: {}\r\n", self.content_length);
             } else if self.minor_version > 0 {
-                head.push_str("Transfer-Encoding: chunked\r\n");
+                let _ = head.write_str("Transfer-Encoding: chunked\r\n");
             }
         }
         if self.accept_ranges && !not_modified {
-            head.push_str("Accept-Ranges: bytes\r\n");
+            let _ = head.write_str("Accept-Ranges: bytes\r\n");
         } else if self.no_ranges && !not_modified {
-            head.push_str("Accept-Ranges: none\r\n");
+            let _ = head.write_str("Accept-Ranges: none\r\n");
         }
         if self.allow && !not_modified {
             let _ = write!(head, "Allow: {ALLOWED_METHODS}\r\n");
@@ -152,7 +154,7 @@ impl<'a> ResponseHead<'a> {
 }
 
 /// Appends the status line, `Server` and `Date`.
-pub fn render_start(status: Status, date: &str, head: &mut String) {
+pub fn render_start(status: Status, date: &str, head: &mut impl fmt::Write) {
     let _ = write!(
         head,
         "HTTP/1.1 {} {}\r\nServer: {SERVER}\r\nDate: {date}\r\n",
@@ -162,13 +164,24 @@ pub fn render_start(status: Status, date: &str, head: &mut String) {
 }
 
 /// Appends the connection header (when one is needed) and the blank line.
-pub fn render_end(keep_alive: bool, minor_version: u8, head: &mut String) {
+pub fn render_end(keep_alive: bool, minor_version: u8, head: &mut impl fmt::Write) {
     if !keep_alive {
-        head.push_str("Connection: close\r\n");
+        let _ = head.write_str("Connection: close\r\n");
     } else if minor_version == 0 {
-        head.push_str("Connection: keep-alive\r\n");
+        let _ = head.write_str("Connection: keep-alive\r\n");
     }
-    head.push_str("\r\n");
+    let _ = head.write_str("\r\n");
+}
+
+/// Text written into a byte buffer (header text is ASCII, and UTF-8 at
+/// worst, so the bytes are the text).
+struct ByteSink<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for ByteSink<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
 }
 
 /// Inserts header `fields` (`name: value\r\n` each) into a rendered
