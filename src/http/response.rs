@@ -95,7 +95,8 @@ impl<'a> ResponseHead<'a> {
     /// that answers 304 (pool, cache, listing, HEAD) can send them.
     pub fn render_fields(&self, head: &mut impl fmt::Write) {
         let not_modified = self.status == Status::NotModified;
-        // Writing into a String cannot fail; the results are ignored on purpose.
+        // Writing into a String or a byte buffer cannot fail; the results
+        // are ignored on purpose.
         let mut field = |name: &str, value: Option<&str>| {
             if let Some(value) = value {
                 let _ = write!(head, "{name}: {value}\r\n");
