@@ -93,27 +93,6 @@ impl Lanes {
         }))
     }
 
-    /// Queues `job` like [`Lanes::spawn`], but wakes no lane: the caller
-    /// calls [`Lanes::wake_for_queued`] before it blocks. A loop queues
-    /// the misses of a whole batch this way and wakes a lane once for them
-    /// all, before it polls: a lane woken at the first miss would preempt
-    /// the loop there (it has slept, so the scheduler favours it), and on a
-    /// busy core every miss would cost two context switches. The claim is
-    /// made at the wake, so until then other submitters wake lanes as
-    /// usual.
-    pub fn spawn_deferred(self: &Arc<Self>, job: impl FnOnce() + Send + 'static) {
-        self.queue.lock().jobs.push_back(Box::new(job));
-    }
-
-    /// Wakes a sleeping lane if jobs are queued and no woken lane is on its
-    /// way to them.
-    pub fn wake_for_queued(&self) {
-        let wake = self.queue.lock().claim_wake();
-        if wake {
-            self.queue.work.notify_one();
-        }
-    }
-
     /// Queues `job`, waking a sleeping lane unless one is already on its
     /// way.
     pub fn spawn(self: &Arc<Self>, job: impl FnOnce() + Send + 'static) {
@@ -240,26 +219,6 @@ mod tests {
             done_rx
                 .recv_timeout(Duration::from_secs(10))
                 .unwrap_or_else(|_| panic!("job {n} of 20000 never ran"));
-        }
-    }
-
-    #[test]
-    fn deferred_jobs_run_once_announced() {
-        let lanes = Lanes::new(2, |i| format!("test-{i}")).unwrap();
-        let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        for round in 0..100 {
-            for _ in 0..10 {
-                let done_tx = done_tx.clone();
-                lanes.spawn_deferred(move || {
-                    let _ = done_tx.send(());
-                });
-            }
-            lanes.wake_for_queued();
-            for n in 0..10 {
-                done_rx
-                    .recv_timeout(Duration::from_secs(10))
-                    .unwrap_or_else(|_| panic!("round {round}: job {n} of 10 never ran"));
-            }
         }
     }
 

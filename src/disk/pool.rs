@@ -8,9 +8,7 @@
 //! result in a [`Completion::Job`] addressed to a [`ConnRef`], sends it down the
 //! owning loop's crossbeam channel and wakes that loop's `mio::Waker`. Wakes
 //! are coalesced: a flag records that a wake is pending, so a burst of
-//! completions costs the loop one wake-up, not one per job. The other way
-//! too: a loop's jobs are queued as its turn finds them and the pool is
-//! woken once, before the loop polls ([`IoHandle::announce_jobs`]).
+//! completions costs the loop one wake-up, not one per job.
 //!
 //! Every job sends exactly one completion, even when it panics (the panic is
 //! caught and turned into [`Outcome::Panicked`]), so a connection waiting on
@@ -40,7 +38,6 @@
 //! `429`.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
@@ -260,14 +257,6 @@ pub fn password_threads() -> usize {
 pub struct IoHandle {
     pool: Arc<IoPool>,
     reply: Reply,
-    /// Jobs were queued since [`IoHandle::announce_jobs`] last ran.
-    jobs_unannounced: Cell<bool>,
-}
-
-impl Drop for IoHandle {
-    fn drop(&mut self) {
-        self.announce_jobs();
-    }
 }
 
 /// The return path to one loop.
@@ -326,7 +315,6 @@ impl IoHandle {
                 waker,
                 wake_pending: wake_pending.clone(),
             },
-            jobs_unannounced: Cell::new(false),
         };
         (handle, Completions { rx, wake_pending })
     }
@@ -344,7 +332,7 @@ impl IoHandle {
             .metrics
             .pool_queued
             .fetch_add(1, Ordering::Relaxed);
-        self.pool.lanes.spawn_deferred(move || {
+        self.pool.lanes.spawn(move || {
             let metrics = pool.metrics.clone();
             metrics.pool_queued.fetch_sub(1, Ordering::Relaxed);
             let started = Instant::now();
@@ -356,16 +344,6 @@ impl IoHandle {
             metrics.pool_run.observe(started.elapsed());
             reply.send(Completion::Job { conn, outcome });
         });
-        self.jobs_unannounced.set(true);
-    }
-
-    /// Wakes a lane for the jobs queued since the last call
-    /// ([`super::lanes::Lanes::spawn_deferred`]); the loop calls this before
-    /// it polls, and dropping the handle does too.
-    pub fn announce_jobs(&self) {
-        if self.jobs_unannounced.replace(false) {
-            self.pool.lanes.wake_for_queued();
-        }
     }
 
     /// Resolves and opens a request's target.

@@ -161,8 +161,6 @@ impl EventLoop {
             } else {
                 Some(Duration::ZERO)
             };
-            // The misses of the batch wake the pool once, now.
-            self.ctx.io.announce_jobs();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.interrupted() {
                     continue;
@@ -215,7 +213,6 @@ impl EventLoop {
             }
         }
         self.close_all();
-        self.ctx.io.announce_jobs();
         self.final_log_flush();
         self.ctx.control.loop_stopped();
     }
