@@ -664,6 +664,20 @@ fn miss(cache: &FileCache, key: &str, len: usize) -> bool {
     admitted
 }
 
+/// Misses `key` until it is taken in; how many times it was refused first
+/// (fails if `limit` times).
+fn refusals_before_admitted(cache: &FileCache, key: &str, len: usize, limit: usize) -> usize {
+    let mut refused = 0;
+    while !miss(cache, key, len) {
+        refused += 1;
+        assert!(
+            refused < limit,
+            "{key}, asked for again and again, never got in"
+        );
+    }
+    refused
+}
+
 #[test]
 fn a_cache_with_room_admits_every_miss() {
     let cache = watching_cache(1000);
@@ -706,11 +720,7 @@ fn a_file_asked_for_more_often_than_the_victim_gets_in() {
     }
     // A newly popular file: refused at first, taken in once it has been
     // asked for more often than the entries it would displace.
-    let mut attempts = 0;
-    while !miss(&cache, "new", 100) {
-        attempts += 1;
-        assert!(attempts < 5, "a popular file never got in");
-    }
+    let attempts = refusals_before_admitted(&cache, "new", 100, 5);
     assert!(attempts >= 1, "a tie with the victim should keep the entry");
     assert!(get(&cache, "new").is_some());
     assert_eq!(cache.len(), 10);
@@ -742,12 +752,7 @@ fn a_large_file_gets_in_once_asked_for_as_often_as_what_it_displaces() {
     // 500 bytes displace five of the 100-byte files, each asked for once:
     // refused until asked for more than five times per 100 bytes' worth,
     // that is six times before.
-    let mut refused = 0;
-    while !miss(&cache, "large", 500) {
-        refused += 1;
-        assert!(refused < 20, "a popular large file never got in");
-    }
-    assert_eq!(refused, 6);
+    assert_eq!(refusals_before_admitted(&cache, "large", 500, 20), 6);
     assert!(get(&cache, "large").is_some());
     assert_eq!(keys(&cache), ["large", "s5", "s6", "s7", "s8", "s9"]);
 }

@@ -74,6 +74,33 @@ fn auth_toml(file: &Path, extra: &str) -> String {
     )
 }
 
+/// A server as [`auth_toml`] makes it, for alice (cost 4), holding wrong
+/// passwords back `auth_failure_delay_secs = 1`, with `extra` config after
+/// that; and its metrics address. The server goes first when dropped, then
+/// its files.
+struct HoldingServer {
+    server: TestServer,
+    metrics: String,
+    _root: tempfile::TempDir,
+    _file: Passwords,
+}
+
+fn server_holding_failures(extra: &str) -> HoldingServer {
+    let root = protected_root();
+    let file = passwords(&[("alice", "wonderland")], 4);
+    let server = TestServer::start(
+        root.path(),
+        &auth_toml(&file.path, &format!("auth_failure_delay_secs = 1\n{extra}")),
+    );
+    let metrics = metrics_addr(&server);
+    HoldingServer {
+        server,
+        metrics,
+        _root: root,
+        _file: file,
+    }
+}
+
 /// `GET path` on a new connection, with credentials if given.
 fn get_as(server: &TestServer, path: &str, authorization: Option<&str>) -> Response {
     let headers: Vec<(&str, &str)> = authorization
@@ -607,16 +634,8 @@ fn a_flood_of_wrong_passwords_does_not_hold_up_other_clients() {
 #[test]
 fn a_client_guessing_over_many_connections_is_held_to_its_penalty() {
     const CONNECTIONS: usize = 40;
-    let root = protected_root();
-    let file = passwords(&[("alice", "wonderland")], 4);
-    let server = TestServer::start(
-        root.path(),
-        &auth_toml(
-            &file.path,
-            "auth_failure_delay_secs = 1\n[cache]\nenabled = false\n",
-        ),
-    );
-    let addr = metrics_addr(&server);
+    let held = server_holding_failures("[cache]\nenabled = false\n");
+    let (server, addr) = (&held.server, held.metrics.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut sockets = Vec::new();
@@ -672,13 +691,8 @@ fn a_client_guessing_over_many_connections_is_held_to_its_penalty() {
 /// not checked: `429` with `Retry-After`, itself held back.
 #[test]
 fn a_guess_during_a_penalty_gets_429_unchecked() {
-    let root = protected_root();
-    let file = passwords(&[("alice", "wonderland")], 4);
-    let server = TestServer::start(
-        root.path(),
-        &auth_toml(&file.path, "auth_failure_delay_secs = 1\n"),
-    );
-    let addr = metrics_addr(&server);
+    let held = server_holding_failures("");
+    let (server, addr) = (&held.server, held.metrics.clone());
     let mut first = server.connect();
     assert_eq!(get_on(&mut first, Some(&basic("alice", "one"))).status, 401);
     // The second failure is held 2 s; meanwhile a third guess comes.
@@ -714,13 +728,8 @@ fn a_guess_during_a_penalty_gets_429_unchecked() {
 /// forgives the earlier failures.
 #[test]
 fn a_wrong_password_waits_out_the_delay_and_no_credentials_do_not() {
-    let root = protected_root();
-    let file = passwords(&[("alice", "wonderland")], 4);
-    let server = TestServer::start(
-        root.path(),
-        &auth_toml(&file.path, "auth_failure_delay_secs = 1\n"),
-    );
-    let addr = metrics_addr(&server);
+    let held = server_holding_failures("");
+    let (server, addr) = (&held.server, held.metrics.clone());
     let mut stream = server.connect();
     let wrong = basic("alice", "hunter2");
     let right = basic("alice", "wonderland");
