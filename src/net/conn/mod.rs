@@ -159,6 +159,9 @@ pub struct Conn {
     /// set, so the loop must deregister it. Without one, closing does that,
     /// and the loop saves the `epoll_ctl` per connection.
     pub socket_shared: bool,
+    /// A response was written with `MSG_MORE` and the kernel may still
+    /// hold it back ([`Conn::push_corked`]).
+    corked: bool,
 }
 
 enum Phase {
@@ -254,6 +257,7 @@ impl Conn {
             close_reason: CloseReason::Client,
             metrics_endpoint,
             socket_shared: false,
+            corked: false,
         }
     }
 
@@ -506,8 +510,17 @@ impl Conn {
         self.advance(ctx, work)
     }
 
-    /// Makes all the progress possible without blocking.
+    /// Makes all the progress possible without blocking; then sends any
+    /// responses held back for pipelined ones that did not follow at once.
     fn advance(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
+        let next = self.progress(ctx, work);
+        self.push_corked();
+        next
+    }
+
+    /// [`Conn::advance`]'s loop: reads, answers and writes until the
+    /// connection must wait.
+    fn progress(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
         let mut answered = 0;
         loop {
             match &mut self.phase {

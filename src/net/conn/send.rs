@@ -134,12 +134,28 @@ impl Conn {
                 blocked_or_failed => return blocked_or_failed,
             }
         }
+        let more = self.more_responses_follow();
         while !self.out.is_empty() {
             let slices = [
                 IoSlice::new(&self.out.head[self.out.head_pos..]),
                 IoSlice::new(&self.out.body.as_slice()[self.out.body_pos..]),
             ];
-            match self.socket.write_vectored(&slices) {
+            let written = if more {
+                self.corked = true;
+                rustix::net::sendmsg(
+                    &self.socket,
+                    &slices,
+                    &mut rustix::net::SendAncillaryBuffer::default(),
+                    rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL,
+                )
+                .map_err(io::Error::from)
+            } else {
+                // Without `MSG_MORE`, the kernel sends whatever earlier
+                // responses left corked along with this one.
+                self.corked = false;
+                self.socket.write_vectored(&slices)
+            };
+            match written {
                 Ok(0) => return Flush::Failed,
                 Ok(mut n) => {
                     let from_head = n.min(self.out.head.len() - self.out.head_pos);
@@ -158,6 +174,32 @@ impl Conn {
             }
         }
         Flush::Done
+    }
+
+    /// Whether the response in `out` is whole in memory and a pipelined
+    /// request is already buffered behind it, on TCP: then it is written
+    /// with `MSG_MORE`, and the kernel holds it back to send with the next
+    /// responses in as few segments as they fill. Writing each of 16
+    /// pipelined responses in a segment of its own costs the loopback
+    /// path, and a real client's network, 16 transmits and 16 wake-ups of
+    /// the client for what one would carry (see docs/performance.md,
+    /// *Pipelined responses*). [`Conn::push_corked`] sends what is held
+    /// when no response follows at once after all.
+    fn more_responses_follow(&self) -> bool {
+        !self.inbuf.is_empty()
+            && matches!(self.socket, ClientStream::Tcp(_))
+            && matches!(&self.phase, Phase::Sending(exchange, Body::Complete) if exchange.keep_alive)
+    }
+
+    /// Sends responses held back by `MSG_MORE` ([`Conn::more_responses_follow`])
+    /// once the connection stops answering for now (the next request is
+    /// incomplete, goes to the pool, or waits for the connection's next
+    /// turn): setting `TCP_NODELAY`, already set, pushes the socket's
+    /// queue. Without this, they would wait for the next write or ACK.
+    pub(super) fn push_corked(&mut self) {
+        if std::mem::take(&mut self.corked) {
+            let _ = self.socket.set_nodelay(true);
+        }
     }
 
     /// A `sendfile` body whose head waits for it ([`Sendfile::corks_head`])
