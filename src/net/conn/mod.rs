@@ -514,7 +514,12 @@ impl Conn {
     /// responses held back for pipelined ones that did not follow at once.
     fn advance(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
         let next = self.progress(ctx, work);
-        self.push_corked();
+        // Closing (or the shut write side of a lingering close) sends the
+        // held bytes with the `FIN`.
+        let closing = next == Next::Close || matches!(self.phase, Phase::Lingering { .. });
+        if !closing {
+            self.push_corked();
+        }
         next
     }
 

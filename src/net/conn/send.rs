@@ -176,19 +176,24 @@ impl Conn {
         Flush::Done
     }
 
-    /// Whether the response in `out` is whole in memory and a pipelined
-    /// request is already buffered behind it, on TCP: then it is written
-    /// with `MSG_MORE`, and the kernel holds it back to send with the next
-    /// responses in as few segments as they fill. Writing each of 16
-    /// pipelined responses in a segment of its own costs the loopback
-    /// path, and a real client's network, 16 transmits and 16 wake-ups of
-    /// the client for what one would carry (see docs/performance.md,
-    /// *Pipelined responses*). [`Conn::push_corked`] sends what is held
-    /// when no response follows at once after all.
+    /// Whether the response in `out` is whole in memory and more follows
+    /// it at once, on TCP: then it is written with `MSG_MORE`, and the
+    /// kernel holds it back to send with what follows in as few segments
+    /// as it fills. What follows is either the answers to pipelined
+    /// requests already buffered behind it (writing each of 16 in a
+    /// segment of its own costs the loopback path, and a real client's
+    /// network, 16 transmits and 16 wake-ups of the client for what one
+    /// would carry), or, for the last answer on a connection, the `FIN`
+    /// that closing it sends, which then rides on the answer's last
+    /// segment. See docs/performance.md, *Pipelined responses*.
+    /// [`Conn::push_corked`] sends what is held when nothing follows at
+    /// once after all.
     fn more_responses_follow(&self) -> bool {
-        !self.inbuf.is_empty()
-            && matches!(self.socket, ClientStream::Tcp(_))
-            && matches!(&self.phase, Phase::Sending(exchange, Body::Complete) if exchange.keep_alive)
+        let Phase::Sending(exchange, Body::Complete) = &self.phase else {
+            return false;
+        };
+        let closes_next = !exchange.keep_alive && !self.socket_shared;
+        matches!(self.socket, ClientStream::Tcp(_)) && (closes_next || !self.inbuf.is_empty())
     }
 
     /// Sends responses held back by `MSG_MORE` ([`Conn::more_responses_follow`])
