@@ -510,8 +510,9 @@ impl Conn {
         self.advance(ctx, work)
     }
 
-    /// Makes all the progress possible without blocking; then sends any
-    /// responses held back for pipelined ones that did not follow at once.
+    /// Makes all the progress possible without blocking; then sends what
+    /// `MSG_MORE` held back for answers that did not follow at once
+    /// ([`Conn::push_corked`]), unless the connection is closing.
     fn advance(&mut self, ctx: &LoopContext, work: &mut Workspace) -> Next {
         let next = self.progress(ctx, work);
         // Closing (or the shut write side of a lingering close) sends the

@@ -134,7 +134,7 @@ impl Conn {
                 blocked_or_failed => return blocked_or_failed,
             }
         }
-        let more = self.more_responses_follow();
+        let more = self.more_follows();
         while !self.out.is_empty() {
             let slices = [
                 IoSlice::new(&self.out.head[self.out.head_pos..]),
@@ -188,7 +188,7 @@ impl Conn {
     /// segment. See docs/performance.md, *Pipelined responses*.
     /// [`Conn::push_corked`] sends what is held when nothing follows at
     /// once after all.
-    fn more_responses_follow(&self) -> bool {
+    fn more_follows(&self) -> bool {
         let Phase::Sending(exchange, Body::Complete) = &self.phase else {
             return false;
         };
@@ -196,7 +196,7 @@ impl Conn {
         matches!(self.socket, ClientStream::Tcp(_)) && (closes_next || !self.inbuf.is_empty())
     }
 
-    /// Sends responses held back by `MSG_MORE` ([`Conn::more_responses_follow`])
+    /// Sends responses held back by `MSG_MORE` ([`Conn::more_follows`])
     /// once the connection stops answering for now (the next request is
     /// incomplete, goes to the pool, or waits for the connection's next
     /// turn): setting `TCP_NODELAY`, already set, pushes the socket's
